@@ -1,0 +1,85 @@
+"""The pipeline, one line per step, and the :class:`Analysis` it returns."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import checksum, decode, reader, rules, schema, streams, summary
+
+_FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
+    (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
+    (0x10, "ACK"), (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"), (0x100, "NS"),
+)
+
+
+@dataclass
+class Analysis:
+    """Everything pcapan learned from one capture."""
+
+    info: reader.CaptureInfo
+    packets: pd.DataFrame
+    streams: pd.DataFrame
+
+    def summary(self) -> dict:
+        """Capture facts as a plain dict (what ``pcapan report`` shows first)."""
+        p = self.packets
+        t = p["time_rel_s"]
+        return {
+            "file": os.path.basename(self.info.path),
+            "format": self.info.file_format + (" (gzip)" if self.info.compressed else ""),
+            "link_types": sorted({reader.linktype_name(v) for v in self.info.linktypes.values()}),
+            "packets": int(len(p)),
+            "tcp_packets": int((p["proto"] == "tcp").sum()),
+            "udp_packets": int((p["proto"] == "udp").sum()),
+            "tcp_streams": int((self.streams["proto"] == "tcp").sum()) if len(self.streams) else 0,
+            "udp_streams": int((self.streams["proto"] == "udp").sum()) if len(self.streams) else 0,
+            "first_time": p["time"].iloc[0].isoformat() if len(p) else None,
+            "duration_s": float(t.iloc[-1]) if len(p) else 0.0,
+            "truncated_frames": int(p["labels"].str.contains("truncated", regex=False).sum()) if len(p) else 0,
+            "malformed_frames": int(p["malformed"].notna().sum()),
+            "warnings": list(self.info.warnings),
+        }
+
+
+def _flag_text(flags: pd.Series) -> pd.Series:
+    f = flags.fillna(0).astype(np.int64).to_numpy()
+    parts = [np.where(f & bit, name, "") for bit, name in _FLAG_NAMES]
+    text = np.array([",".join(x for x in row if x) for row in zip(*parts)], dtype=object) if len(f) else np.array([], dtype=object)
+    out = pd.Series(text, index=flags.index, dtype="string")
+    return out.where(flags.notna(), pd.NA)
+
+
+def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
+    """Derived display columns and the documented column order/dtypes."""
+    p = p.copy()
+    p["time"] = pd.to_datetime(p["ts_ns"], unit="ns", utc=True)
+    p["time_rel_s"] = (p["ts_ns"] - (p["ts_ns"].iloc[0] if len(p) else 0)) / 1e9
+    p["linktype"] = p["linktype_id"].map(reader.linktype_name)
+    p["flags"] = _flag_text(p["tcp_flags"])
+    return p
+
+
+def analyze(path: str | os.PathLike, progress: Callable[[int], None] | None = None) -> Analysis:
+    """Read and analyse the capture at *path*.
+
+    Raises :class:`pcap_analyzer.reader.CaptureError` when the file is not a
+    capture; damage inside a capture becomes warnings and labels instead.
+    """
+    info = reader.CaptureInfo(path=os.fspath(path))
+    frames = reader.read_frames(path, info)
+    packets = decode.build_table(frames, progress)
+    packets = streams.assign(packets)
+    packets = streams.roles(packets, summary.service_name)
+    packets = rules.apply(packets)
+    packets = checksum.resolve_offload(packets)
+    packets = _finish_packets(packets)
+    stream_df = summary.stream_table(packets)
+    return Analysis(
+        info=info,
+        packets=schema.conform(packets, schema.PACKET_COLUMNS),
+        streams=schema.conform(stream_df, schema.STREAM_COLUMNS),
+    )

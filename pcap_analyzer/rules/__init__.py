@@ -1,0 +1,46 @@
+"""The rule registry: every rule, in the order it runs.
+
+Adding a rule means writing its module and adding one line here.  A rule
+may read columns added by rules above it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .base import Rule, RuleContext
+from .decoding import DecodeLabels
+from .phase import Phase
+from .window import WindowSize
+
+REGISTRY: tuple[Rule, ...] = (
+    Phase(),
+    WindowSize(),
+    DecodeLabels(),
+)
+
+
+def all_labels() -> dict[str, str]:
+    """Every label any registered rule can emit, with its meaning."""
+    out: dict[str, str] = {}
+    for rule in REGISTRY:
+        out.update(rule.labels)
+    return out
+
+
+def apply(packets: pd.DataFrame, rules: tuple[Rule, ...] = REGISTRY) -> pd.DataFrame:
+    """Run *rules* over the packet table; return it with labels and new columns."""
+    ctx = RuleContext(packets)
+    for rule in rules:
+        rule.run(ctx)
+    out = packets.copy()
+    for name, values in ctx.added.items():
+        out[name] = values
+    labels = pd.Series(pd.NA, index=out.index, dtype="string")
+    if ctx.labels:
+        pos = list(ctx.labels)
+        labels.iloc[pos] = [";".join(dict.fromkeys(v)) for v in ctx.labels.values()]
+    out["labels"] = labels
+    return out
+
+
+__all__ = ["REGISTRY", "Rule", "RuleContext", "all_labels", "apply"]

@@ -1,0 +1,82 @@
+"""What a rule is, and the read-only view of the packet table rules work on.
+
+A rule is a small dataclass: its options are its fields, ``labels`` maps
+each label it emits to a one-line meaning, ``columns`` names the packet
+columns it adds.  ``run`` reads the table through :class:`RuleContext` and
+writes only through it, so rules never see or change each other's output
+except what the registry order hands on (``ctx.column``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+import numpy as np
+import pandas as pd
+
+
+class RuleContext:
+    """Column arrays of the packet table, label sink and added columns."""
+
+    def __init__(self, packets: pd.DataFrame) -> None:
+        self.packets = packets
+        self.n = len(packets)
+        self._arrays: dict[str, np.ndarray] = {}
+        self.labels: dict[int, list[str]] = {}
+        self.added: dict[str, object] = {}
+
+    def array(self, name: str, fill=0, dtype=None) -> np.ndarray:
+        """A column as a numpy array (missing values replaced by *fill*)."""
+        key = (name, fill, dtype)
+        arr = self._arrays.get(key)  # type: ignore[arg-type]
+        if arr is None:
+            s = self.added[name] if name in self.added else self.packets[name]
+            if isinstance(s, np.ndarray):
+                arr = s
+            else:
+                s = pd.Series(s) if not isinstance(s, pd.Series) else s
+                if s.hasnans if s.dtype != object else s.isna().any():
+                    s = s.fillna(fill)
+                arr = s.to_numpy(dtype=dtype)
+            self._arrays[key] = arr  # type: ignore[index]
+        return arr
+
+    def label(self, row: int, name: str) -> None:
+        self.labels.setdefault(int(row), []).append(name)
+
+    def label_rows(self, rows, name: str) -> None:
+        for r in np.asarray(rows).tolist():
+            self.labels.setdefault(r, []).append(name)
+
+    def add_column(self, name: str, values) -> None:
+        self.added[name] = values
+
+    def column(self, name: str):
+        """A column added by an earlier rule, or one of the table's."""
+        return self.added[name] if name in self.added else self.packets[name]
+
+    def tcp_streams(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(stream index, row positions in frame order) for every TCP stream."""
+        proto = self.packets["proto"].to_numpy()
+        stream = self.array("stream", fill=-1, dtype=np.int64)
+        rows = np.flatnonzero((proto == "tcp") & (stream >= 0))
+        if not len(rows):
+            return
+        order = np.argsort(stream[rows], kind="stable")
+        rows = rows[order]
+        ids = stream[rows]
+        cuts = np.flatnonzero(np.diff(ids)) + 1
+        for part in np.split(rows, cuts):
+            yield int(stream[part[0]]), part
+
+
+@dataclass
+class Rule:
+    """Base class: subclasses set ``labels``/``columns`` and implement ``run``."""
+
+    name: ClassVar[str] = ""
+    labels: ClassVar[dict[str, str]] = {}
+    columns: ClassVar[dict[str, str]] = {}
+
+    def run(self, ctx: RuleContext) -> None:  # pragma: no cover - interface
+        raise NotImplementedError

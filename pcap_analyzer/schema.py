@@ -1,0 +1,108 @@
+"""Every column of the packets and streams tables: name, dtype and meaning.
+
+This is the one place columns are defined.  The tables are put into this
+order and these dtypes by :func:`conform`; the README's column reference is
+checked against these lists by the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    meaning: str
+
+
+PACKET_COLUMNS: tuple[Column, ...] = (
+    Column("frame", "Int64", "1-based frame number, equal to Wireshark's frame.number"),
+    Column("time", "datetime64[ns, UTC]", "capture time of the frame (UTC)"),
+    Column("time_rel_s", "float64", "seconds since the first frame (frame.time_relative)"),
+    Column("iface", "Int64", "capture interface index (pcapng; 0 for pcap)"),
+    Column("linktype", "category", "link-layer type of the frame's interface (ethernet, linux_sll2, raw, ...)"),
+    Column("cap_len", "Int64", "bytes captured"),
+    Column("wire_len", "Int64", "bytes on the wire"),
+    Column("proto", "category", "tcp, udp, icmp, icmpv6, arp, ipv4, ipv6 (other IP payload) or other"),
+    Column("ip_version", "Int8", "4 or 6; empty when there is no IP header"),
+    Column("src", "string", "source IP address"),
+    Column("sport", "Int64", "source port (TCP/UDP)"),
+    Column("dst", "string", "destination IP address"),
+    Column("dport", "Int64", "destination port (TCP/UDP)"),
+    Column("stream", "Int64", "stream index per protocol, equal to tcp.stream / udp.stream"),
+    Column("from_client", "boolean", "true when the packet was sent by the stream's client"),
+    Column("flags", "string", "TCP flags in Wireshark's order, comma-joined (e.g. SYN,ACK)"),
+    Column("seq", "Int64", "raw TCP sequence number"),
+    Column("ack", "Int64", "raw TCP acknowledgement number"),
+    Column("rel_seq", "Int64", "relative sequence number (tcp.seq): 0 at the SYN, 1 at the first byte"),
+    Column("rel_ack", "Int64", "relative acknowledgement number (tcp.ack); the raw field when ACK is off"),
+    Column("next_rel_seq", "Int64", "relative sequence number after this segment (tcp.nxtseq), SYN/FIN counted"),
+    Column("payload_len", "Int64", "TCP/UDP payload bytes (tcp.len / udp.length - 8)"),
+    Column("window", "Int64", "raw advertised TCP window field"),
+    Column("window_size", "Int64", "advertised window in bytes after window scaling (tcp.window_size)"),
+    Column("mss", "Int64", "MSS option (SYN packets)"),
+    Column("wscale", "Int64", "window-scale shift option (SYN packets)"),
+    Column("phase", "category", "syn, syn_ack, handshake_ack, data, ack, fin, rst (TCP only)"),
+    Column("labels", "string", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),
+    Column("ip_checksum", "category", "IPv4 header checksum: good, bad, offloaded, unverified; empty if none"),
+    Column("l4_checksum", "category", "TCP/UDP checksum: good, bad, offloaded, unverified; empty if none"),
+    Column("fragment", "category", "first or non_first for IP fragments (non-first ones are not decoded)"),
+    Column("malformed", "category", "first layer whose header made no sense (link, ip, ipv6, tcp, udp)"),
+    Column("comment", "string", "pcapng packet comment, if the file had one"),
+)
+
+STREAM_COLUMNS: tuple[Column, ...] = (
+    Column("proto", "category", "tcp or udp"),
+    Column("stream", "Int64", "stream index per protocol (tcp.stream / udp.stream)"),
+    Column("client", "string", "client address: the SYN's sender; without a SYN, the side on an ephemeral port"),
+    Column("client_port", "Int64", "client port"),
+    Column("server", "string", "server address"),
+    Column("server_port", "Int64", "server port"),
+    Column("service", "string", "well-known service name of the server port, if any"),
+    Column("client_port_ephemeral", "boolean", "the client port lies in an ephemeral range"),
+    Column("client_port_range", "string", "ranges the client port falls in: iana (49152-65535), linux (32768-60999), windows_legacy (1025-5000)"),
+    Column("client_isn", "Int64", "client's initial sequence number (raw)"),
+    Column("server_isn", "Int64", "server's initial sequence number (raw)"),
+    Column("handshake", "category", "complete, syn_ack_seen, syn_only or not_captured"),
+    Column("syn_frame", "Int64", "frame of the client's SYN"),
+    Column("syn_ack_frame", "Int64", "frame of the server's SYN-ACK"),
+    Column("handshake_ack_frame", "Int64", "frame of the client's ACK completing the handshake"),
+    Column("client_packets", "Int64", "packets sent by the client"),
+    Column("server_packets", "Int64", "packets sent by the server"),
+    Column("client_bytes", "Int64", "payload bytes sent by the client"),
+    Column("server_bytes", "Int64", "payload bytes sent by the server"),
+    Column("first_frame", "Int64", "first frame of the stream"),
+    Column("last_frame", "Int64", "last frame of the stream"),
+    Column("start", "datetime64[ns, UTC]", "time of the first packet"),
+    Column("end", "datetime64[ns, UTC]", "time of the last packet"),
+    Column("duration_s", "float64", "end - start in seconds"),
+    Column("conn_state", "category", "Zeek-style connection state (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH)"),
+    Column("history", "string", "Zeek-style history: client letters upper case, server lower case (S h A D F R ...)"),
+    Column("completeness", "Int64", "Wireshark's tcp.completeness bitmask: 1 SYN, 2 SYN-ACK, 4 ACK, 8 data, 16 FIN, 32 RST"),
+    Column("reused_ports", "boolean", "the stream started with a SYN on a four-tuple used before"),
+)
+
+
+def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
+    """Return *df* restricted to *columns*, in their order and dtypes."""
+    out = {}
+    n = len(df)
+    for col in columns:
+        if col.name in df.columns:
+            s = df[col.name]
+        else:
+            s = pd.Series([None] * n, index=df.index, dtype="object")
+        if col.dtype.startswith("datetime64"):
+            if not isinstance(s.dtype, pd.DatetimeTZDtype):
+                s = pd.to_datetime(s, utc=True)
+        elif str(s.dtype) != col.dtype:
+            s = s.astype(col.dtype)
+        out[col.name] = s
+    return pd.DataFrame(out, index=df.index)
+
+
+def column_names(columns: tuple[Column, ...]) -> list[str]:
+    return [c.name for c in columns]

@@ -1,0 +1,166 @@
+"""Stream identity: Wireshark-compatible ``tcp.stream`` / ``udp.stream`` indexes.
+
+A stream is a bidirectional four-tuple, numbered per protocol in order of
+first appearance.  TCP adds one twist, as Wireshark 4.0 does: a SYN (without
+ACK) whose sequence number differs from the initial sequence number already
+recorded for that side of the four-tuple starts a *new* stream on the same
+ports (port reuse), labelled ``reused_ports``.
+
+Relative sequence numbers live here too because they depend on the same
+per-side state: the base of a side is its SYN's sequence number, or one less
+than the first sequence number seen from it, or one less than the first
+acknowledgement number the other side sent it -- whichever comes first.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_MASK = 0xFFFFFFFF
+_SYN, _ACK = 0x02, 0x10
+
+
+def _side(src, sport, dst, dport):
+    """Canonical key of a four-tuple and which side (0/1) the sender is."""
+    a, b = (src, sport), (dst, dport)
+    if a <= b:
+        return (a, b), 0
+    return (b, a), 1
+
+
+def assign(packets: pd.DataFrame) -> pd.DataFrame:
+    """Add ``stream``, ``side``, ``rel_seq``, ``rel_ack`` and ``reused_ports``.
+
+    ``side`` is 0 for packets sent by the endpoint that sorts first in the
+    four-tuple and 1 for the other; rules turn it into client/server.
+    """
+    n = len(packets)
+    stream = np.full(n, -1, dtype=np.int64)
+    side = np.full(n, -1, dtype=np.int8)
+    rel_seq = np.full(n, -1, dtype=np.int64)
+    rel_ack = np.full(n, -1, dtype=np.int64)
+    reused = np.zeros(n, dtype=bool)
+
+    proto = packets["proto"].to_numpy()
+    has_ports = packets["sport"].notna().to_numpy()
+    src = packets["src"].to_numpy()
+    dst = packets["dst"].to_numpy()
+    sport = packets["sport"].to_numpy()
+    dport = packets["dport"].to_numpy()
+    flags = packets["tcp_flags"].to_numpy()
+    seq = packets["seq"].to_numpy()
+    ack = packets["ack"].to_numpy()
+
+    tcp_convs: dict = {}   # key -> [stream index, base of side 0, base of side 1]
+    udp_convs: dict = {}
+    next_tcp = 0
+    next_udp = 0
+    for i in np.flatnonzero(has_ports & ((proto == "tcp") | (proto == "udp"))):
+        key, s = _side(src[i], int(sport[i]), dst[i], int(dport[i]))
+        side[i] = s
+        if proto[i] == "udp":
+            sid = udp_convs.get(key)
+            if sid is None:
+                sid = udp_convs[key] = next_udp
+                next_udp += 1
+            stream[i] = sid
+            continue
+        f = int(flags[i])
+        sq = int(seq[i])
+        conv = tcp_convs.get(key)
+        if conv is None:
+            conv = tcp_convs[key] = [next_tcp, None, None]
+            next_tcp += 1
+        elif f & (_SYN | _ACK) == _SYN and conv[1 + s] is not None and sq != conv[1 + s]:
+            conv = tcp_convs[key] = [next_tcp, None, None]
+            next_tcp += 1
+            reused[i] = True
+        stream[i] = conv[0]
+        if conv[1 + s] is None:
+            conv[1 + s] = sq if f & _SYN else (sq - 1) & _MASK
+        rel_seq[i] = (sq - conv[1 + s]) & _MASK
+        ak = int(ack[i])
+        if f & _ACK:
+            if conv[2 - s] is None:
+                conv[2 - s] = (ak - 1) & _MASK
+            rel_ack[i] = (ak - conv[2 - s]) & _MASK
+        else:
+            rel_ack[i] = ak   # Wireshark shows the raw field when ACK is off
+
+    out = packets.copy()
+    out["stream"] = pd.array(np.where(stream >= 0, stream, 0), dtype="Int64")
+    out.loc[stream < 0, "stream"] = pd.NA
+    out["side"] = pd.array(side, dtype="Int8")
+    out.loc[side < 0, "side"] = pd.NA
+    out["rel_seq"] = pd.array(rel_seq, dtype="Int64")
+    out["rel_ack"] = pd.array(rel_ack, dtype="Int64")
+    tcp_rows = (proto == "tcp") & (stream >= 0)
+    out.loc[~tcp_rows, ["rel_seq", "rel_ack"]] = pd.NA
+    f = out["tcp_flags"].fillna(0).to_numpy(dtype=np.int64)
+    syn_fin = ((f & _SYN) != 0).astype(np.int64) + ((f & 0x01) != 0).astype(np.int64)
+    out["next_rel_seq"] = (out["rel_seq"] + out["payload_len"].fillna(0) + syn_fin) % (1 << 32)
+    out["reused_ports"] = reused
+    return out
+
+
+# Ports below this are system ports: on them a server listens.
+_SYSTEM_PORTS = 1024
+
+
+def _server_side_by_ports(port0: int, port1: int, service_name) -> int | None:
+    """Which side (0/1) looks like the server from its port alone, if any."""
+    low0, low1 = port0 < _SYSTEM_PORTS, port1 < _SYSTEM_PORTS
+    if low0 != low1:
+        return 0 if low0 else 1
+    svc0, svc1 = service_name(port0) is not None, service_name(port1) is not None
+    if svc0 != svc1:
+        return 0 if svc0 else 1
+    if port0 != port1:
+        return 0 if port0 < port1 else 1
+    return None
+
+
+def roles(packets: pd.DataFrame, service_name) -> pd.DataFrame:
+    """Add ``from_client``: who opened each stream.
+
+    The client is the sender of the first SYN (without ACK); else the
+    receiver of the first SYN-ACK; else, for streams caught mid-way and for
+    UDP, the side whose port does not look like a server's (system port,
+    known service, then the lower port); else the first sender.
+    """
+    out = packets.copy()
+    valid = out["stream"].notna().to_numpy()
+    sub = out.loc[valid, ["proto", "stream", "side", "tcp_flags", "sport", "dport"]]
+    from_client = np.zeros(len(out), dtype=bool)
+    if len(sub):
+        keys = sub["proto"].astype(str) + ":" + sub["stream"].astype(str)
+        flags = sub["tcp_flags"].fillna(0).astype(np.int64).to_numpy()
+        side = sub["side"].astype(np.int64).to_numpy()
+        is_tcp = (sub["proto"] == "tcp").to_numpy()
+        syn = is_tcp & ((flags & (_SYN | _ACK)) == _SYN)
+        synack = is_tcp & ((flags & (_SYN | _ACK)) == (_SYN | _ACK))
+        codes, uniques = pd.factorize(keys)
+        first_pos = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+        syn_pos = pd.Series(np.where(syn, np.arange(len(codes)), -1)).where(syn).groupby(codes).first()
+        synack_pos = pd.Series(np.where(synack, np.arange(len(codes)), -1)).where(synack).groupby(codes).first()
+        sport = sub["sport"].astype(np.int64).to_numpy()
+        dport = sub["dport"].astype(np.int64).to_numpy()
+        client = np.empty(len(uniques), dtype=np.int64)
+        for c in range(len(uniques)):
+            p = syn_pos.get(c)
+            if p is not None and not np.isnan(p):
+                client[c] = side[int(p)]
+                continue
+            p = synack_pos.get(c)
+            if p is not None and not np.isnan(p):
+                client[c] = 1 - side[int(p)]
+                continue
+            f = first_pos[c]
+            # ports of side 0 / side 1 from the first packet
+            p_side0, p_side1 = (sport[f], dport[f]) if side[f] == 0 else (dport[f], sport[f])
+            srv = _server_side_by_ports(int(p_side0), int(p_side1), service_name)
+            client[c] = side[f] if srv is None else 1 - srv
+        from_client[valid] = side == client[codes]
+    out["from_client"] = pd.array(from_client, dtype="boolean")
+    out.loc[~valid, "from_client"] = pd.NA
+    return out
