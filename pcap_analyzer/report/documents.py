@@ -1,0 +1,114 @@
+"""What each command shows: the sections of its document."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..analysis import Analysis
+from ..rules import all_labels
+
+# Labels that describe how a frame was read rather than what TCP did.
+_MAX_FRAMES_LISTED = 12
+
+
+def filter_packets(packets: pd.DataFrame, stream: int | None = None, proto: str | None = None,
+                   labels: list[str] | None = None) -> pd.DataFrame:
+    p = packets
+    if proto:
+        p = p[p["proto"] == proto]
+    if stream is not None:
+        p = p[p["stream"] == stream]
+        if not proto:
+            # stream numbers are per protocol; without --proto, TCP is meant
+            p = p[p["proto"] == "tcp"] if (p["proto"] == "tcp").any() else p
+    if labels:
+        split = p["labels"].fillna("").str.split(";")
+        p = p[split.map(lambda ls: any(x in ls for x in labels))]
+    return p
+
+
+# What a person reads in a terminal; csv/json/markdown carry every column.
+PACKET_TABLE_COLUMNS = ["frame", "time_rel_s", "proto", "stream", "src", "sport", "dst", "dport", "flags",
+                        "rel_seq", "rel_ack", "payload_len", "window_size", "phase", "labels"]
+
+
+def packets_document(a: Analysis, stream=None, proto=None, labels=None, for_table: bool = False) -> dict:
+    p = filter_packets(a.packets, stream, proto, labels).reset_index(drop=True)
+    if for_table:
+        p = p[PACKET_TABLE_COLUMNS]
+    return {"packets": p}
+
+
+def streams_document(a: Analysis, stream=None, proto=None) -> dict:
+    s = a.streams
+    if len(s):
+        if proto:
+            s = s[s["proto"] == proto]
+        if stream is not None:
+            s = s[s["stream"] == stream]
+    return {"streams": s.reset_index(drop=True)}
+
+
+def events_table(packets: pd.DataFrame) -> pd.DataFrame:
+    """One row per (frame, label) for every labelled frame."""
+    p = packets[packets["labels"].notna()]
+    if p.empty:
+        return pd.DataFrame(columns=["label", "frame", "proto", "stream", "rel_seq", "rel_ack", "meaning"])
+    ev = p[["frame", "proto", "stream", "rel_seq", "rel_ack", "labels"]].copy()
+    ev["label"] = ev.pop("labels").str.split(";")
+    ev = ev.explode("label")
+    meanings = all_labels()
+    ev["meaning"] = ev["label"].map(lambda x: meanings.get(x, ""))
+    return ev[["label", "frame", "proto", "stream", "rel_seq", "rel_ack", "meaning"]].reset_index(drop=True)
+
+
+def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
+    if s.empty:
+        return s
+    def ep(addr, port):
+        return addr.astype(str).where(~addr.astype(str).str.contains(":"), "[" + addr.astype(str) + "]") + ":" + port.astype(str)
+    out = pd.DataFrame({
+        "proto": s["proto"],
+        "stream": s["stream"],
+        "client": ep(s["client"], s["client_port"]),
+        "server": ep(s["server"], s["server_port"]) + s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else ""),
+        "ephemeral": s["client_port_range"].fillna("no"),
+        "handshake": s["handshake"].astype("string").fillna(""),
+        "state": s["conn_state"].astype("string"),
+        "pkts c>s": s["client_packets"],
+        "pkts s>c": s["server_packets"],
+        "bytes c>s": s["client_bytes"],
+        "bytes s>c": s["server_bytes"],
+        "duration_s": s["duration_s"].round(3),
+    })
+    return out
+
+
+def _grouped_events(ev: pd.DataFrame) -> pd.DataFrame:
+    if ev.empty:
+        return pd.DataFrame(columns=["label", "count", "frames", "meaning"])
+    rows = []
+    for label, g in ev.groupby("label", sort=False):
+        frames = g["frame"].astype(str).tolist()
+        shown = ", ".join(frames[:_MAX_FRAMES_LISTED])
+        if len(frames) > _MAX_FRAMES_LISTED:
+            shown += f", … {len(frames) - _MAX_FRAMES_LISTED} more"
+        rows.append({"label": label, "count": len(frames), "frames": shown, "meaning": g["meaning"].iloc[0]})
+    return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def report_document(a: Analysis, stream=None, labels=None, for_table: bool = True) -> dict:
+    """Capture facts, streams and notable frames.
+
+    For people (table/markdown) the streams are condensed and the events
+    grouped per label; for machines (csv/json) the full rows are given.
+    """
+    facts = a.summary()
+    packets = filter_packets(a.packets, stream, None, labels)
+    s = a.streams
+    if stream is not None and len(s):
+        s = s[(s["stream"] == stream) & (s["proto"] == "tcp")]
+    ev = events_table(packets)
+    if for_table:
+        return {"capture": facts, "streams": _stream_overview(s).reset_index(drop=True),
+                "notable_frames": _grouped_events(ev)}
+    return {"capture": facts, "streams": s.reset_index(drop=True), "events": ev}
