@@ -36,6 +36,7 @@ FIELDS = (
     "fragment",      # None, "first" or "non_first"
     "truncated",     # the snapshot length cut the headers or the payload
     "malformed",     # first layer that made no sense, or None
+    "quoted",        # ICMP errors: (proto, src, sport, dst, dport) of the quoted packet
 )
 
 _ETH_IP = _eth.ETH_TYPE_IP
@@ -68,16 +69,12 @@ _ipv4_hdr = struct.Struct("!BBHHHBB").unpack_from
 _ntop = socket.inet_ntop
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 
-_EMPTY = ("other", None, None, None, None, None, None, None, None, None, None,
-          None, None, None, None, None, None, None, False, None)
-NFIELDS = len(FIELDS)
-assert len(_EMPTY) == NFIELDS
 
 
 def _row(proto, ver=None, src=None, dst=None, truncated=False, malformed=None, fragment=None,
-         ip_ck=None):
+         ip_ck=None, quoted=None):
     return (proto, ver, src, dst, None, None, None, None, None, None, None,
-            None, None, None, None, ip_ck, None, fragment, truncated, malformed)
+            None, None, None, None, ip_ck, None, fragment, truncated, malformed, quoted)
 
 
 def decode_frame(linktype: int, data: bytes) -> tuple:
@@ -87,7 +84,7 @@ def decode_frame(linktype: int, data: bytes) -> tuple:
         if n < 14:
             return _row("other", truncated=True)
         return _ethertype(data, 12, n, 0)
-    if linktype in (_pcap.DLT_RAW, 12, 14):
+    if linktype in (101, 12, 14):  # LINKTYPE_RAW, and the DLT values some files carry
         return _guess_ip(data, 0, n, 0)
     if linktype == 228:
         return _ipv4(data, 0, n, 0)
@@ -101,10 +98,10 @@ def decode_frame(linktype: int, data: bytes) -> tuple:
         if n < 20:
             return _row("other", truncated=True)
         return _ethertype_at(data, _u16(data, 0)[0], 20, n, 0)
-    if linktype in (_pcap.DLT_NULL, _pcap.DLT_LOOP):
+    if linktype in (0, 108):
         if n < 4:
             return _row("other", truncated=True)
-        if linktype == _pcap.DLT_LOOP:
+        if linktype == 108:
             fam = _u32(data, 0)[0]
         else:
             # host byte order of the capturing machine: whichever reading is small
@@ -118,6 +115,38 @@ def decode_frame(linktype: int, data: bytes) -> tuple:
         return _row("other")
     if linktype in (_pcap.DLT_PPP, _pcap.DLT_PPP_SERIAL):
         return _ppp(data, 0, n)
+    if linktype == _pcap.DLT_FDDI:
+        return _llc(data, 13, n, 0)
+    if linktype == 239:  # NFLOG: TLVs after a 4-byte header; the payload TLV holds IP
+        return _nflog(data, n)
+    return _row("other")
+
+
+def _llc(data, off, n, depth):
+    """802.2 LLC: only SNAP (AA AA 03, zero OUI) carries an ethertype we follow."""
+    if off + 8 > n:
+        return _row("other", truncated=True)
+    if data[off] == 0xAA and data[off + 1] == 0xAA and data[off + 2] == 0x03:
+        return _ethertype_at(data, _u16(data, off + 6)[0], off + 8, n, depth)
+    return _row("other")
+
+
+def _nflog(data, n):
+    pos = 4
+    for _ in range(64):
+        if pos + 4 > n:
+            break
+        tlen, ttype = struct.unpack_from("<HH", data, pos)
+        if tlen < 4:
+            break
+        if ttype == 9:  # NFULA_PAYLOAD
+            fam = data[0]
+            if fam == 2:
+                return _ipv4(data, pos + 4, min(n, pos + tlen), 0)
+            if fam == 10:
+                return _ipv6(data, pos + 4, min(n, pos + tlen), 0)
+            return _guess_ip(data, pos + 4, min(n, pos + tlen), 0)
+        pos += (tlen + 3) & ~3
     return _row("other")
 
 
@@ -136,7 +165,10 @@ def _ppp(data, off, n):
 
 
 def _ethertype(data, off, n, depth):
-    return _ethertype_at(data, _u16(data, off)[0], off + 2, n, depth)
+    etype = _u16(data, off)[0]
+    if etype <= 1500:  # an 802.3 length field: LLC follows
+        return _llc(data, off + 2, n, depth)
+    return _ethertype_at(data, etype, off + 2, n, depth)
 
 
 def _ethertype_at(data, etype, off, n, depth):
@@ -218,7 +250,8 @@ def _ipv4(data, off, n, depth):
     if proto == _P_UDP:
         return _udp(data, l4, end, plen, 4, src, dst, truncated, fragment, ip_ck, off, None)
     if proto == _P_ICMP:
-        return _row("icmp", 4, src, dst, truncated, None, fragment, ip_ck)
+        quoted = _quoted(data, l4, end, 4) if fragment is None else None
+        return _row("icmp", 4, src, dst, truncated, None, fragment, ip_ck, quoted)
     if fragment is None and depth < _MAX_TUNNEL_DEPTH:
         inner = _tunnel(data, proto, l4, end, depth)
         if inner is not None:
@@ -294,12 +327,46 @@ def _ipv6(data, off, n, depth):
     if nxt == _P_UDP:
         return _udp(data, pos, end, l4len, 6, src, dst, truncated, fragment, None, off, final_dst)
     if nxt == _P_ICMP6:
-        return _row("icmpv6", 6, src, dst, truncated, None, fragment)
+        quoted = _quoted(data, pos, end, 6) if fragment is None else None
+        return _row("icmpv6", 6, src, dst, truncated, None, fragment, None, quoted)
     if fragment is None and depth < _MAX_TUNNEL_DEPTH:
         inner = _tunnel(data, nxt, pos, end, depth)
         if inner is not None:
             return inner
     return _row("ipv6", 6, src, dst, truncated, None, fragment)
+
+
+# ICMP messages that quote the offending packet's headers.
+_ICMP4_ERRORS = frozenset((3, 4, 5, 11, 12))
+_ICMP6_ERRORS = frozenset((1, 2, 3, 4))
+
+
+def _quoted(data, off, end, ver):
+    """The four-tuple of the TCP/UDP packet an ICMP error quotes, if any.
+
+    Wireshark decodes the quoted headers and files them under the quoted
+    flow's stream (creating it when it was not seen), so stream numbers
+    that follow depend on it.
+    """
+    if off + 8 > end:
+        return None
+    if ver == 4 and data[off] not in _ICMP4_ERRORS:
+        return None
+    if ver == 6 and data[off] not in _ICMP6_ERRORS:
+        return None
+    inner = data[off + 8: end]
+    try:
+        if ver == 4 and inner and inner[0] >> 4 == 4:
+            row = _ipv4(inner, 0, len(inner), _MAX_TUNNEL_DEPTH)
+        elif ver == 6 and inner and inner[0] >> 4 == 6:
+            row = _ipv6(inner, 0, len(inner), _MAX_TUNNEL_DEPTH)
+        else:
+            return None
+    except (struct.error, IndexError, ValueError):
+        return None
+    if row[0] in ("tcp", "udp") and row[4] is not None:
+        return (row[0], row[2], row[4], row[3], row[5])
+    return None
 
 
 def _routing_final_dst(data, pos, hlen, end):
@@ -324,8 +391,13 @@ def _routing_final_dst(data, pos, hlen, end):
 
 def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, final_dst):
     if off + 20 > end:
-        return ("tcp", ver, src, dst, None, None, None, None, None, None, None,
-                None, None, None, None, ip_ck, None, fragment, True, None)
+        if off + 16 > end:
+            return ("tcp", ver, src, dst, None, None, None, None, None, None, None,
+                    None, None, None, None, ip_ck, None, fragment, True, None, None)
+        # Wireshark still files a header cut after 16 bytes under its stream.
+        sport, dport, seq, ack, offx, flags, win = _tcp_hdr(bytes(data[off:end]) + bytes(4), 0)
+        return ("tcp", ver, src, dst, sport, dport, flags | (offx & 1) << 8, seq, ack, win, None,
+                None, None, None, None, ip_ck, None, fragment, True, None, None)
     sport, dport, seq, ack, offx, flags, win = _tcp_hdr(data, off)
     hlen = (offx >> 4) * 4
     flags |= (offx & 1) << 8
@@ -335,18 +407,21 @@ def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
         else:
             malformed = "tcp"
         return ("tcp", ver, src, dst, sport, dport, flags, seq, ack, win, 0,
-                hlen, None, None, None, ip_ck, None, fragment, truncated, malformed)
+                hlen, None, None, None, ip_ck, None, fragment, truncated, malformed, None)
     mss = wscale = sack_perm = None
     if flags & 0x02 and hlen > 20:
         mss, wscale, sack_perm = _syn_options(data, off + 20, min(off + hlen, end))
-    if off + hlen > end:
-        truncated = True
     plen = l4len - hlen
+    if off + hlen > end:
+        # Options cut by the snapshot length: like Wireshark, give up on the
+        # segment length (and so on relative numbers) for this packet.
+        truncated = True
+        plen = None
     l4_ck = None
     if fragment is None:
         l4_ck = checksum.transport(data, l3, ver, off, l4len, end, _P_TCP, final_dst, truncated)
     return ("tcp", ver, src, dst, sport, dport, flags, seq, ack, win, plen,
-            hlen, mss, wscale, sack_perm, ip_ck, l4_ck, fragment, truncated, None)
+            hlen, mss, wscale, sack_perm, ip_ck, l4_ck, fragment, truncated, None, None)
 
 
 def _syn_options(data, pos, end):
@@ -377,7 +452,7 @@ def _syn_options(data, pos, end):
 def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, final_dst):
     if off + 8 > end:
         return ("udp", ver, src, dst, None, None, None, None, None, None, None,
-                None, None, None, None, ip_ck, None, fragment, True, None)
+                None, None, None, None, ip_ck, None, fragment, True, None, None)
     sport, dport, ulen = struct.unpack_from("!HHH", data, off)
     malformed = None
     if fragment is None and (ulen < 8 or ulen > l4len):
@@ -389,7 +464,7 @@ def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
     if fragment is None and malformed is None:
         l4_ck = checksum.transport(data, l3, ver, off, l4len, end, _P_UDP, final_dst, truncated)
     return ("udp", ver, src, dst, sport, dport, None, None, None, None, max(plen, 0),
-            None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed)
+            None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed, None)
 
 
 def build_table(frames, progress=None):

@@ -18,6 +18,9 @@ import pandas as pd
 
 _MASK = 0xFFFFFFFF
 _SYN, _ACK = 0x02, 0x10
+# UDP services whose Wireshark dissector opens a second conversation for the
+# reply (SNMP agents), giving replies and everything after them a new index.
+_WILDCARD_REPLY_PORTS = frozenset((161,))
 
 
 def _side(src, sport, dst, dport):
@@ -50,36 +53,75 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
     flags = packets["tcp_flags"].to_numpy()
     seq = packets["seq"].to_numpy()
     ack = packets["ack"].to_numpy()
+    # Wireshark does not know the segment length of a malformed header or of
+    # an IP fragment, and then shows raw numbers and sets no base.
+    malformed_tcp = ((packets["malformed"] == "tcp").fillna(False).to_numpy(dtype=bool)
+                     | packets["fragment"].notna().to_numpy())
+
+    hdr_len = packets["tcp_hdr_len"].to_numpy()
+    plen = packets["payload_len"].to_numpy()
+    quoted = packets["quoted"].to_numpy()
 
     tcp_convs: dict = {}   # key -> [stream index, base of side 0, base of side 1]
     udp_convs: dict = {}
-    next_tcp = 0
-    next_udp = 0
-    for i in np.flatnonzero(has_ports & ((proto == "tcp") | (proto == "udp"))):
+    counters = {"tcp": 0, "udp": 0}
+    snmp_pending: set = set()
+
+    def conversation(table: dict, proto: str, key):
+        conv = table.get(key)
+        if conv is None:
+            conv = table[key] = [counters[proto], None, None]
+            counters[proto] += 1
+        return conv
+
+    candidates = has_ports & ((proto == "tcp") | (proto == "udp"))
+    candidates |= pd.notna(quoted)
+    for i in np.flatnonzero(candidates):
+        q = quoted[i]
+        if q is not None and q is not pd.NA and not has_ports[i]:
+            # An ICMP error quoting a TCP/UDP header: Wireshark files the quote
+            # under that flow, creating it if new, so later numbers shift.
+            qproto, qsrc, qsport, qdst, qdport = q
+            key, _ = _side(qsrc, qsport, qdst, qdport)
+            conversation(tcp_convs if qproto == "tcp" else udp_convs, qproto, key)
+            continue
         key, s = _side(src[i], int(sport[i]), dst[i], int(dport[i]))
         side[i] = s
         if proto[i] == "udp":
-            sid = udp_convs.get(key)
-            if sid is None:
-                sid = udp_convs[key] = next_udp
-                next_udp += 1
-            stream[i] = sid
+            conv = conversation(udp_convs, "udp", key)
+            if key in snmp_pending and int(sport[i]) in _WILDCARD_REPLY_PORTS:
+                # Wireshark's SNMP dissector registers its own conversation for
+                # the reply, which then gets a stream number of its own.
+                snmp_pending.discard(key)
+                conv = udp_convs[key] = [counters["udp"], True, None]
+                counters["udp"] += 1
+            elif int(dport[i]) in _WILDCARD_REPLY_PORTS and conv[1] is None:
+                snmp_pending.add(key)
+                conv[1] = True   # marks "request seen": only the first one counts
+            stream[i] = conv[0]
             continue
         f = int(flags[i])
         sq = int(seq[i])
-        conv = tcp_convs.get(key)
-        if conv is None:
-            conv = tcp_convs[key] = [next_tcp, None, None]
-            next_tcp += 1
-        elif f & (_SYN | _ACK) == _SYN and conv[1 + s] is not None and sq != conv[1 + s]:
-            conv = tcp_convs[key] = [next_tcp, None, None]
-            next_tcp += 1
+        conv = conversation(tcp_convs, "tcp", key)
+        if f & (_SYN | _ACK) == _SYN and conv[1 + s] is not None and sq != conv[1 + s]:
+            conv = tcp_convs[key] = [counters["tcp"], None, None]
+            counters["tcp"] += 1
+            reused[i] = True
+        elif f & (_SYN | _ACK) == (_SYN | _ACK) and conv[1 + s] is not None and sq != conv[1 + s]:
+            # A SYN-ACK with a new ISN: same stream, new base (Wireshark 4.0).
+            conv[1 + s] = sq
             reused[i] = True
         stream[i] = conv[0]
+        ak = int(ack[i])
+        h = hdr_len[i]
+        if h is None or h is pd.NA or plen[i] is None or plen[i] is pd.NA or malformed_tcp[i]:
+            # Segment length unknown: Wireshark shows the raw numbers.
+            rel_seq[i] = sq
+            rel_ack[i] = ak
+            continue
         if conv[1 + s] is None:
             conv[1 + s] = sq if f & _SYN else (sq - 1) & _MASK
         rel_seq[i] = (sq - conv[1 + s]) & _MASK
-        ak = int(ack[i])
         if f & _ACK:
             if conv[2 - s] is None:
                 conv[2 - s] = (ak - 1) & _MASK
@@ -98,7 +140,7 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
     out.loc[~tcp_rows, ["rel_seq", "rel_ack"]] = pd.NA
     f = out["tcp_flags"].fillna(0).to_numpy(dtype=np.int64)
     syn_fin = ((f & _SYN) != 0).astype(np.int64) + ((f & 0x01) != 0).astype(np.int64)
-    out["next_rel_seq"] = (out["rel_seq"] + out["payload_len"].fillna(0) + syn_fin) % (1 << 32)
+    out["next_rel_seq"] = (out["rel_seq"] + out["payload_len"] + syn_fin) % (1 << 32)
     out["reused_ports"] = reused
     return out
 

@@ -73,7 +73,8 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
     from rich.table import Table
 
     buf = io.StringIO()
-    console = Console(file=buf, width=width or 160, force_terminal=color, no_color=not color,
+    # Off a terminal nothing wraps: rows stay whole for grep and less -S.
+    console = Console(file=buf, width=width or 1000, force_terminal=color, no_color=not color,
                       highlight=False, soft_wrap=False)
     for name, section in doc.items():
         title = name.replace("_", " ").capitalize()
@@ -82,7 +83,8 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
                       header_style="bold", pad_edge=False)
             for c in section.columns:
                 numeric = pd.api.types.is_numeric_dtype(section[c]) and not pd.api.types.is_bool_dtype(section[c])
-                t.add_column(str(c), justify="right" if numeric else "left", overflow="fold")
+                t.add_column(str(c), justify="right" if numeric else "left", overflow="fold",
+                             no_wrap=width is None)
             for row in section.itertuples(index=False, name=None):
                 t.add_row(*(_cell(v) for v in row))
             if not len(section):

@@ -55,13 +55,13 @@ class Phase(Rule):
         if len(rows):
             st = stream[rows]
             is_synack = (phase[rows] == "syn_ack") & ~from_client[rows]
-            sa = pd.DataFrame({"stream": st[is_synack], "row": rows[is_synack],
-                               "isn": seq[rows][is_synack]}).groupby("stream").first()
+            sa = pd.DataFrame({"stream": st[is_synack], "row_sa": rows[is_synack],
+                               "isn": seq[rows][is_synack]}).drop_duplicates("stream")
             cand = from_client[rows] & (flags[rows] & (_SYN | _RST | _FIN) == 0) & (flags[rows] & _ACK != 0)
             c = pd.DataFrame({"stream": st[cand], "row": rows[cand], "ack": ack[rows][cand]})
-            c = c.join(sa, on="stream", rsuffix="_sa", how="inner")
+            c = c.merge(sa, on="stream", how="inner")
             c = c[(c["row"] > c["row_sa"]) & (c["ack"] == (c["isn"] + 1) & _MASK)]
-            first = c.groupby("stream")["row"].first().to_numpy()
+            first = c.drop_duplicates("stream")["row"].to_numpy()
             phase[first] = "handshake_ack"
         phase[~tcp] = None
         ctx.add_column("phase", phase)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .base import Rule, RuleContext
 
@@ -38,4 +39,10 @@ class WindowSize(Rule):
                     continue
                 if len(shift) == 2 and shift[0] >= 0 and shift[1] >= 0:
                     size[r] = window[r] << min(shift[s], 14)
-        ctx.add_column("window_size", size)
+        ctx.add_column("window_size", _masked(size, ctx))
+
+
+def _masked(size, ctx):
+    out = pd.array(size, dtype="Int64")
+    out[ctx.packets["window"].isna().to_numpy()] = pd.NA
+    return out

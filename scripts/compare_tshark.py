@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Compare pcapan with tshark on captures: stream, relative seq/ack (and flags).
+
+    python scripts/compare_tshark.py [--flags] CAPTURE_OR_DIR ...
+
+Prints one line per capture that disagrees and a total: the share of TCP
+frames whose stream and relative numbers match tshark's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from pcap_analyzer import CaptureError, analyze, tshark  # noqa: E402
+
+EXTS = (".pcap", ".pcapng", ".cap", ".gz", ".dmp", ".trace")
+
+
+def captures(args):
+    for a in args:
+        if os.path.isdir(a):
+            for root, _dirs, files in os.walk(a):
+                for f in sorted(files):
+                    if f.endswith(EXTS):
+                        yield os.path.join(root, f)
+        else:
+            yield a
+
+
+def one(path_flags):
+    path, flags = path_flags
+    try:
+        a = analyze(path)
+    except CaptureError as exc:
+        return path, None, str(exc)
+    except Exception as exc:  # report, keep going
+        return path, None, f"CRASH {type(exc).__name__}: {exc}"
+    try:
+        ts = tshark.fields(path)
+    except Exception as exc:
+        return path, None, f"tshark failed: {exc}"
+    c = tshark.compare(a.packets, ts, check_flags=flags)
+    return path, c, None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--flags", action="store_true", help="compare analysis flags too")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count())
+    ns = ap.parse_args()
+    tcp = bad = 0
+    per_kind: dict[str, int] = {}
+    with ProcessPoolExecutor(ns.jobs) as ex:
+        for path, c, err in ex.map(one, [(p, ns.flags) for p in captures(ns.paths)]):
+            if c is None:
+                if err and err.startswith("CRASH"):
+                    print(f"{path}: {err}")
+                continue
+            tcp += c.tcp_frames
+            wrong = set()
+            for k, v in c.mismatches.items():
+                per_kind[k] = per_kind.get(k, 0) + len(v)
+                if k != "frame count":
+                    wrong.update(v)
+            bad += len(wrong)
+            if not c.ok:
+                print(f"{path}: {c.describe()}")
+    share = 100.0 * (tcp - bad) / tcp if tcp else 100.0
+    print(f"TOTAL: {tcp} TCP frames, {bad} frames with a mismatch: {share:.3f}% agree")
+    for k, v in sorted(per_kind.items(), key=lambda kv: -kv[1]):
+        print(f"  {k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
