@@ -36,7 +36,8 @@ FIELDS = (
     "fragment",      # None, "first" or "non_first"
     "truncated",     # the snapshot length cut the headers or the payload
     "malformed",     # first layer that made no sense, or None
-    "quoted",        # ICMP errors: (proto, src, sport, dst, dport) of the quoted packet
+    "other_flow",    # (proto, src, sport, dst, dport) of a second flow Wireshark files the
+                     # frame under: the packet an ICMP error quotes, or a tunnel's outer UDP
 )
 
 _ETH_IP = _eth.ETH_TYPE_IP
@@ -115,11 +116,36 @@ def decode_frame(linktype: int, data: bytes) -> tuple:
         return _row("other")
     if linktype in (_pcap.DLT_PPP, _pcap.DLT_PPP_SERIAL):
         return _ppp(data, 0, n)
+    if linktype == 127:  # radiotap header, then 802.11
+        if n < 4:
+            return _row("other", truncated=True)
+        return _wlan(data, struct.unpack_from("<H", data, 2)[0], n)
+    if linktype == 105:
+        return _wlan(data, 0, n)
     if linktype == _pcap.DLT_FDDI:
         return _llc(data, 13, n, 0)
     if linktype == 239:  # NFLOG: TLVs after a 4-byte header; the payload TLV holds IP
         return _nflog(data, n)
     return _row("other")
+
+
+def _wlan(data, off, n):
+    """802.11 data frames: skip the MAC header (QoS, 4-address, HT) to LLC/SNAP."""
+    if off + 24 > n:
+        return _row("other", truncated=off < n)
+    fc0, fc1 = data[off], data[off + 1]
+    if (fc0 >> 2) & 3 != 2 or fc1 & 0x40:   # not data, or protected (encrypted)
+        return _row("other")
+    hlen = 24
+    if fc1 & 0x03 == 0x03:
+        hlen += 6
+    if fc0 & 0x80:                           # QoS data subtypes
+        hlen += 2
+        if fc1 & 0x80:                       # +HTC
+            hlen += 4
+    if fc0 & 0x40:                           # null-data subtypes carry nothing
+        return _row("other")
+    return _llc(data, off + hlen, n, 0)
 
 
 def _llc(data, off, n, depth):
@@ -424,6 +450,46 @@ def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
             hlen, mss, wscale, sack_perm, ip_ck, l4_ck, fragment, truncated, None, None)
 
 
+_VXLAN_PORT = 4789
+_GTPU_PORT = 2152
+
+
+def _udp_tunnel(data, sport, dport, off, end):
+    """The inner TCP/UDP row of a VXLAN or GTP-U packet (tshark decodes both)."""
+    if dport == _VXLAN_PORT:
+        if off + 8 + 14 > end or not data[off] & 0x08:
+            return None
+        inner = _ethertype(data, off + 8 + 12, end, _MAX_TUNNEL_DEPTH)
+    elif sport == _GTPU_PORT or dport == _GTPU_PORT:
+        if off + 8 > end:
+            return None
+        flags, mtype = data[off], data[off + 1]
+        if flags >> 5 != 1 or not flags & 0x10 or mtype != 0xFF:
+            return None
+        pos = off + 8
+        if flags & 0x07:
+            if pos + 4 > end:
+                return None
+            nxt = data[pos + 3]
+            pos += 4
+            for _ in range(8):
+                if nxt == 0:
+                    break
+                if pos >= end or data[pos] == 0:
+                    return None
+                ln = data[pos] * 4
+                if pos + ln > end:
+                    return None
+                nxt = data[pos + ln - 1]
+                pos += ln
+        inner = _guess_ip(data, pos, end, _MAX_TUNNEL_DEPTH)
+    else:
+        return None
+    if inner[0] in ("tcp", "udp") and inner[4] is not None:
+        return inner
+    return None
+
+
 def _syn_options(data, pos, end):
     mss = wscale = None
     sack = False
@@ -463,6 +529,9 @@ def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
     l4_ck = None
     if fragment is None and malformed is None:
         l4_ck = checksum.transport(data, l3, ver, off, l4len, end, _P_UDP, final_dst, truncated)
+        inner = _udp_tunnel(data, sport, dport, off + 8, end)
+        if inner is not None:
+            return inner[:-1] + (("udp", src, sport, dst, dport),)
     return ("udp", ver, src, dst, sport, dport, None, None, None, None, max(plen, 0),
             None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed, None)
 

@@ -60,7 +60,7 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
 
     hdr_len = packets["tcp_hdr_len"].to_numpy()
     plen = packets["payload_len"].to_numpy()
-    quoted = packets["quoted"].to_numpy()
+    other_flow = packets["other_flow"].to_numpy()
 
     tcp_convs: dict = {}   # key -> [stream index, base of side 0, base of side 1]
     udp_convs: dict = {}
@@ -75,16 +75,18 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
         return conv
 
     candidates = has_ports & ((proto == "tcp") | (proto == "udp"))
-    candidates |= pd.notna(quoted)
+    candidates |= pd.notna(other_flow)
     for i in np.flatnonzero(candidates):
-        q = quoted[i]
-        if q is not None and q is not pd.NA and not has_ports[i]:
-            # An ICMP error quoting a TCP/UDP header: Wireshark files the quote
-            # under that flow, creating it if new, so later numbers shift.
+        q = other_flow[i]
+        if q is not None and q is not pd.NA:
+            # Wireshark also files this frame under a second flow -- the one an
+            # ICMP error quotes, or a tunnel's outer UDP -- creating it if new,
+            # so the numbers of later streams depend on it.
             qproto, qsrc, qsport, qdst, qdport = q
-            key, _ = _side(qsrc, qsport, qdst, qdport)
-            conversation(tcp_convs if qproto == "tcp" else udp_convs, qproto, key)
-            continue
+            qkey, _ = _side(qsrc, qsport, qdst, qdport)
+            conversation(tcp_convs if qproto == "tcp" else udp_convs, qproto, qkey)
+            if not has_ports[i]:
+                continue
         key, s = _side(src[i], int(sport[i]), dst[i], int(dport[i]))
         side[i] = s
         if proto[i] == "udp":
