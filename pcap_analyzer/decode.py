@@ -31,7 +31,8 @@ FIELDS = (
     "window",        # raw advertised window (before scaling)
     "payload_len",   # TCP/UDP payload bytes according to the headers
     "tcp_hdr_len",
-    "mss", "wscale", "sack_perm",  # handshake options (SYN packets only)
+    "mss", "wscale", "sack_perm",  # TCP options (MSS and SACK-permitted on SYNs)
+    "sack_bytes",    # bytes covered by the first three SACK blocks, if any
     "ip_checksum", "l4_checksum",  # verdicts: good/bad/offloaded-candidate/unverified
     "fragment",      # None, "first" or "non_first"
     "truncated",     # the snapshot length cut the headers or the payload
@@ -75,7 +76,7 @@ _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 def _row(proto, ver=None, src=None, dst=None, truncated=False, malformed=None, fragment=None,
          ip_ck=None, quoted=None):
     return (proto, ver, src, dst, None, None, None, None, None, None, None,
-            None, None, None, None, ip_ck, None, fragment, truncated, malformed, quoted)
+            None, None, None, None, None, ip_ck, None, fragment, truncated, malformed, quoted)
 
 
 def decode_frame(linktype: int, data: bytes) -> tuple:
@@ -419,11 +420,11 @@ def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
     if off + 20 > end:
         if off + 16 > end:
             return ("tcp", ver, src, dst, None, None, None, None, None, None, None,
-                    None, None, None, None, ip_ck, None, fragment, True, None, None)
+                    None, None, None, None, None, ip_ck, None, fragment, True, None, None)
         # Wireshark still files a header cut after 16 bytes under its stream.
         sport, dport, seq, ack, offx, flags, win = _tcp_hdr(bytes(data[off:end]) + bytes(4), 0)
         return ("tcp", ver, src, dst, sport, dport, flags | (offx & 1) << 8, seq, ack, win, None,
-                None, None, None, None, ip_ck, None, fragment, True, None, None)
+                None, None, None, None, None, ip_ck, None, fragment, True, None, None)
     sport, dport, seq, ack, offx, flags, win = _tcp_hdr(data, off)
     hlen = (offx >> 4) * 4
     flags |= (offx & 1) << 8
@@ -433,10 +434,10 @@ def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
         else:
             malformed = "tcp"
         return ("tcp", ver, src, dst, sport, dport, flags, seq, ack, win, 0,
-                hlen, None, None, None, ip_ck, None, fragment, truncated, malformed, None)
-    mss = wscale = sack_perm = None
-    if flags & 0x02 and hlen > 20:
-        mss, wscale, sack_perm = _syn_options(data, off + 20, min(off + hlen, end))
+                hlen, None, None, None, None, ip_ck, None, fragment, truncated, malformed, None)
+    mss = wscale = sack_perm = sack_bytes = None
+    if hlen > 20:
+        mss, wscale, sack_perm, sack_bytes = _options(data, off + 20, min(off + hlen, end))
     plen = l4len - hlen
     if off + hlen > end:
         # Options cut by the snapshot length: like Wireshark, give up on the
@@ -447,7 +448,7 @@ def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
     if fragment is None:
         l4_ck = checksum.transport(data, l3, ver, off, l4len, end, _P_TCP, final_dst, truncated)
     return ("tcp", ver, src, dst, sport, dport, flags, seq, ack, win, plen,
-            hlen, mss, wscale, sack_perm, ip_ck, l4_ck, fragment, truncated, None, None)
+            hlen, mss, wscale, sack_perm, sack_bytes, ip_ck, l4_ck, fragment, truncated, None, None)
 
 
 _VXLAN_PORT = 4789
@@ -490,9 +491,10 @@ def _udp_tunnel(data, sport, dport, off, end):
     return None
 
 
-def _syn_options(data, pos, end):
-    mss = wscale = None
-    sack = False
+def _options(data, pos, end):
+    """MSS, window-scale shift, SACK-permitted and SACK coverage from TCP options."""
+    mss = wscale = sack_bytes = None
+    sack = None
     while pos < end:
         kind = data[pos]
         if kind == 0:
@@ -511,14 +513,21 @@ def _syn_options(data, pos, end):
             wscale = data[pos + 2]
         elif kind == 4:
             sack = True
+        elif kind == 5 and length >= 10:
+            # Wireshark uses the first three blocks for bytes in flight.
+            total = 0
+            for b in range(min((length - 2) // 8, 3)):
+                left, right = struct.unpack_from("!II", data, pos + 2 + 8 * b)
+                total += (right - left) & 0xFFFFFFFF
+            sack_bytes = total
         pos += length
-    return mss, wscale, sack
+    return mss, wscale, sack, sack_bytes
 
 
 def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, final_dst):
     if off + 8 > end:
         return ("udp", ver, src, dst, None, None, None, None, None, None, None,
-                None, None, None, None, ip_ck, None, fragment, True, None, None)
+                None, None, None, None, None, ip_ck, None, fragment, True, None, None)
     sport, dport, ulen = struct.unpack_from("!HHH", data, off)
     malformed = None
     if fragment is None and (ulen < 8 or ulen > l4len):
@@ -533,7 +542,7 @@ def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
         if inner is not None:
             return inner[:-1] + (("udp", src, sport, dst, dport),)
     return ("udp", ver, src, dst, sport, dport, None, None, None, None, max(plen, 0),
-            None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed, None)
+            None, None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed, None)
 
 
 def build_table(frames, progress=None):
@@ -579,7 +588,7 @@ def build_table(frames, progress=None):
     df["comment"] = comment
     # Nullable integer columns: None means "not applicable".
     for col in ("sport", "dport", "tcp_flags", "seq", "ack", "window", "payload_len",
-                "tcp_hdr_len", "mss", "wscale", "ip_version"):
+                "tcp_hdr_len", "mss", "wscale", "sack_bytes", "ip_version"):
         df[col] = pd.array(df[col].tolist(), dtype="Int64") if n else pd.array([], dtype="Int64")
     df["truncated"] = df["truncated"].astype(bool)
     return df

@@ -10,11 +10,11 @@ import pandas as pd
 from .base import Rule, RuleContext
 from .decoding import DecodeLabels
 from .phase import Phase
-from .window import WindowSize
+from .sequence import SequenceAnalysis
 
 REGISTRY: tuple[Rule, ...] = (
     Phase(),
-    WindowSize(),
+    SequenceAnalysis(),
     DecodeLabels(),
 )
 
