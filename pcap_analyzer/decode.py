@@ -79,9 +79,16 @@ def _row(proto, ver=None, src=None, dst=None, truncated=False, malformed=None, f
             None, None, None, None, None, ip_ck, None, fragment, truncated, malformed, quoted)
 
 
-def decode_frame(linktype: int, data: bytes) -> tuple:
+# Bytes of the current frame on the wire beyond those captured: an IP length
+# that claims more than the frame held is cut to the frame, as Wireshark does.
+_uncaptured = 0
+
+
+def decode_frame(linktype: int, data: bytes, wire_len: int | None = None) -> tuple:
     """Decode one frame's headers into a tuple ordered as :data:`FIELDS`."""
+    global _uncaptured
     n = len(data)
+    _uncaptured = max(0, wire_len - n) if wire_len is not None else 0
     if linktype == _pcap.DLT_EN10MB:
         if n < 14:
             return _row("other", truncated=True)
@@ -259,6 +266,8 @@ def _ipv4(data, off, n, depth):
         total = n - off
     if total < ihl:
         return _row("ipv4", 4, src, dst, malformed="ip", ip_ck=ip_ck)
+    if depth == 0 and off + total > n + _uncaptured:
+        total = n + _uncaptured - off
     end = off + total
     truncated = end > n
     if truncated:
@@ -317,6 +326,8 @@ def _ipv6(data, off, n, depth):
     if plen == 0:
         # Jumbogram or offloaded segment: trust the captured length.
         plen = n - off - 40
+    if depth == 0 and off + 40 + plen > n + _uncaptured:
+        plen = n + _uncaptured - off - 40
     end = off + 40 + plen
     truncated = end > n
     if truncated:
@@ -563,7 +574,7 @@ def build_table(frames, progress=None):
     for fr in frames:
         n += 1
         try:
-            append(decode_frame(fr.linktype, fr.data))
+            append(decode_frame(fr.linktype, fr.data, fr.wire_len))
         except (struct.error, IndexError, ValueError):
             # A layer we follow failed in a way the checks above did not foresee:
             # keep the frame as undecodable rather than lose it.

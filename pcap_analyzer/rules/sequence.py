@@ -219,7 +219,9 @@ def resend_kind(p: Packet, fwd: Endpoint, rev: Endpoint, irtt: int) -> str | Non
         return "spurious_retransmission"
     if not not_adv:
         return None
-    if rev.dupacknum >= 2 and rev.lastack == p.seq and _within(p.now, rev.lastacktime, _FAST_RETRANS_NS):
+    # Wireshark keeps the counter unsigned: the -1 left by ack_lost_segment
+    # compares as a huge number here.
+    if (rev.dupacknum >= 2 or rev.dupacknum == -1) and rev.lastack == p.seq and _within(p.now, rev.lastacktime, _FAST_RETRANS_NS):
         return "fast_retransmission"
     end = (p.seq + p.seglen + (1 if p.flags & (_SYN | _FIN) else 0)) & _M
     if _within(p.now, fwd.nextseqtime, irtt or _OOO_DEFAULT_NS) and fwd.nextseq != end:
