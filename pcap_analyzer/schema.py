@@ -91,6 +91,15 @@ STREAM_COLUMNS: tuple[Column, ...] = (
     Column("history", "string", "Zeek-style history: client letters upper case, server lower case (S h A D F R ...)"),
     Column("completeness", "Int64", "Wireshark's tcp.completeness bitmask: 1 SYN, 2 SYN-ACK, 4 ACK, 8 data, 16 FIN, 32 RST"),
     Column("reused_ports", "boolean", "the stream started with a SYN on a four-tuple used before"),
+    Column("initial_rtt_s", "float64", "handshake round-trip time: the client's SYN to the first ACK (tcp.analysis.initial_rtt)"),
+    Column("client_retransmitted_bytes", "Int64", "payload bytes the client sent again (retransmission label)"),
+    Column("server_retransmitted_bytes", "Int64", "payload bytes the server sent again"),
+) + tuple(
+    Column(f"{who}_{label}", "Int64", f"packets from the {who} labelled {label}")
+    for label in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
+                  "lost_segment", "ack_lost_segment", "duplicate_ack", "zero_window", "zero_window_probe",
+                  "zero_window_probe_ack", "window_update", "window_full", "keep_alive", "keep_alive_ack")
+    for who in ("client", "server")
 )
 
 

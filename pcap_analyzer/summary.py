@@ -188,4 +188,31 @@ def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
             row["history"] = ("D" if fc.any() else "") + ("d" if (~fc).any() else "")
             row["conn_state"] = "SF" if fc.any() and (~fc).any() else ("S0" if fc.any() else "SHR")
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return _add_label_counts(table, p)
+
+
+def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
+    """Per-direction counts of each analysis label, retransmitted bytes, initial RTT."""
+    from .rules.sequence import SequenceAnalysis
+
+    tcp = p[p["proto"] == "tcp"]
+    keys = [tcp["stream"], tcp["from_client"].fillna(False)]
+    labels = tcp["labels"].fillna("")
+    extra = {}
+    for label in SequenceAnalysis.labels:
+        hit = labels.str.contains(rf"(?:^|;){label}(?:;|$)", regex=True)
+        extra[label] = hit.groupby(keys).sum()
+    resent = labels.str.contains(r"(?:^|;)retransmission(?:;|$)", regex=True)
+    extra["retransmitted_bytes"] = tcp["payload_len"].fillna(0).where(resent, 0).groupby(keys).sum()
+    irtt = tcp.groupby("stream")["initial_rtt_s"].max() if "initial_rtt_s" in tcp else pd.Series(dtype=float)
+    is_tcp = table["proto"] == "tcp"
+    for name, counts in extra.items():
+        for who, flag in (("client", True), ("server", False)):
+            col = np.zeros(len(table), dtype=np.int64)
+            for i in np.flatnonzero(is_tcp.to_numpy()):
+                col[i] = int(counts.get((table["stream"].iat[i], flag), 0))
+            table[f"{who}_{name}"] = pd.array(col, dtype="Int64")
+            table.loc[~is_tcp, f"{who}_{name}"] = pd.NA
+    table["initial_rtt_s"] = table["stream"].map(irtt).where(is_tcp)
+    return table

@@ -74,13 +74,20 @@ def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
         "ephemeral": s["client_port_range"].fillna("no"),
         "handshake": s["handshake"].astype("string").fillna(""),
         "state": s["conn_state"].astype("string"),
-        "pkts c>s": s["client_packets"],
-        "pkts s>c": s["server_packets"],
-        "bytes c>s": s["client_bytes"],
-        "bytes s>c": s["server_bytes"],
+        "packets c>s/s>c": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
+        "bytes c>s/s>c": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
         "duration_s": s["duration_s"].round(3),
+        "irtt_ms": (s["initial_rtt_s"] * 1000).round(3),
+        "retrans": _both(s, "retransmission"),
+        "dup_acks": _both(s, "duplicate_ack"),
+        "zero_win": _both(s, "zero_window"),
     })
     return out
+
+
+def _both(s: pd.DataFrame, label: str) -> pd.Series:
+    total = s[f"client_{label}"].fillna(0) + s[f"server_{label}"].fillna(0)
+    return total.where(s["proto"] == "tcp")
 
 
 def _grouped_events(ev: pd.DataFrame) -> pd.DataFrame:
