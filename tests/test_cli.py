@@ -1,0 +1,149 @@
+"""The command line, through typer's CliRunner and as a real subprocess."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from builder import ACK, FIN, PSH, SYN, Conversation
+from conftest import ROOT
+from pcap_analyzer.cli import app
+from pcap_analyzer.schema import PACKET_COLUMNS
+
+runner = CliRunner()
+
+CSV_CONTRACT = ["frame", "time", "proto", "stream", "src", "sport", "dst", "dport", "flags", "seq", "ack",
+                "rel_seq", "rel_ack", "payload_len", "window", "phase", "labels", "ip_checksum", "l4_checksum"]
+
+
+@pytest.fixture()
+def capture(tmp_path):
+    c = Conversation()
+    c.handshake()
+    c.c(PSH | ACK, 1, 1, 100)
+    c.c(PSH | ACK, 1, 1, 100, after=0.3)     # a retransmission
+    c.s(ACK, 1, 101)
+    c.c(FIN | ACK, 101, 1)
+    c.s(FIN | ACK, 1, 102)
+    c.c(ACK, 102, 2)
+    other = Conversation(client=("10.0.0.3", 50000), server=("10.0.0.2", 443), t=c.t + 1)
+    other.c(SYN, 0, 0)
+    c.frames += other.frames
+    return c.write(tmp_path / "cap.pcap")
+
+
+def run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def test_packets_csv_contract(capture):
+    r = run("packets", capture, "--format", "csv")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 10
+    header = r.stdout.splitlines()[0].split(",")
+    for col in CSV_CONTRACT:
+        assert col in header, col
+    assert header == [c.name for c in PACKET_COLUMNS]
+    assert rows[0]["phase"] == "syn" and rows[0]["rel_seq"] == "0" and rows[0]["proto"] == "tcp"
+    assert rows[4]["labels"] == "retransmission"
+    assert rows[2]["phase"] == "handshake_ack"
+    assert rows[9]["stream"] == "1"
+
+
+def test_packets_filters(capture):
+    r = run("packets", capture, "-f", "csv", "--stream", "1")
+    assert r.exit_code == 0, r.output
+    assert len(r.stdout.splitlines()) == 2
+    r = run("packets", capture, "-f", "csv", "--label", "retransmission")
+    assert [row["frame"] for row in csv.DictReader(io.StringIO(r.stdout))] == ["5"]
+    r = run("packets", capture, "-f", "csv", "--proto", "udp")
+    assert len(r.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["packets", "streams", "report"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "markdown"])
+def test_every_command_and_format(capture, command, fmt):
+    r = run(command, capture, "--format", fmt)
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert out.strip()
+    if fmt == "json":
+        json.loads(out)
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(out)))
+        assert len({len(row) for row in rows}) == 1
+    elif fmt == "markdown":
+        assert re.search(r"^\|.*\|$", out, re.M)
+
+
+def test_json_and_csv_carry_the_same_rows(capture):
+    as_csv = list(csv.DictReader(io.StringIO(run("streams", capture, "-f", "csv").stdout)))
+    as_json = json.loads(run("streams", capture, "-f", "json").stdout)
+    assert [r["stream"] for r in as_csv] == [str(r["stream"]) for r in as_json]
+    assert [r["client_port"] for r in as_csv] == [str(r["client_port"]) for r in as_json]
+
+
+def test_report_names_handshake_port_and_retransmission(capture):
+    r = run("report", capture)
+    assert r.exit_code == 0, r.output
+    assert "10.0.0.1:40000" in r.stdout
+    assert "complete" in r.stdout
+    assert "retransmission" in r.stdout
+
+
+def test_output_file_is_written_and_input_is_protected(capture, tmp_path):
+    out = tmp_path / "p.csv"
+    r = run("packets", capture, "-f", "csv", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert out.read_text().startswith("frame,")
+    before = open(capture, "rb").read()
+    r = run("packets", capture, "-f", "csv", "-o", capture)
+    assert r.exit_code == 2
+    assert "refusing" in r.output
+    assert open(capture, "rb").read() == before
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty file"),
+    (b"hello, this is text\n" * 3, "not a pcap or pcapng file"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, content, message):
+    f = tmp_path / "x.pcap"
+    f.write_bytes(content)
+    r = run("report", f)
+    assert r.exit_code == 2
+    assert message in r.output
+    assert "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_missing_file_and_bad_option(tmp_path):
+    r = run("report", tmp_path / "nope.pcap")
+    assert r.exit_code == 2 and "no such file" in r.output
+    r = run("report", tmp_path / "nope.pcap", "--format", "yaml")
+    assert r.exit_code == 2
+
+
+def test_real_subprocess_and_module_entry(capture):
+    for cmd in (["pcapan"], [sys.executable, "-m", "pcap_analyzer"]):
+        res = subprocess.run(cmd + ["streams", capture, "-f", "csv"], capture_output=True, text=True)
+        if cmd == ["pcapan"] and res.returncode == 127:
+            continue
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("proto,stream,")
+
+
+def test_every_command_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert commands
+    for name in commands:
+        assert f"pcapan {name}" in readme, name
