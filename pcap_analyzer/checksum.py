@@ -46,9 +46,14 @@ def ipv4_header(data: bytes, off: int, ihl: int) -> str:
 
 
 def transport(data: bytes, l3: int, ver: int, off: int, l4len: int, end: int,
-              proto: int, final_dst: bytes | None, truncated: bool) -> str | None:
-    """Verdict on the TCP/UDP checksum of the segment at *off* (length *l4len*)."""
-    field_pos = off + (16 if proto == 6 else 6)
+              proto: int, final: bytes | tuple | None, truncated: bool) -> str | None:
+    """Verdict on the TCP/UDP/ICMP checksum of the segment at *off* (length *l4len*).
+
+    *final* is the IPv6 destination the pseudo-header must use (the last hop
+    of a routing header), or a (home address, destination) pair when a
+    Mobile IPv6 home address replaces the source.
+    """
+    field_pos = off + _FIELD_OFFSET[proto]
     if field_pos + 2 > end:
         return UNVERIFIED
     field = struct.unpack_from("!H", data, field_pos)[0]
@@ -57,11 +62,18 @@ def transport(data: bytes, l3: int, ver: int, off: int, l4len: int, end: int,
         return None if ver == 4 else BAD
     if truncated or off + l4len > len(data) or l4len < 0:
         return UNVERIFIED
-    if ver == 4:
+    if proto == 1:
+        pseudo = b""
+    elif ver == 4:
         pseudo = data[l3 + 12: l3 + 20] + struct.pack("!BBH", 0, proto, l4len)
     else:
-        dst = final_dst if final_dst is not None else data[l3 + 24: l3 + 40]
-        pseudo = data[l3 + 8: l3 + 24] + dst + struct.pack("!IxxxB", l4len, proto)
+        src = data[l3 + 8: l3 + 24]
+        dst = data[l3 + 24: l3 + 40]
+        if isinstance(final, tuple):
+            src, final = final
+        if final is not None:
+            dst = final
+        pseudo = src + dst + struct.pack("!IxxxB", l4len, proto)
     pseudo_sum = _add(0, pseudo)
     total = _fold(_add(pseudo_sum, data[off: off + l4len]))
     if total == 0xFFFF:
@@ -69,9 +81,12 @@ def transport(data: bytes, l3: int, ver: int, off: int, l4len: int, end: int,
     # dpkt sums little-endian words; the field is big-endian.
     folded = _fold(pseudo_sum)
     folded = ((folded & 0xFF) << 8) | (folded >> 8)
-    if field == 0 or field == folded or field == (~folded & 0xFFFF):
+    if proto in (6, 17) and (field == 0 or field == folded or field == (~folded & 0xFFFF)):
         return _MAYBE_OFFLOADED
     return BAD
+
+
+_FIELD_OFFSET = {6: 16, 17: 6, 1: 2, 58: 2}
 
 
 # A sender whose outgoing checksums are wrong this often, while every packet

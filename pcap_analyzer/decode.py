@@ -287,7 +287,10 @@ def _ipv4(data, off, n, depth):
         return _udp(data, l4, end, plen, 4, src, dst, truncated, fragment, ip_ck, off, None)
     if proto == _P_ICMP:
         quoted = _quoted(data, l4, end, 4) if fragment is None else None
-        return _row("icmp", 4, src, dst, truncated, None, fragment, ip_ck, quoted)
+        row = _row("icmp", 4, src, dst, truncated, None, fragment, ip_ck, quoted)
+        if fragment is None:
+            row = _with_l4_checksum(row, checksum.transport(data, off, 4, l4, plen, end, _P_ICMP, None, truncated))
+        return row
     if fragment is None and depth < _MAX_TUNNEL_DEPTH:
         inner = _tunnel(data, proto, l4, end, depth)
         if inner is not None:
@@ -323,6 +326,7 @@ def _ipv6(data, off, n, depth):
     dst_raw = data[off + 24: off + 40]
     dst = _ntop(_AF6, dst_raw)
     final_dst = dst_raw
+    home_src = None
     if plen == 0:
         # Jumbogram or offloaded segment: trust the captured length.
         plen = n - off - 40
@@ -353,6 +357,8 @@ def _ipv6(data, off, n, depth):
             hlen = (data[pos + 1] + 1) * 8
             if nxt == 43:
                 final_dst = _routing_final_dst(data, pos, hlen, end) or final_dst
+            elif nxt == 60:
+                home_src = _home_address(data, pos, hlen, end) or home_src
         pos += hlen
         nxt = hnext
     else:
@@ -360,18 +366,31 @@ def _ipv6(data, off, n, depth):
     if pos > end:
         return _row("ipv6", 6, src, dst, truncated, None if truncated else "ipv6", fragment)
     l4len = off + 40 + plen - pos
+    if home_src is not None:
+        # Mobile IPv6: the pseudo-header carries the home address as source.
+        final_dst = (home_src, final_dst)
     if nxt == _P_TCP:
         return _tcp(data, pos, end, l4len, 6, src, dst, truncated, fragment, None, off, final_dst)
     if nxt == _P_UDP:
         return _udp(data, pos, end, l4len, 6, src, dst, truncated, fragment, None, off, final_dst)
     if nxt == _P_ICMP6:
         quoted = _quoted(data, pos, end, 6) if fragment is None else None
-        return _row("icmpv6", 6, src, dst, truncated, None, fragment, None, quoted)
+        row = _row("icmpv6", 6, src, dst, truncated, None, fragment, None, quoted)
+        if fragment is None:
+            row = _with_l4_checksum(row, checksum.transport(data, off, 6, pos, l4len, end, _P_ICMP6, final_dst, truncated))
+        return row
     if fragment is None and depth < _MAX_TUNNEL_DEPTH:
         inner = _tunnel(data, nxt, pos, end, depth)
         if inner is not None:
             return inner
     return _row("ipv6", 6, src, dst, truncated, None, fragment)
+
+
+_L4_CK = FIELDS.index("l4_checksum")
+
+
+def _with_l4_checksum(row, verdict):
+    return row[:_L4_CK] + (verdict,) + row[_L4_CK + 1:]
 
 
 # ICMP messages that quote the offending packet's headers.
@@ -404,6 +423,21 @@ def _quoted(data, off, end, ver):
         return None
     if row[0] in ("tcp", "udp") and row[4] is not None:
         return (row[0], row[2], row[4], row[3], row[5])
+    return None
+
+
+def _home_address(data, pos, hlen, end):
+    """Mobile IPv6 Home Address destination option (type 0xC9), if present."""
+    p, stop = pos + 2, min(pos + hlen, end)
+    while p + 2 <= stop:
+        otype = data[p]
+        if otype == 0:
+            p += 1
+            continue
+        olen = data[p + 1]
+        if otype == 0xC9 and olen == 16 and p + 18 <= stop:
+            return data[p + 2: p + 18]
+        p += 2 + olen
     return None
 
 
@@ -548,7 +582,8 @@ def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
     plen = (l4len if malformed or ulen == 0 or fragment else ulen) - 8
     l4_ck = None
     if fragment is None and malformed is None:
-        l4_ck = checksum.transport(data, l3, ver, off, l4len, end, _P_UDP, final_dst, truncated)
+        # The UDP checksum covers the UDP length, which may be less than IP's.
+        l4_ck = checksum.transport(data, l3, ver, off, ulen or l4len, end, _P_UDP, final_dst, truncated)
         inner = _udp_tunnel(data, sport, dport, off + 8, end)
         if inner is not None:
             return inner[:-1] + (("udp", src, sport, dst, dport),)

@@ -65,6 +65,7 @@ class Comparison:
     frames: int = 0
     tcp_frames: int = 0
     udp_frames: int = 0
+    checksum_frames: int = 0
     mismatches: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, what: str, frames) -> None:
@@ -82,7 +83,8 @@ class Comparison:
         return "; ".join(f"{k}: {len(v)} frames (first {v[:8]})" for k, v in self.mismatches.items())
 
 
-def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False) -> Comparison:
+def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False,
+            check_checksums: bool = False) -> Comparison:
     """Compare pcapan's packet table with tshark's fields, frame by frame."""
     c = Comparison(frames=len(ts))
     t = pd.DataFrame({
@@ -114,6 +116,19 @@ def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False) 
     ours_udp = (m["proto"] == "udp") & m["stream"].notna()
     c.add("udp frame missed", m.loc[udp & ~ours_udp, "frame"])
     c.add("udp.stream", m.loc[udp & ours_udp & (m["u_stream"] != m["stream"]), "frame"])
+    if check_checksums:
+        ours_l4 = m["l4_checksum"].astype("string")
+        ours_ip = m["ip_checksum"].astype("string")
+        for tcol, ours, what, proto in (("tcp.checksum.status", ours_l4, "tcp checksum", "tcp"),
+                                        ("udp.checksum.status", ours_l4, "udp checksum", "udp"),
+                                        ("ip.checksum.status", ours_ip, "ip checksum", None)):
+            theirs = ts[tcol].str.split(",").str[0].reindex(m.index)
+            verified = theirs.isin(["0", "1"]) & ours.isin(["good", "bad", "offloaded"]).fillna(False)
+            if proto is not None:
+                verified &= (m["proto"] == proto).fillna(False)
+            c.checksum_frames += int(verified.sum())
+            agree = (theirs == "1") == (ours == "good")
+            c.add(what, m.loc[verified & ~agree.fillna(False), "frame"])
     if check_flags:
         labels = m["labels"].fillna("").str.split(";")
         for label in ANALYSIS_FLAGS.values():

@@ -31,8 +31,8 @@ def captures(args):
             yield a
 
 
-def one(path_flags):
-    path, flags = path_flags
+def one(job):
+    path, flags, checksums = job
     try:
         a = analyze(path)
     except CaptureError as exc:
@@ -43,7 +43,7 @@ def one(path_flags):
         ts = tshark.fields(path)
     except Exception as exc:
         return path, None, f"tshark failed: {exc}"
-    c = tshark.compare(a.packets, ts, check_flags=flags)
+    c = tshark.compare(a.packets, ts, check_flags=flags, check_checksums=checksums)
     return path, c, None
 
 
@@ -51,27 +51,33 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("paths", nargs="+")
     ap.add_argument("--flags", action="store_true", help="compare analysis flags too")
+    ap.add_argument("--checksums", action="store_true", help="compare checksum verdicts too")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count())
     ns = ap.parse_args()
-    tcp = bad = 0
+    tcp = bad = ck_frames = ck_bad = 0
     per_kind: dict[str, int] = {}
     with ProcessPoolExecutor(ns.jobs) as ex:
-        for path, c, err in ex.map(one, [(p, ns.flags) for p in captures(ns.paths)]):
+        for path, c, err in ex.map(one, [(p, ns.flags, ns.checksums) for p in captures(ns.paths)]):
             if c is None:
                 if err and err.startswith("CRASH"):
                     print(f"{path}: {err}")
                 continue
             tcp += c.tcp_frames
+            ck_frames += c.checksum_frames
+            ck_bad += sum(len(v) for k, v in c.mismatches.items() if "checksum" in k)
             wrong = set()
             for k, v in c.mismatches.items():
                 per_kind[k] = per_kind.get(k, 0) + len(v)
-                if k != "frame count":
+                if k != "frame count" and "checksum" not in k:
                     wrong.update(v)
             bad += len(wrong)
             if not c.ok:
                 print(f"{path}: {c.describe()}")
     share = 100.0 * (tcp - bad) / tcp if tcp else 100.0
     print(f"TOTAL: {tcp} TCP frames, {bad} frames with a mismatch: {share:.3f}% agree")
+    if ns.checksums:
+        print(f"CHECKSUMS: {ck_frames} verdicts compared, {ck_bad} differ: "
+              f"{100.0 * (ck_frames - ck_bad) / max(ck_frames, 1):.3f}% agree")
     for k, v in sorted(per_kind.items(), key=lambda kv: -kv[1]):
         print(f"  {k}: {v}")
     return 0

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Traffic scenarios for scripts/record_samples.sh (standard library only).
+
+Each sub-command is one side of a small TCP or UDP conversation. Servers write
+``--ready FILE`` once they listen, serve a fixed number of connections and
+exit; every socket has a timeout and the whole program an alarm, so nothing
+can hang the recording script.
+
+    _traffic.py serve-http   --host 10.99.0.2 --port 8080 --size 20000
+    _traffic.py http-client  --host 10.99.0.2 --port 8080
+    _traffic.py serve-sink   --host 10.99.0.2 --port 5001 [--rcvbuf N --pause S]
+    _traffic.py bulk-client  --host 10.99.0.2 --port 5001 --size 4000000
+    _traffic.py serve-udp    --host 10.99.0.2 --port 5353 --count 4
+    _traffic.py udp-client   --host 10.99.0.2 --port 5353 --count 4
+    _traffic.py keepalive-client --host 10.99.0.2 --port 5002 --idle 4
+    _traffic.py reuse-client --host 10.99.0.2 --port 8080 --sport 45000 --count 3
+    _traffic.py reset-client --host 10.99.0.2 --port 8080 --closed-port 8081
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+
+TIMEOUT = 10.0  # per socket operation
+
+
+def log(msg: str) -> None:
+    print(f"[{os.path.basename(sys.argv[0])} {sys.argv[1]}] {msg}", file=sys.stderr, flush=True)
+
+
+def family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def ready(path: str | None) -> None:
+    if path:
+        with open(path + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)
+
+
+def listener(host: str, port: int, rcvbuf: int = 0) -> socket.socket:
+    s = socket.socket(family(host), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:
+        # Set before listen() so accepted sockets inherit it (and the window
+        # scale chosen in the handshake matches the small buffer).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.bind((host, port))
+    s.listen(8)
+    s.settimeout(TIMEOUT)
+    return s
+
+
+def connect(host: str, port: int, sport: int = 0, reuse: bool = False) -> socket.socket:
+    s = socket.socket(family(host), socket.SOCK_STREAM)
+    if reuse:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sport:
+        s.bind(("::" if family(host) == socket.AF_INET6 else "0.0.0.0", sport))
+    s.settimeout(TIMEOUT)
+    s.connect((host, port))
+    return s
+
+
+def recv_until(s: socket.socket, marker: bytes, limit: int = 65536) -> bytes:
+    buf = b""
+    while marker not in buf and len(buf) < limit:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def drain(s: socket.socket, limit: int = 1 << 30) -> int:
+    """Read until EOF (or a reset); return the byte count."""
+    n = 0
+    try:
+        while n < limit:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            n += len(chunk)
+    except ConnectionResetError:
+        log("connection reset by peer")
+    return n
+
+
+def linger_abort(s: socket.socket) -> None:
+    """close() that sends RST instead of FIN (SO_LINGER on, timeout 0)."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def body(size: int) -> bytes:
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+# --- servers ---------------------------------------------------------------
+
+def serve_http(a) -> None:
+    """Read a request, send a response of --size bytes of body, then close."""
+    ls = listener(a.host, a.port)
+    ready(a.ready)
+    for _ in range(a.count):
+        c, peer = ls.accept()
+        c.settimeout(TIMEOUT)
+        try:
+            req = recv_until(c, b"\r\n\r\n")
+            if not req:  # aborted before sending anything
+                c.close()
+                continue
+            data = body(a.size)
+            conn = "keep-alive" if a.keep_open else "close"
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: {conn}\r\n\r\n"
+            ).encode()
+            c.sendall(head + data)
+            if not a.keep_open:
+                c.shutdown(socket.SHUT_WR)  # "Connection: close": server FIN first
+            drain(c)
+            log(f"served {peer} {len(data)} bytes")
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            log(f"{peer}: {exc}")
+        finally:
+            c.close()
+    ls.close()
+
+
+def serve_sink(a) -> None:
+    """Accept, optionally pause before reading, read to EOF, answer, close."""
+    ls = listener(a.host, a.port, a.rcvbuf)
+    ready(a.ready)
+    for _ in range(a.count):
+        c, peer = ls.accept()
+        c.settimeout(TIMEOUT)
+        try:
+            if a.pause:
+                time.sleep(a.pause)
+            if a.slow_reads:
+                # A few small reads with pauses: the window opens a little at a time.
+                for _ in range(a.slow_reads):
+                    if not c.recv(a.slow_size):
+                        break
+                    time.sleep(a.slow_delay)
+            n = drain(c)
+            c.sendall(f"OK {n}\n".encode())
+            log(f"{peer}: received {n} bytes")
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            log(f"{peer}: {exc}")
+        finally:
+            c.close()
+    ls.close()
+
+
+def serve_udp(a) -> None:
+    """Answer --count datagrams (DNS-like request/response), then exit."""
+    s = socket.socket(family(a.host), socket.SOCK_DGRAM)
+    s.bind((a.host, a.port))
+    s.settimeout(TIMEOUT)
+    ready(a.ready)
+    for _ in range(a.count):
+        try:
+            data, peer = s.recvfrom(2048)
+        except socket.timeout:
+            break
+        s.sendto(b"answer:" + data, peer)
+    s.close()
+
+
+# --- clients ---------------------------------------------------------------
+
+def http_request(host: str, port: int, path: str = "/index.html") -> bytes:
+    name = f"[{host}]" if ":" in host else host
+    return (f"GET {path} HTTP/1.1\r\nHost: {name}:{port}\r\n"
+            "User-Agent: pcapan-sample/1.0\r\nAccept: */*\r\n\r\n").encode()
+
+
+def http_client(a) -> None:
+    for i in range(a.count):
+        s = connect(a.host, a.port)
+        s.sendall(http_request(a.host, a.port, f"/file{i}.txt" if a.count > 1 else "/index.html"))
+        n = drain(s)
+        s.close()
+        log(f"received {n} bytes")
+        if a.gap:
+            time.sleep(a.gap)
+
+
+def bulk_client(a) -> None:
+    s = connect(a.host, a.port)
+    chunk = body(65536)
+    left = a.size
+    while left > 0:
+        n = s.send(chunk[: min(left, len(chunk))])
+        left -= n
+    s.shutdown(socket.SHUT_WR)
+    reply = recv_until(s, b"\n")
+    s.close()
+    log(f"sent {a.size} bytes, server said {reply!r}")
+
+
+def udp_client(a) -> None:
+    s = socket.socket(family(a.host), socket.SOCK_DGRAM)
+    s.settimeout(2.0)
+    for i in range(a.count):
+        qname = f"host{i}.pcapan.test"
+        s.sendto(f"query:{qname}".encode(), (a.host, a.port))
+        try:
+            s.recvfrom(2048)
+        except socket.timeout:
+            log("no UDP answer")
+        if a.gap:
+            time.sleep(a.gap)
+    s.close()
+
+
+def keepalive_client(a) -> None:
+    s = connect(a.host, a.port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 10)
+    s.sendall(b"hello, then silence\n")
+    time.sleep(a.idle)
+    s.shutdown(socket.SHUT_WR)
+    recv_until(s, b"\n")
+    s.close()
+
+
+def reuse_client(a) -> None:
+    """Same source port for --count connections (server closes first, so the
+    client never holds TIME_WAIT and can bind the port again)."""
+    for i in range(a.count):
+        s = connect(a.host, a.port, sport=a.sport, reuse=True)
+        s.sendall(http_request(a.host, a.port, f"/again{i}"))
+        n = drain(s)
+        s.close()
+        log(f"connection {i} from port {a.sport}: {n} bytes")
+        time.sleep(a.gap)
+
+
+def reset_client(a) -> None:
+    # 1. SYN to a port nobody listens on: answered by RST/ACK.
+    try:
+        connect(a.host, a.closed_port).close()
+        log("unexpected: closed port accepted")
+    except ConnectionRefusedError:
+        log(f"port {a.closed_port} refused (RST)")
+    time.sleep(0.2)
+    # 2. Real connection, some data both ways, then abort with RST.
+    s = connect(a.host, a.port)
+    s.sendall(http_request(a.host, a.port, "/abort"))
+    got = recv_until(s, b"\r\n\r\n")
+    time.sleep(0.05)
+    linger_abort(s)
+    log(f"aborted after {len(got)} bytes")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def add(name, fn, port=8080):
+        p = sub.add_parser(name)
+        p.add_argument("--host", required=True)
+        p.add_argument("--port", type=int, default=port)
+        p.add_argument("--count", type=int, default=1)
+        p.add_argument("--gap", type=float, default=0.0, help="seconds between repetitions")
+        p.add_argument("--ready", help="file to create once listening")
+        p.add_argument("--alarm", type=int, default=60, help="hard limit for the whole run, seconds")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("serve-http", serve_http)
+    p.add_argument("--size", type=int, default=20000)
+    p.add_argument("--keep-open", action="store_true", help="do not send FIN; wait for the client to end")
+    p = add("serve-sink", serve_sink, 5001)
+    p.add_argument("--rcvbuf", type=int, default=0)
+    p.add_argument("--pause", type=float, default=0.0, help="seconds before the first read")
+    p.add_argument("--slow-reads", type=int, default=0)
+    p.add_argument("--slow-size", type=int, default=1000)
+    p.add_argument("--slow-delay", type=float, default=0.2)
+    add("serve-udp", serve_udp, 5353)
+    add("http-client", http_client)
+    p = add("bulk-client", bulk_client, 5001)
+    p.add_argument("--size", type=int, default=4_000_000)
+    add("udp-client", udp_client, 5353)
+    p = add("keepalive-client", keepalive_client, 5002)
+    p.add_argument("--idle", type=float, default=4.0)
+    p = add("reuse-client", reuse_client)
+    p.add_argument("--sport", type=int, default=45000)
+    p = add("reset-client", reset_client)
+    p.add_argument("--closed-port", type=int, default=8081)
+
+    a = ap.parse_args()
+    signal.alarm(a.alarm)
+    try:
+        a.fn(a)
+    except socket.timeout:
+        log("timed out")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
