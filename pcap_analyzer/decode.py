@@ -19,6 +19,7 @@ from dpkt import ip as _ip
 from dpkt import pcap as _pcap
 
 from . import checksum
+from .defrag import Defragmenter
 
 # Field order of a decoded frame; the packet table is built from these.
 FIELDS = (
@@ -47,6 +48,7 @@ _ETH_ARP = _eth.ETH_TYPE_ARP
 _VLAN_TYPES = frozenset((_eth.ETH_TYPE_8021Q, _eth.ETH_TYPE_8021AD, _eth.ETH_TYPE_QINQ1, _eth.ETH_TYPE_QINQ2))
 _MPLS_TYPES = frozenset((_eth.ETH_TYPE_MPLS, _eth.ETH_TYPE_MPLS_MCAST))
 _PPPOE = _eth.ETH_TYPE_PPPoE
+_FABRICPATH = 0x8903
 _MAX_TAGS = 8          # deeper VLAN/MPLS stacks are called malformed
 _MAX_TUNNEL_DEPTH = 3  # IP-in-IP / GRE nesting we follow
 _MAX_EXT_HEADERS = 16  # IPv6 extension headers we walk before giving up
@@ -82,6 +84,9 @@ def _row(proto, ver=None, src=None, dst=None, truncated=False, malformed=None, f
 # Bytes of the current frame on the wire beyond those captured: an IP length
 # that claims more than the frame held is cut to the frame, as Wireshark does.
 _uncaptured = 0
+# Fragments waiting for the rest of their datagram (set by build_table for
+# the capture being read; None decodes frames one by one, unreassembled).
+_defrag: Defragmenter | None = None
 
 
 def decode_frame(linktype: int, data: bytes, wire_len: int | None = None) -> tuple:
@@ -231,6 +236,11 @@ def _ethertype_at(data, etype, off, n, depth):
             if bottom:
                 return _guess_ip(data, off, n, depth)
         return _row("other", malformed="link")
+    if etype == _FABRICPATH and depth < _MAX_TUNNEL_DEPTH:
+        # Cisco FabricPath: 2 bytes of FTag/TTL, then a whole Ethernet frame.
+        if off + 2 + 14 > n:
+            return _row("other", truncated=True)
+        return _ethertype(data, off + 2 + 12, n, depth + 1)
     if etype == _PPPOE:
         if off + 8 > n:
             return _row("other", truncated=True)
@@ -275,9 +285,19 @@ def _ipv4(data, off, n, depth):
     offset = (frag & 0x1FFF) * 8
     more = frag & 0x2000
     fragment = None
-    if offset:
-        return _row("ipv4", 4, src, dst, truncated, None, "non_first", ip_ck)
-    if more:
+    if offset or more:
+        if _defrag is not None and depth == 0 and not truncated:
+            whole = _defrag.add((4, data[off + 12: off + 20], _ident, proto), offset, bool(more),
+                                data[off + ihl: end])
+            if whole is not None:
+                hdr = bytearray(data[off: off + ihl])
+                struct.pack_into("!H", hdr, 2, ihl + len(whole))
+                struct.pack_into("!H", hdr, 6, 0)
+                return _reassembled(_ipv4(bytes(hdr) + whole, 0, ihl + len(whole), 1), ip_ck)
+        # A first fragment that cannot be reassembled (not all captured) is
+        # decoded as far as it goes, as Wireshark does.
+        if offset or (_defrag is not None and not truncated):
+            return _row("ipv4", 4, src, dst, truncated, None, "non_first" if offset else "first", ip_ck)
         fragment = "first"
     l4 = off + ihl
     plen = total - ihl
@@ -346,9 +366,17 @@ def _ipv6(data, off, n, depth):
         hnext = data[pos]
         if nxt == 44:  # fragment header
             fo = _u16(data, pos + 2)[0]
-            if fo & 0xFFF8:
-                return _row("ipv6", 6, src, dst, truncated, None, "non_first")
-            if fo & 1:
+            if fo & 0xFFF9:
+                if _defrag is not None and depth == 0 and not truncated:
+                    key = (6, data[off + 8: off + 40], _u32(data, pos + 4)[0], hnext)
+                    whole = _defrag.add(key, fo & 0xFFF8, bool(fo & 1), data[pos + 8: end])
+                    if whole is not None:
+                        hdr = bytearray(data[off: off + 40])
+                        struct.pack_into("!H", hdr, 4, len(whole))
+                        hdr[6] = hnext
+                        return _reassembled(_ipv6(bytes(hdr) + whole, 0, 40 + len(whole), 1), None)
+                if fo & 0xFFF8 or (_defrag is not None and not truncated):
+                    return _row("ipv6", 6, src, dst, truncated, None, "non_first" if fo & 0xFFF8 else "first")
                 fragment = "first"
             hlen = 8
         elif nxt == 51:  # authentication header counts 4-byte units
@@ -387,6 +415,16 @@ def _ipv6(data, off, n, depth):
 
 
 _L4_CK = FIELDS.index("l4_checksum")
+_IP_CK = FIELDS.index("ip_checksum")
+_FRAG = FIELDS.index("fragment")
+
+
+def _reassembled(row, ip_ck):
+    """A row decoded from a reassembled datagram, on the frame that completed it."""
+    row = list(row)
+    row[_IP_CK] = ip_ck
+    row[_FRAG] = "reassembled"
+    return tuple(row)
 
 
 def _with_l4_checksum(row, verdict):
@@ -591,20 +629,7 @@ def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
             None, None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed, None)
 
 
-def build_table(frames, progress=None):
-    """Decode every frame of *frames* (``reader.RawFrame``) into a DataFrame.
-
-    *progress*, if given, is called with the number of frames decoded so far
-    every few thousand frames.
-    """
-    import numpy as np
-    import pandas as pd
-
-    rows = []
-    append = rows.append
-    ts = []
-    meta = []
-    comments = {}
+def _decode_all(frames, append, ts, meta, comments, progress) -> int:
     n = 0
     for fr in frames:
         n += 1
@@ -620,6 +645,30 @@ def build_table(frames, progress=None):
             comments[n - 1] = fr.comment
         if progress is not None and n % 20000 == 0:
             progress(n)
+    return n
+
+
+def build_table(frames, progress=None):
+    """Decode every frame of *frames* (``reader.RawFrame``) into a DataFrame.
+
+    *progress*, if given, is called with the number of frames decoded so far
+    every few thousand frames.
+    """
+    import numpy as np
+    import pandas as pd
+
+    global _defrag
+    rows = []
+    append = rows.append
+    ts = []
+    meta = []
+    comments = {}
+    n = 0
+    _defrag = Defragmenter()
+    try:
+        n = _decode_all(frames, append, ts, meta, comments, progress)
+    finally:
+        _defrag = None
     df = pd.DataFrame.from_records(rows, columns=FIELDS, nrows=n)
     m = np.array(meta, dtype=np.int64).reshape(-1, 4)
     df.insert(0, "frame", np.arange(1, n + 1, dtype=np.int64))

@@ -57,7 +57,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("labels", "string", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),
     Column("ip_checksum", "category", "IPv4 header checksum: good, bad, offloaded, unverified; empty if none"),
     Column("l4_checksum", "category", "TCP/UDP checksum: good, bad, offloaded, unverified; empty if none"),
-    Column("fragment", "category", "first or non_first for IP fragments (non-first ones are not decoded)"),
+    Column("fragment", "category", "IP fragments: first / non_first while the datagram is incomplete; reassembled on the frame that completes it, which carries the datagram's TCP/UDP header (as in Wireshark)"),
     Column("malformed", "category", "first layer whose header made no sense (link, ip, ipv6, tcp, udp)"),
     Column("comment", "string", "pcapng packet comment, if the file had one"),
 )

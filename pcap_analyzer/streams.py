@@ -56,7 +56,7 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
     # Wireshark does not know the segment length of a malformed header or of
     # an IP fragment, and then shows raw numbers and sets no base.
     malformed_tcp = ((packets["malformed"] == "tcp").fillna(False).to_numpy(dtype=bool)
-                     | packets["fragment"].notna().to_numpy())
+                     | packets["fragment"].isin(["first", "non_first"]).to_numpy())
 
     hdr_len = packets["tcp_hdr_len"].to_numpy()
     plen = packets["payload_len"].to_numpy()

@@ -24,6 +24,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 TIMEOUT = 10.0  # per socket operation
@@ -136,11 +137,12 @@ def serve_http(a) -> None:
 
 
 def serve_sink(a) -> None:
-    """Accept, optionally pause before reading, read to EOF, answer, close."""
+    """Accept --count connections (served in parallel); on each, optionally
+    pause before reading, read to EOF, answer with the byte count, close."""
     ls = listener(a.host, a.port, a.rcvbuf)
     ready(a.ready)
-    for _ in range(a.count):
-        c, peer = ls.accept()
+
+    def one(c: socket.socket, peer) -> None:
         c.settimeout(TIMEOUT)
         try:
             if a.pause:
@@ -154,11 +156,20 @@ def serve_sink(a) -> None:
             n = drain(c)
             c.sendall(f"OK {n}\n".encode())
             log(f"{peer}: received {n} bytes")
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            log(f"{peer}: {exc}")
+        except (ConnectionResetError, BrokenPipeError, socket.timeout) as exc:
+            log(f"{peer}: {exc!r}")
         finally:
             c.close()
+
+    workers = []
+    for _ in range(a.count):
+        c, peer = ls.accept()
+        t = threading.Thread(target=one, args=(c, peer), daemon=True)
+        t.start()
+        workers.append(t)
     ls.close()
+    for t in workers:
+        t.join(TIMEOUT * 3)
 
 
 def serve_udp(a) -> None:
@@ -196,6 +207,7 @@ def http_client(a) -> None:
 
 
 def bulk_client(a) -> None:
+    time.sleep(a.delay)
     s = connect(a.host, a.port)
     chunk = body(65536)
     left = a.size
@@ -293,6 +305,7 @@ def main() -> int:
     add("http-client", http_client)
     p = add("bulk-client", bulk_client, 5001)
     p.add_argument("--size", type=int, default=4_000_000)
+    p.add_argument("--delay", type=float, default=0.0, help="seconds to wait before connecting")
     add("udp-client", udp_client, 5353)
     p = add("keepalive-client", keepalive_client, 5002)
     p.add_argument("--idle", type=float, default=4.0)

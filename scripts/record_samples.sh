@@ -174,11 +174,21 @@ rec_http_like() {
 }
 
 rec_bulk_loss() {
+    # Two uploads share the lossy bottleneck; the second starts while the
+    # first keeps the queue full, so its handshake ACK waits in that queue
+    # and its initial RTT (as seen by the receiver) is milliseconds, not
+    # microseconds: like a real path, retransmissions arriving within that
+    # RTT of newer data are out-of-order to Wireshark.
     links on
-    lossy 40mbit 4kb 12000
+    lossy "${BULK_RATE:-20mbit}" "${BULK_BURST:-8kb}" "${BULK_LIMIT:-12000}"
+    [[ -n ${ACK_RATE-400kbit} ]] && inb tc qdisc add dev vb root tbf rate "${ACK_RATE:-400kbit}" burst "${ACK_BURST:-2kb}" limit "${ACK_LIMIT:-3000}"
     capture "$NS_B" vb bulk_loss.pcap -s 128
-    server "$NS_B" sink serve-sink --host "$B4" --port 5001
-    client bulk-client --host "$B4" --port 5001 --size 4000000
+    server "$NS_B" sink serve-sink --host "$B4" --port 5001 --count 2
+    client bulk-client --host "$B4" --port 5001 --size "${BULK_SIZE:-2000000}" &
+    local first=$!
+    PIDS+=("$first")
+    client bulk-client --host "$B4" --port 5001 --size "${BULK_SIZE:-2000000}" --delay 0.3
+    wait "$first"
     finish bulk_loss.pcap
 }
 

@@ -275,7 +275,7 @@ class SequenceAnalysis(Rule):
         side = ctx.array("side", -1, np.int64)
         rel_seq = ctx.array("rel_seq", 0, np.int64)
         known = ctx.packets["payload_len"].notna().to_numpy() & (ctx.packets["malformed"].isna().to_numpy())
-        known &= ctx.packets["fragment"].isna().to_numpy()
+        known &= ~ctx.packets["fragment"].isin(["first", "non_first"]).to_numpy()
         plen = ctx.array("payload_len", 0, np.int64)
 
         out = {name: np.full(n, -1, dtype=np.int64) for name in
