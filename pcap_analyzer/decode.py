@@ -276,7 +276,7 @@ def _ipv4(data, off, n, depth):
         total = n - off
     if total < ihl:
         return _row("ipv4", 4, src, dst, malformed="ip", ip_ck=ip_ck)
-    if depth == 0 and off + total > n + _uncaptured:
+    if off + total > n + _uncaptured:
         total = n + _uncaptured - off
     end = off + total
     truncated = end > n
@@ -350,7 +350,7 @@ def _ipv6(data, off, n, depth):
     if plen == 0:
         # Jumbogram or offloaded segment: trust the captured length.
         plen = n - off - 40
-    if depth == 0 and off + 40 + plen > n + _uncaptured:
+    if off + 40 + plen > n + _uncaptured:
         plen = n + _uncaptured - off - 40
     end = off + 40 + plen
     truncated = end > n
