@@ -1,0 +1,953 @@
+#!/usr/bin/env python3
+"""Write the crafted sample captures (deterministic, byte for byte).
+
+    python scripts/make_crafted.py [OUTDIR]
+
+OUTDIR defaults to ``sample_captures/crafted``; the broken captures go to the
+``broken`` folder beside it (``sample_captures/broken`` by default). Each
+folder gets a README.md whose table is generated from the one-line
+descriptions below.
+
+Every capture is one small function in ``CASES`` (readable, well-formed
+captures that tshark decodes as intended) or ``BROKEN`` (damaged files for
+robustness tests). Timestamps and ISNs are fixed and the only randomness is a
+``random.Random`` seeded with the file name, so running the script twice gives
+identical files. Checksums are right unless a case says otherwise.
+
+Addresses come from the documentation ranges (192.0.2.0/24, 198.51.100.0/24,
+2001:db8::/32) and MAC addresses are locally administered ones.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import random
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Iterable
+
+import dpkt
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "sample_captures" / "crafted"
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+TCP_P, UDP_P = 6, 17
+MOD32 = 1 << 32
+
+# Link-layer header types (the values stored in pcap/pcapng files).
+LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP = 0, 1, 101, 108
+LT_LINUX_SLL, LT_USER0, LT_IPV4, LT_IPV6, LT_LINUX_SLL2 = 113, 147, 228, 229, 276
+
+# Extension header numbers.
+HOPOPT, IPV6_ROUTE, IPV6_FRAG, IPV6_DSTOPTS = 0, 43, 44, 60
+
+T0 = Decimal("1700000000")  # 2023-11-14 22:13:20 UTC
+MS = Decimal("0.001")
+
+MAC_C = bytes.fromhex("020000000001")  # client side
+MAC_S = bytes.fromhex("020000000002")  # server side (or its router)
+
+C4, S4 = "192.0.2.10", "198.51.100.20"
+C6, S6 = "2001:db8:1::10", "2001:db8:2::20"
+UDP_PORT = 30000  # no dissector claims it: UDP payloads stay plain data
+
+# (from_client, IP packet): what a flow produces before a link layer is added.
+Pkt = tuple[bool, bytes]
+# (timestamp, frame bytes): what a capture file holds.
+Frame = tuple[Decimal, bytes]
+
+
+# --------------------------------------------------------------------------
+# Checksums, network and transport headers
+# --------------------------------------------------------------------------
+
+def aton(addr: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
+
+
+def pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
+    if ":" in src:
+        return struct.pack(">16s16sI3xB", aton(src), aton(dst), length, proto)
+    return struct.pack(">4s4sxBH", aton(src), aton(dst), proto, length)
+
+
+def set_l4_checksum(seg: bytearray, proto: int, src: str, dst: str, mode: str = "good") -> None:
+    """Fill the TCP/UDP checksum of ``seg`` in place.
+
+    mode: "good"; "bad" (right value with bits flipped); "zero" (UDP: no
+    checksum). The pseudo-header uses ``src``/``dst`` as given, so callers pass
+    the final destination when a routing header says so.
+    """
+    at = 16 if proto == TCP_P else 6
+    seg[at:at + 2] = b"\x00\x00"
+    if mode == "zero":
+        return
+    value = dpkt.in_cksum(pseudo_header(src, dst, proto, len(seg)) + bytes(seg))
+    if proto == UDP_P and value == 0:
+        value = 0xFFFF
+    if mode == "bad":
+        value ^= 0x5A5A
+    struct.pack_into(">H", seg, at, value)
+
+
+def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int,
+                data: bytes = b"", win: int = 502, opts: bytes = b"", csum: str = "good",
+                csum_addrs: tuple[str, str] | None = None, off: int | None = None) -> bytes:
+    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq % MOD32, ack=ack % MOD32, flags=flags,
+                       win=win, opts=opts, data=data)
+    tcp.off = (20 + len(opts)) // 4 if off is None else off
+    seg = bytearray(bytes(tcp))
+    set_l4_checksum(seg, TCP_P, *(csum_addrs or (src, dst)), mode=csum)
+    return bytes(seg)
+
+
+def udp_datagram(src: str, dst: str, sport: int, dport: int, data: bytes, csum: str = "good",
+                 csum_addrs: tuple[str, str] | None = None) -> bytes:
+    udp = dpkt.udp.UDP(sport=sport, dport=dport, ulen=8 + len(data), data=data)
+    seg = bytearray(bytes(udp))
+    set_l4_checksum(seg, UDP_P, *(csum_addrs or (src, dst)), mode=csum)
+    return bytes(seg)
+
+
+def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0, ttl: int = 64,
+         opts: bytes = b"", df: bool = True, mf: bool = False, frag_offset: int = 0,
+         ihl: int | None = None, total_len: int | None = None, bad_sum: bool = False) -> bytes:
+    """An IPv4 packet. ``ihl``/``total_len`` override the computed fields (for broken cases)."""
+    assert len(opts) % 4 == 0 and frag_offset % 8 == 0
+    ip = dpkt.ip.IP(src=aton(src), dst=aton(dst), p=proto, ttl=ttl, id=ident & 0xFFFF)
+    ip._v_hl = 0x40 | (5 + len(opts) // 4 if ihl is None else ihl)
+    ip._flags_offset = (0x4000 if df else 0) | (0x2000 if mf else 0) | (frag_offset >> 3)
+    ip.len = 20 + len(opts) + len(payload) if total_len is None else total_len
+    ip.sum = 0
+    hdr = bytearray(ip.pack_hdr() + opts)
+    value = dpkt.in_cksum(bytes(hdr))
+    struct.pack_into(">H", hdr, 10, value ^ 0x5A5A if bad_sum else value)
+    return bytes(hdr) + payload
+
+
+def ipv6(src: str, dst: str, nxt: int, payload: bytes, *, hlim: int = 64, plen: int | None = None) -> bytes:
+    ip = dpkt.ip6.IP6(src=aton(src), dst=aton(dst), nxt=nxt, hlim=hlim,
+                      plen=len(payload) if plen is None else plen)
+    return ip.pack_hdr() + payload
+
+
+def ext_options(nxt: int, options: bytes = b"") -> bytes:
+    """Hop-by-hop or destination options header, padded to 8 octets with Pad1/PadN."""
+    pad = (-(2 + len(options))) % 8
+    padding = b"\x00" if pad == 1 else (bytes([1, pad - 2]) + bytes(pad - 2) if pad else b"")
+    body = options + padding
+    return bytes([nxt, (2 + len(body)) // 8 - 1]) + body
+
+
+def ext_routing0(nxt: int, addrs: list[str], segments_left: int) -> bytes:
+    """Type 0 routing header: ``addrs`` are the hops still to visit, the last is the final one."""
+    return bytes([nxt, 2 * len(addrs), 0, segments_left]) + bytes(4) + b"".join(aton(a) for a in addrs)
+
+
+def ext_srh(nxt: int, segments: list[str], segments_left: int) -> bytes:
+    """Segment routing header (type 4): segments[0] is the final destination."""
+    return (bytes([nxt, 2 * len(segments), 4, segments_left, len(segments) - 1, 0, 0, 0])
+            + b"".join(aton(a) for a in segments))
+
+
+def ext_fragment(nxt: int, offset: int, more: bool, ident: int) -> bytes:
+    return struct.pack(">BBHI", nxt, 0, offset | int(more), ident)
+
+
+def ipv6_chain(src: str, dst: str, proto: int, payload: bytes,
+               headers: list[tuple[int, Callable[[int], bytes]]], hlim: int = 64) -> bytes:
+    """IPv6 with extension headers: ``headers`` is [(header number, build(next header))]."""
+    nxt, chain = proto, b""
+    for number, build in reversed(headers):
+        chain = build(nxt) + chain
+        nxt = number
+    return ipv6(src, dst, nxt, chain + payload, hlim=hlim)
+
+
+def ip_packet(src: str, dst: str, proto: int, l4: bytes, ident: int) -> bytes:
+    if ":" in src:
+        return ipv6(src, dst, proto, l4)
+    return ipv4(src, dst, proto, l4, ident=ident)
+
+
+NetFn = Callable[[str, str, int, bytes, int], bytes]
+
+
+# --------------------------------------------------------------------------
+# Flows
+# --------------------------------------------------------------------------
+
+MSS_SYN_OPTS = (b"\x02\x04\x05\xb4"      # MSS 1460
+                b"\x01\x03\x03\x07"      # NOP, window scale 7
+                b"\x01\x01\x04\x02")     # NOP, NOP, SACK permitted
+
+
+class Tcp:
+    """One TCP connection; tracks the next sequence number of each side."""
+
+    def __init__(self, client: tuple[str, int], server: tuple[str, int], client_isn: int,
+                 server_isn: int, net: NetFn = ip_packet, ipid: int = 0x1000):
+        self.ends = {True: client, False: server}
+        self.nxt = {True: client_isn % MOD32, False: server_isn % MOD32}
+        self.ipid = {True: ipid, False: ipid + 0x4000}
+        self.net = net
+
+    def seg_bytes(self, from_client: bool, flags: int, data: bytes = b"", *, seq: int | None = None,
+                  ack: int | None = None, win: int = 502, opts: bytes = b"", csum: str = "good",
+                  advance: bool | None = None) -> tuple[str, str, bytes]:
+        """The TCP segment alone (src, dst, bytes); advances the sender unless ``seq`` is given."""
+        (src, sport), (dst, dport) = self.ends[from_client], self.ends[not from_client]
+        s = self.nxt[from_client] if seq is None else seq
+        a = (self.nxt[not from_client] if ack is None else ack) if flags & ACK else 0
+        if advance if advance is not None else seq is None:
+            self.nxt[from_client] = (s + len(data) + (1 if flags & (SYN | FIN) else 0)) % MOD32
+        return src, dst, tcp_segment(src, dst, sport, dport, s, a, flags, data, win, opts, csum)
+
+    def pkt(self, from_client: bool, flags: int, data: bytes = b"", **kw) -> Pkt:
+        src, dst, seg = self.seg_bytes(from_client, flags, data, **kw)
+        self.ipid[from_client] += 1
+        return from_client, self.net(src, dst, TCP_P, seg, self.ipid[from_client])
+
+    # Building blocks -------------------------------------------------------
+    def handshake(self) -> list[Pkt]:
+        return [self.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS),
+                self.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS),
+                self.pkt(True, ACK)]
+
+    def send(self, from_client: bool, data: bytes, mss: int = 1448) -> list[Pkt]:
+        return [self.pkt(from_client, PSH | ACK if i + mss >= len(data) else ACK, data[i:i + mss])
+                for i in range(0, len(data), mss)]
+
+    def exchange(self, request: bytes, response: bytes, mss: int = 1448) -> list[Pkt]:
+        """Request, its ACK, the response in segments, the client's ACK."""
+        return (self.send(True, request, mss) + [self.pkt(False, ACK)]
+                + self.send(False, response, mss) + [self.pkt(True, ACK)])
+
+    def close(self, from_client: bool = True) -> list[Pkt]:
+        return [self.pkt(from_client, FIN | ACK), self.pkt(not from_client, FIN | ACK),
+                self.pkt(from_client, ACK)]
+
+    def conversation(self, request: bytes, response: bytes, mss: int = 1448) -> list[Pkt]:
+        return self.handshake() + self.exchange(request, response, mss) + self.close()
+
+
+class Udp:
+    def __init__(self, client: tuple[str, int], server: tuple[str, int], net: NetFn = ip_packet,
+                 ipid: int = 0x2000):
+        self.ends = {True: client, False: server}
+        self.ipid = ipid
+        self.net = net
+
+    def seg_bytes(self, from_client: bool, data: bytes, csum: str = "good") -> tuple[str, str, bytes]:
+        (src, sport), (dst, dport) = self.ends[from_client], self.ends[not from_client]
+        return src, dst, udp_datagram(src, dst, sport, dport, data, csum)
+
+    def pkt(self, from_client: bool, data: bytes, csum: str = "good") -> Pkt:
+        src, dst, seg = self.seg_bytes(from_client, data, csum)
+        self.ipid += 1
+        return from_client, self.net(src, dst, UDP_P, seg, self.ipid)
+
+
+def request(rng: random.Random, path: str = "/") -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: example.test\r\nX-Req: {rng.randrange(10**6):06d}\r\n\r\n"
+            .encode())
+
+
+def response(rng: random.Random, size: int) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+    alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789"
+    return head + bytes(rng.choice(alphabet) for _ in range(max(0, size - len(head))))
+
+
+def datagram(rng: random.Random, size: int) -> bytes:
+    return bytes(rng.randrange(256) for _ in range(size))
+
+
+# --------------------------------------------------------------------------
+# Link layers and timing
+# --------------------------------------------------------------------------
+
+def ethertype_of(ip_pkt: bytes) -> int:
+    return 0x86DD if ip_pkt[0] >> 4 == 6 else 0x0800
+
+
+def eth(from_client: bool, ip_pkt: bytes, tags: Iterable[tuple[int, int]] = ()) -> bytes:
+    """Ethernet II; ``tags`` are (TPID, VLAN id) from outer to inner."""
+    src, dst = (MAC_C, MAC_S) if from_client else (MAC_S, MAC_C)
+    tag_bytes = b"".join(struct.pack(">HH", tpid, vid) for tpid, vid in tags)
+    # Only the header from dpkt: given the payload, it would parse and re-serialise it (and
+    # "fix" a deliberate zero UDP checksum over IPv6).
+    hdr = dpkt.ethernet.Ethernet(dst=dst, src=src, type=ethertype_of(ip_pkt)).pack_hdr()
+    return hdr[:12] + tag_bytes + hdr[12:] + ip_pkt
+
+
+def sll(from_client: bool, ip_pkt: bytes) -> bytes:
+    # Captured on the client: its packets are outgoing (4), the server's addressed to it (0).
+    hdr = dpkt.sll.SLL(type=4 if from_client else 0, hrd=1, hlen=6,
+                       hdr=MAC_C if from_client else MAC_S, ethtype=ethertype_of(ip_pkt))
+    return bytes(hdr) + ip_pkt
+
+
+def sll2(from_client: bool, ip_pkt: bytes) -> bytes:
+    hdr = dpkt.sll2.SLL2(ethtype=ethertype_of(ip_pkt), intindex=2, hrd=1,
+                         type=4 if from_client else 0, hlen=6, hdr=MAC_C if from_client else MAC_S)
+    return bytes(hdr) + ip_pkt
+
+
+def null_hdr(family: int, ip_pkt: bytes, order: str) -> bytes:
+    """DLT_NULL ('<': host byte order of a little-endian capturer) or DLT_LOOP ('>')."""
+    return struct.pack(order + "I", family) + ip_pkt
+
+
+def raw(_from_client: bool, ip_pkt: bytes) -> bytes:
+    return ip_pkt
+
+
+def timed(pkts: Iterable[Pkt], link: Callable[[bool, bytes], bytes] = eth, start: Decimal = T0,
+          step: Decimal = MS) -> list[Frame]:
+    return [(start + i * step, link(c, p)) for i, (c, p) in enumerate(pkts)]
+
+
+def interleave(*flows: list, offsets: Iterable[int] | None = None) -> list:
+    """Merge lists round-robin; flow k starts after ``offsets[k]`` rounds."""
+    offsets = list(offsets) if offsets is not None else [0] * len(flows)
+    out, rnd = [], 0
+    queues = [list(f) for f in flows]
+    while any(queues):
+        for k, q in enumerate(queues):
+            if q and rnd >= offsets[k]:
+                out.append(q.pop(0))
+        rnd += 1
+    return out
+
+
+# --------------------------------------------------------------------------
+# Capture file writers
+# --------------------------------------------------------------------------
+
+class _PcapWriterLE(dpkt.pcap.Writer):
+    _Writer__le = True   # dpkt picks the host's order; pin it so files do not depend on the host
+
+
+class _PcapWriterBE(dpkt.pcap.Writer):
+    _Writer__le = False
+
+
+class _PcapngWriterLE(dpkt.pcapng.Writer):
+    _Writer__le = True
+
+
+def pcap_bytes(frames: Iterable[Frame], linktype: int = LT_ETHERNET, snaplen: int = 65535,
+               nano: bool = False, big_endian: bool = False) -> bytes:
+    """A pcap file. Frames longer than ``snaplen`` are cut, keeping their original length."""
+    buf = io.BytesIO()
+    writer = (_PcapWriterBE if big_endian else _PcapWriterLE)(buf, snaplen=snaplen, linktype=linktype,
+                                                             nano=nano)
+    scale = 10 ** 9 if nano else 10 ** 6
+    for ts, frame in frames:
+        if len(frame) <= snaplen:
+            writer.writepkt(frame, ts=ts)  # Decimal timestamps stay exact
+        else:
+            sec, frac = int(ts), int((ts % 1) * scale)
+            buf.write(writer._pack_hdr(sec, frac, snaplen, len(frame)) + frame[:snaplen])
+    return buf.getvalue()
+
+
+def pcap_record(ts: Decimal, data: bytes, caplen: int | None = None, length: int | None = None) -> bytes:
+    """One little-endian microsecond pcap record with free caplen/len (for broken files)."""
+    return struct.pack("<IIII", int(ts), int((ts % 1) * 10 ** 6),
+                       len(data) if caplen is None else caplen,
+                       len(data) if length is None else length) + data
+
+
+def pcap_header(linktype: int = LT_ETHERNET, snaplen: int = 65535) -> bytes:
+    return bytes(dpkt.pcap.LEFileHdr(snaplen=snaplen, linktype=linktype))
+
+
+def opt(code: int, data: bytes | str) -> dpkt.pcapng.PcapngOptionLE:
+    if isinstance(data, str):
+        return dpkt.pcapng.PcapngOptionLE(code=code, text=data)
+    return dpkt.pcapng.PcapngOptionLE(code=code, data=data)
+
+
+END_OPT = (0, b"")
+
+
+def idb(linktype: int, name: str, snaplen: int = 65535) -> dpkt.pcapng.InterfaceDescriptionBlockLE:
+    return dpkt.pcapng.InterfaceDescriptionBlockLE(
+        linktype=linktype, snaplen=snaplen,
+        opts=[opt(dpkt.pcapng.PCAPNG_OPT_IF_NAME, name.encode()), opt(*END_OPT)])
+
+
+def epb(ts: Decimal, frame: bytes, iface: int = 0, comment: str | None = None) -> dpkt.pcapng.EnhancedPacketBlockLE:
+    usec = int(ts * 10 ** 6)
+    block = dpkt.pcapng.EnhancedPacketBlockLE(iface_id=iface, ts_high=usec >> 32, ts_low=usec & 0xFFFFFFFF,
+                                              pkt_data=frame)
+    if comment is not None:
+        block.opts = [opt(dpkt.pcapng.PCAPNG_OPT_COMMENT, comment), opt(*END_OPT)]
+    return block
+
+
+def pcapng_bytes(blocks: Iterable, interfaces: list[tuple[int, str]]) -> bytes:
+    """A pcapng file: ``blocks`` are EPBs or raw bytes (written as they are)."""
+    buf = io.BytesIO()
+    shb = dpkt.pcapng.SectionHeaderBlockLE(
+        opts=[opt(dpkt.pcapng.PCAPNG_OPT_SHB_USERAPPL, b"pcapan make_crafted.py"), opt(*END_OPT)])
+    writer = _PcapngWriterLE(buf, shb=shb, idb=[idb(lt, name) for lt, name in interfaces])
+    for block in blocks:
+        if isinstance(block, bytes):
+            buf.write(block)
+        else:
+            writer.writepkt(block)  # its own (non-zero) timestamp is kept
+    return buf.getvalue()
+
+
+def gzipped(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Registries
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    build: Callable[[random.Random], bytes]
+
+
+CASES: list[Case] = []
+BROKEN: list[Case] = []
+
+
+def case(name: str, description: str, registry: list[Case] = CASES):
+    def register(fn: Callable[[random.Random], bytes]) -> Callable[[random.Random], bytes]:
+        assert all(c.name != name for c in registry), name
+        registry.append(Case(name, description, fn))
+        return fn
+    return register
+
+
+def broken(name: str, description: str):
+    return case(name, description, BROKEN)
+
+
+def basic_tcp(rng: random.Random, v6: bool = False, port: int = 80, sport: int = 40000,
+              size: int = 900, net: NetFn = ip_packet) -> list[Pkt]:
+    c, s = (C6, S6) if v6 else (C4, S4)
+    conv = Tcp((c, sport), (s, port), 1_000_000 + sport, 3_000_000 + port, net)
+    return conv.conversation(request(rng), response(rng, size))
+
+
+def basic_udp(rng: random.Random, v6: bool = False, sport: int = 50000, port: int = UDP_PORT,
+              rounds: int = 1) -> list[Pkt]:
+    c, s = (C6, S6) if v6 else (C4, S4)
+    flow = Udp((c, sport), (s, port))
+    out = []
+    for _ in range(rounds):
+        out += [flow.pkt(True, datagram(rng, 40)), flow.pkt(False, datagram(rng, 90))]
+    return out
+
+
+# ---- link layers and file formats -----------------------------------------
+
+@case("eth_vlan.pcap",
+      "Ethernet with one 802.1Q tag (VLAN 100): IPv4 TCP conversation, then an IPv6 UDP exchange")
+def _eth_vlan(rng):
+    tags = [(0x8100, 100)]
+    pkts = basic_tcp(rng) + basic_udp(rng, v6=True)
+    return pcap_bytes(timed(pkts, lambda c, p: eth(c, p, tags)))
+
+
+@case("eth_qinq.pcap",
+      "Ethernet QinQ: 802.1ad outer tag (0x88a8, VLAN 200) over 802.1Q inner tag (VLAN 100); IPv4 TCP "
+      "conversation and an IPv6 UDP exchange")
+def _eth_qinq(rng):
+    tags = [(0x88A8, 200), (0x8100, 100)]
+    pkts = basic_tcp(rng) + basic_udp(rng, v6=True)
+    return pcap_bytes(timed(pkts, lambda c, p: eth(c, p, tags)))
+
+
+@case("sll_v1.pcap",
+      "Linux cooked capture v1 (linktype 113): IPv4 TCP conversation then IPv6 TCP conversation; client"
+      " packets outgoing, server packets to us")
+def _sll_v1(rng):
+    return pcap_bytes(timed(basic_tcp(rng) + basic_tcp(rng, v6=True, sport=40001), sll), linktype=LT_LINUX_SLL)
+
+
+@case("sll_v2.pcap",
+      "Linux cooked capture v2 (linktype 276, interface index 2): IPv4 TCP conversation then IPv6 TCP "
+      "conversation")
+def _sll_v2(rng):
+    return pcap_bytes(timed(basic_tcp(rng) + basic_tcp(rng, v6=True, sport=40001), sll2), linktype=LT_LINUX_SLL2)
+
+
+@case("null_loopback.pcap",
+      "BSD loopback (linktype 0, little-endian family): IPv4 TCP with AF_INET=2, IPv6 TCP with "
+      "AF_INET6=30 (macOS), IPv6 UDP with 24 (NetBSD/OpenBSD) and 28 (FreeBSD)")
+def _null_loopback(rng):
+    v4 = [(2, c, p) for c, p in basic_tcp(rng)]
+    v6 = [(30, c, p) for c, p in basic_tcp(rng, v6=True, sport=40001)]
+    udp = basic_udp(rng, v6=True)
+    udp = [(24, *udp[0]), (28, *udp[1])]
+    return pcap_bytes(timed(((c, null_hdr(af, p, "<")) for af, c, p in v4 + v6 + udp), raw), linktype=LT_NULL)
+
+
+@case("loop.pcap",
+      "OpenBSD loopback (linktype 108, family in network byte order): IPv4 TCP with AF_INET=2, IPv6 TCP"
+      " with AF_INET6=24")
+def _loop(rng):
+    v4 = [(2, c, p) for c, p in basic_tcp(rng)]
+    v6 = [(24, c, p) for c, p in basic_tcp(rng, v6=True, sport=40001)]
+    return pcap_bytes(timed(((c, null_hdr(af, p, ">")) for af, c, p in v4 + v6), raw), linktype=LT_LOOP)
+
+
+@case("raw_ip_mixed.pcap",
+      "Raw IP (linktype 101): an IPv4 and an IPv6 TCP conversation interleaved packet by packet")
+def _raw_ip_mixed(rng):
+    pkts = interleave(basic_tcp(rng), basic_tcp(rng, v6=True, sport=40001))
+    return pcap_bytes(timed(pkts, raw), linktype=LT_RAW)
+
+
+@case("raw_ipv4.pcap", "LINKTYPE_IPV4 (228): IPv4 TCP conversation and a UDP exchange, no link header")
+def _raw_ipv4(rng):
+    return pcap_bytes(timed(basic_tcp(rng) + basic_udp(rng), raw), linktype=LT_IPV4)
+
+
+@case("raw_ipv6.pcap", "LINKTYPE_IPV6 (229): IPv6 TCP conversation and a UDP exchange, no link header")
+def _raw_ipv6(rng):
+    return pcap_bytes(timed(basic_tcp(rng, v6=True) + basic_udp(rng, v6=True), raw), linktype=LT_IPV6)
+
+
+NANO_START = T0 + Decimal("0.000000789")
+NANO_STEP = Decimal("0.001000123")
+
+
+@case("nanosecond.pcap",
+      "nanosecond pcap (magic a1b23c4d), Ethernet: TCP conversation, timestamps with sub-microsecond "
+      "digits (x.000000789 + n * 1.000123 ms)")
+def _nanosecond(rng):
+    return pcap_bytes(timed(basic_tcp(rng), start=NANO_START, step=NANO_STEP), nano=True)
+
+
+@case("big_endian.pcap",
+      "big-endian pcap (magic a1b2c3d4 stored as a1 b2 c3 d4, microseconds), Ethernet: TCP conversation")
+def _big_endian(rng):
+    return pcap_bytes(timed(basic_tcp(rng), step=Decimal("0.000250")), big_endian=True)
+
+
+@case("big_endian_nano.pcap",
+      "big-endian nanosecond pcap (a1 b2 3c 4d), Ethernet: TCP conversation with sub-microsecond "
+      "timestamps")
+def _big_endian_nano(rng):
+    return pcap_bytes(timed(basic_tcp(rng), start=NANO_START, step=NANO_STEP), nano=True, big_endian=True)
+
+
+@case("multi_if.pcapng",
+      "pcapng, two interfaces: 0 Ethernet (eth0) carries an IPv4 TCP conversation, 1 raw IP (tun0) an "
+      "IPv6 TCP conversation; packets interleaved; frame 9 (the IPv6 request) has a packet comment")
+def _multi_if(rng):
+    a = [(0, eth(c, p)) for c, p in basic_tcp(rng)]
+    b = [(1, p) for c, p in basic_tcp(rng, v6=True, sport=40001)]
+    blocks = []
+    for i, (iface, frame) in enumerate(interleave(a, b, offsets=[0, 1])):
+        comment = "first data segment on tun0" if i == 8 else None
+        blocks.append(epb(T0 + i * MS, frame, iface, comment))
+    return pcapng_bytes(blocks, [(LT_ETHERNET, "eth0"), (LT_RAW, "tun0")])
+
+
+@case("gzip_pcap.pcap.gz", "gzip-compressed pcap (Ethernet, TCP conversation)")
+def _gzip_pcap(rng):
+    return gzipped(pcap_bytes(timed(basic_tcp(rng))))
+
+
+@case("gzipped_noext.pcap",
+      "gzip-compressed pcapng under a name without .gz (the content, not the name, says what it is): "
+      "Ethernet TCP conversation")
+def _gzipped_noext(rng):
+    blocks = [epb(ts, frame) for ts, frame in timed(basic_tcp(rng))]
+    return gzipped(pcapng_bytes(blocks, [(LT_ETHERNET, "eth0")]))
+
+
+@case("unknown_linktype.pcap",
+      "linktype 147 (USER0) that no dissector claims by default: three frames of opaque bytes (the IPv4"
+      " TCP handshake behind a made-up 4-byte header)")
+def _unknown_linktype(rng):
+    pkts = basic_tcp(rng)[:3]
+    return pcap_bytes(timed(((c, b"\xca\xfe\x00\x01" + p) for c, p in pkts), raw), linktype=LT_USER0)
+
+
+# ---- IP layer -------------------------------------------------------------
+
+RR_OPT = b"\x01" + b"\x07\x0b\x04" + bytes(8)            # NOP, Record Route with 2 empty slots
+TS_OPT = b"\x44\x08\x05\x00" + bytes(4)                  # Timestamp (timestamps only), 1 slot
+RR1_EOL = b"\x07\x07\x04" + bytes(4) + b"\x00"           # Record Route with 1 slot, End of List
+
+
+@case("ipv4_options.pcap",
+      "IPv4 options on every TCP packet: SYN has Record Route + EOL (IHL 7), other client packets NOP +"
+      " Record Route (IHL 8), server packets Timestamp (IHL 7)")
+def _ipv4_options(rng):
+    seen = {"syn": False}
+
+    def net(src, dst, proto, l4, ident):
+        if src == C4 and not seen["syn"]:
+            seen["syn"] = True
+            opts = RR1_EOL
+        else:
+            opts = RR_OPT if src == C4 else TS_OPT
+        return ipv4(src, dst, proto, l4, ident=ident, opts=opts)
+    return pcap_bytes(timed(basic_tcp(rng, net=net)))
+
+
+@case("ipv6_ext.pcap",
+      "IPv6 extension headers before TCP: conversation 1 has hop-by-hop (router alert) + destination "
+      "options + routing (segment routing, segments left 0); conversation 2 has an atomic fragment "
+      "header (offset 0, M=0) on every packet")
+def _ipv6_ext(rng):
+    def chain_net(src, dst, proto, l4, ident):
+        return ipv6_chain(src, dst, proto, l4, [
+            (HOPOPT, lambda n: ext_options(n, b"\x05\x02\x00\x00")),         # router alert
+            (IPV6_DSTOPTS, lambda n: ext_options(n)),
+            (IPV6_ROUTE, lambda n: ext_srh(n, [dst, RH_HOP1], 0)),
+        ])
+
+    def atomic_net(src, dst, proto, l4, ident):
+        return ipv6_chain(src, dst, proto, l4, [(IPV6_FRAG, lambda n: ext_fragment(n, 0, False, 0x5000 + ident))])
+    pkts = basic_tcp(rng, v6=True, net=chain_net) + basic_tcp(rng, v6=True, sport=40001, net=atomic_net)
+    return pcap_bytes(timed(pkts))
+
+
+def fragments_v4(src: str, dst: str, proto: int, l4: bytes, ident: int, first: int) -> list[bytes]:
+    """Two IPv4 fragments: the first ``first`` bytes (a multiple of 8) and the rest."""
+    return [ipv4(src, dst, proto, l4[:first], ident=ident, df=False, mf=True),
+            ipv4(src, dst, proto, l4[first:], ident=ident, df=False, frag_offset=first)]
+
+
+@case("ip_fragments.pcap",
+      "IPv4 fragmentation: in a TCP conversation the request (frames 4-5) and the first response "
+      "segment (frames 7-8) are each sent as two fragments, the first holding the TCP header; then a "
+      "UDP exchange whose reply (frames 14-15) is fragmented the same way")
+def _ip_fragments(rng):
+    conv = Tcp((C4, 40000), (S4, 80), 1_040_000, 3_000_080)
+    pkts = conv.handshake()
+    src, dst, seg = conv.seg_bytes(True, PSH | ACK, request(rng, "/" + "a" * 60))
+    pkts += [(True, f) for f in fragments_v4(src, dst, TCP_P, seg, 0x7001, 64)]
+    pkts.append(conv.pkt(False, ACK))
+    src, dst, seg = conv.seg_bytes(False, ACK, response(rng, 700))
+    pkts += [(False, f) for f in fragments_v4(src, dst, TCP_P, seg, 0x7002, 400)]
+    pkts += conv.send(False, response(rng, 300))
+    pkts += [conv.pkt(True, ACK)] + conv.close()
+    flow = Udp((C4, 50000), (S4, UDP_PORT))
+    pkts.append(flow.pkt(True, datagram(rng, 40)))
+    src, dst, seg = flow.seg_bytes(False, datagram(rng, 1000))
+    pkts += [(False, f) for f in fragments_v4(src, dst, UDP_P, seg, 0x7003, 512)]
+    return pcap_bytes(timed(pkts))
+
+
+# ---- TCP semantics --------------------------------------------------------
+
+@case("seq_wrap.pcap",
+      "sequence numbers wrap past 2**32 during the transfer: client ISN 2**32-300 (request crosses "
+      "zero), server ISN 2**32-800 (the second 500-byte response segment crosses zero)")
+def _seq_wrap(rng):
+    conv = Tcp((C4, 40000), (S4, 80), MOD32 - 300, MOD32 - 800)
+    pkts = conv.handshake() + conv.exchange(request(rng, "/" + "w" * 300), response(rng, 1200), mss=500)
+    return pcap_bytes(timed(pkts + conv.close()))
+
+
+@case("no_syn_midstream.pcap",
+      "capture starts in the middle of a connection (no handshake): data both ways, then FIN/ACK "
+      "teardown")
+def _no_syn_midstream(rng):
+    conv = Tcp((C4, 40000), (S4, 80), 2_000_123_456, 3_500_000_000)
+    conv.handshake()  # happened before the capture started
+    conv.exchange(request(rng), response(rng, 400))
+    pkts = conv.send(False, response(rng, 600)) + [conv.pkt(True, ACK)]
+    pkts += conv.exchange(request(rng, "/next"), response(rng, 500)) + conv.close()
+    return pcap_bytes(timed(pkts))
+
+
+@case("port_reuse_crafted.pcap",
+      "one 4-tuple used three times: conversation closed by FIN, 2 s later a SYN with a new ISN and a "
+      "second FIN-closed conversation, 2 s later a third one closed by the client's RST")
+def _port_reuse(rng):
+    frames: list[Frame] = []
+    for k, isn in enumerate((1_000_000, 2_500_000_000, 4_000_000_000)):
+        conv = Tcp((C4, 45000), (S4, 80), isn, 700_000_000 * (k + 1))
+        pkts = conv.handshake() + conv.exchange(request(rng), response(rng, 300))
+        pkts += conv.close() if k < 2 else [conv.pkt(True, RST | ACK, win=0)]
+        frames += timed(pkts, start=T0 + 2 * k)
+    return pcap_bytes(frames)
+
+
+@case("syn_only.pcap", "unanswered SYN: the SYN and three retransmissions 1, 3 and 7 s after it")
+def _syn_only(rng):
+    conv = Tcp((C4, 40000), (S4, 81), 1_000_000, 0)
+    syn = conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS)
+    retrans = [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS, seq=1_000_000) for _ in range(3)]
+    return pcap_bytes([(T0 + dt, eth(c, p)) for dt, (c, p) in zip((0, 1, 3, 7), [syn] + retrans)])
+
+
+@case("rejected.pcap", "connection refused: SYN answered by RST/ACK (seq 0, ack ISN+1)")
+def _rejected(rng):
+    conv = Tcp((C4, 40000), (S4, 81), 1_000_000, 0)
+    pkts = [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS), conv.pkt(False, RST | ACK, win=0)]
+    return pcap_bytes(timed(pkts))
+
+
+@case("half_open.pcap", "half-open handshake: SYN, SYN/ACK, no ACK; the SYN/ACK is retransmitted 1 s later")
+def _half_open(rng):
+    conv = Tcp((C4, 40000), (S4, 80), 1_000_000, 3_000_000)
+    pkts = [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS),
+            conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS)]
+    pkts.append(conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS, seq=3_000_000))
+    return pcap_bytes([(T0 + dt, eth(c, p)) for dt, (c, p) in zip((0, MS, 1 + MS), pkts)])
+
+
+@case("data_in_handshake_ack.pcap",
+      "the third handshake packet (ACK) already carries the request; response and FIN/ACK teardown "
+      "follow")
+def _data_in_handshake_ack(rng):
+    conv = Tcp((C4, 40000), (S4, 80), 1_000_000, 3_000_000)
+    pkts = conv.handshake()[:2] + [conv.pkt(True, PSH | ACK, request(rng))]
+    pkts += [conv.pkt(False, ACK)] + conv.send(False, response(rng, 600)) + [conv.pkt(True, ACK)]
+    return pcap_bytes(timed(pkts + conv.close()))
+
+
+@case("interleaved.pcap",
+      "three TCP conversations and two UDP flows interleaved; first appearances in the order TCP 40000,"
+      " UDP 50000, TCP 40001, UDP 50001, TCP 40002, so stream numbers follow that order")
+def _interleaved(rng):
+    t = [basic_tcp(rng, sport=40000 + k, port=80 + k, size=300) for k in range(3)]
+    u = [basic_udp(rng, sport=50000 + k, rounds=3) for k in range(2)]
+    return pcap_bytes(timed(interleave(t[0], u[0], t[1], u[1], t[2], offsets=[0, 1, 2, 3, 4])))
+
+
+@case("udp_zero_checksum.pcap",
+      "UDP checksum 0: over IPv4 (allowed, means no checksum) in frames 1-2, over IPv6 (not allowed) in"
+      " frames 3-4; frames 5-6 are the same IPv6 flow with real checksums")
+def _udp_zero_checksum(rng):
+    f4 = Udp((C4, 50000), (S4, UDP_PORT))
+    f6 = Udp((C6, 50001), (S6, UDP_PORT))
+    pkts = [f4.pkt(True, datagram(rng, 40), "zero"), f4.pkt(False, datagram(rng, 90), "zero"),
+            f6.pkt(True, datagram(rng, 40), "zero"), f6.pkt(False, datagram(rng, 90), "zero"),
+            f6.pkt(True, datagram(rng, 40)), f6.pkt(False, datagram(rng, 90))]
+    return pcap_bytes(timed(pkts))
+
+
+RH_HOP1, RH_HOP2 = "2001:db8:99::1", "2001:db8:99::2"
+
+
+@case("checksum_pairs.pcap",
+      "checksums, odd frames right and even frames wrong: 1-2 IPv4/TCP, 3-4 IPv4/UDP, 5-6 IPv6/TCP, 7-8"
+      " IPv6/UDP, 9-10 IPv6 type 0 routing header (segments left 2)/TCP, 11-12 IPv6 segment routing "
+      "header (segments left 1)/UDP (the wrong ones are computed over the IPv6 destination instead of "
+      "the final one), 13-14 IPv4 header checksum (14 wrong, its UDP checksum right)")
+def _checksum_pairs(rng):
+    pkts: list[Pkt] = []
+    for v6, base in ((False, 0), (True, 2)):
+        c, s = (C6, S6) if v6 else (C4, S4)
+        conv = Tcp((c, 41000 + base), (s, 80), 11_000_000, 33_000_000)
+        conv.handshake()
+        pkts += [conv.pkt(True, PSH | ACK, request(rng)), conv.pkt(False, PSH | ACK, response(rng, 200), csum="bad")]
+        flow = Udp((c, 51000 + base), (s, UDP_PORT))
+        pkts += [flow.pkt(True, datagram(rng, 40)), flow.pkt(False, datagram(rng, 60), "bad")]
+
+    # Type 0 routing header: the IPv6 destination is the next hop, the pseudo-header uses the last address.
+    conv = Tcp((C6, 41004), (S6, 80), 12_000_000, 34_000_000)
+    conv.handshake()
+    for csum in ("good", "bad"):
+        data = request(rng)
+        seg = tcp_segment(C6, S6, 41004, 80, conv.nxt[True], conv.nxt[False], PSH | ACK, data,
+                          csum_addrs=(C6, RH_HOP1) if csum == "bad" else None)
+        conv.nxt[True] = (conv.nxt[True] + len(data)) % MOD32
+        pkts.append((True, ipv6_chain(C6, RH_HOP1, TCP_P, seg,
+                                      [(IPV6_ROUTE, lambda n: ext_routing0(n, [RH_HOP2, S6], 2))])))
+
+    # Segment routing header: segments [final, hop1], segments left 1 -> IPv6 destination is hop1.
+    for csum in ("good", "bad"):
+        data = datagram(rng, 48)
+        seg = udp_datagram(C6, S6, 51004, UDP_PORT, data, csum_addrs=(C6, RH_HOP1) if csum == "bad" else None)
+        pkts.append((True, ipv6_chain(C6, RH_HOP1, UDP_P, seg, [(IPV6_ROUTE, lambda n: ext_srh(n, [S6, RH_HOP1], 1))])))
+
+    for bad in (False, True):
+        seg = udp_datagram(C4, S4, 51006, UDP_PORT, datagram(rng, 40))
+        pkts.append((True, ipv4(C4, S4, UDP_P, seg, ident=0x3000 + bad, bad_sum=bad)))
+    return pcap_bytes(timed(pkts))
+
+
+@case("snaplen_truncated.pcap",
+      "snapshot length 64: every data segment (request 1 segment, response 2) is cut to 64 bytes, and "
+      "so are SYN and SYN/ACK (66 bytes: the last 2 bytes, the SACK-permitted option, are lost); "
+      "original lengths kept")
+def _snaplen_truncated(rng):
+    conv = Tcp((C4, 40000), (S4, 80), 1_000_000, 3_000_000)
+    pkts = conv.handshake() + conv.exchange(request(rng), response(rng, 1800)) + conv.close()
+    return pcap_bytes(timed(pkts), snaplen=64)
+
+
+# ---- broken ---------------------------------------------------------------
+
+def short_conv(rng: random.Random) -> list[Frame]:
+    return timed(basic_tcp(rng, size=200))
+
+
+@broken("empty.pcap", "0 bytes")
+def _empty(rng):
+    return b""
+
+
+@broken("not_a_capture.pcap", "a text file, not a capture")
+def _not_a_capture(rng):
+    return b"This is not a packet capture.\nJust some text with a .pcap name.\n"
+
+
+@broken("header_only.pcap", "valid pcap global header (Ethernet), no packets")
+def _header_only(rng):
+    return pcap_header()
+
+
+@broken("truncated_last_record.pcap", "TCP conversation whose last record is cut in the middle of its data")
+def _truncated_last_record(rng):
+    return pcap_bytes(short_conv(rng))[:-25]
+
+
+@broken("truncated_record_header.pcap", "TCP conversation followed by 8 bytes of a 16-byte record header")
+def _truncated_record_header(rng):
+    data = pcap_bytes(short_conv(rng))
+    return data + pcap_record(T0 + 1, b"\x00" * 60)[:8]
+
+
+@broken("absurd_caplen.pcap",
+        "five good frames, then a record header claiming caplen and length 0x7fffffff, then a few bytes")
+def _absurd_caplen(rng):
+    # Not among the first records: readers that guess a pcap variant from the first few
+    # records would otherwise take the file for another variant.
+    frames = short_conv(rng)[:5]
+    return (pcap_bytes(frames) + pcap_record(T0 + 1, b"", caplen=0x7FFFFFFF, length=0x7FFFFFFF)
+            + bytes(range(64)))
+
+
+@broken("caplen_gt_snaplen.pcap",
+        "header snaplen 96, yet records 4 and 6 (107 and 254 bytes) have caplen = len > snaplen, their "
+        "data all present; TCP conversation")
+def _caplen_gt_snaplen(rng):
+    data = pcap_header(snaplen=96)
+    return data + b"".join(pcap_record(ts, f) for ts, f in short_conv(rng))
+
+
+@broken("bad_ihl.pcap",
+        "Ethernet/IPv4: frame 1 good TCP SYN, frame 2 IHL 3 (< 5), frame 3 IHL 15 (60-byte header) in a "
+        "40-byte packet")
+def _bad_ihl(rng):
+    seg = tcp_segment(C4, S4, 40000, 80, 1000, 0, SYN, win=64240)
+    pkts = [ipv4(C4, S4, TCP_P, seg, ident=1), ipv4(C4, S4, TCP_P, seg, ident=2, ihl=3),
+            ipv4(C4, S4, TCP_P, seg, ident=3, ihl=15)]
+    return pcap_bytes(timed((True, p) for p in pkts))
+
+
+@broken("bad_tcp_offset.pcap",
+        "Ethernet/IPv4/TCP: frame 1 good SYN, frame 2 data offset 3 (< 5), frame 3 data offset 15 (60 "
+        "bytes) in a 20-byte segment")
+def _bad_tcp_offset(rng):
+    pkts = [tcp_segment(C4, S4, 40000, 80, 1000, 0, SYN, win=64240, off=off) for off in (5, 3, 15)]
+    return pcap_bytes(timed((True, ipv4(C4, S4, TCP_P, seg, ident=i)) for i, seg in enumerate(pkts)))
+
+
+@broken("ipv6_ext_loop.pcap",
+        "IPv6 extension chains running off the end: frame 1 twelve destination-options headers each "
+        "naming another, the packet ends where the thirteenth is due; frame 2 hop-by-hop header claiming "
+        "2048 bytes in a 16-byte payload; frame 3 routing header cut short")
+def _ipv6_ext_loop(rng):
+    chain = b"".join(ext_options(IPV6_DSTOPTS) for _ in range(12))
+    f1 = ipv6(C6, S6, IPV6_DSTOPTS, chain)
+    f2 = ipv6(C6, S6, HOPOPT, bytes([TCP_P, 255]) + bytes(14))
+    f3 = ipv6(C6, S6, IPV6_ROUTE, ext_routing0(TCP_P, [RH_HOP2, S6], 2)[:20])
+    return pcap_bytes(timed((True, p) for p in (f1, f2, f3)))
+
+
+@broken("vlan_stack.pcap",
+        "Ethernet with stacked 802.1Q tags: frame 1 has 30 tags then ends in the middle of a tag; frame 2"
+        " has 300 tags and ends without any payload")
+def _vlan_stack(rng):
+    f1 = MAC_S + MAC_C + b"".join(struct.pack(">HH", 0x8100, 1 + k) for k in range(30)) + b"\x81\x00\x00"
+    f2 = MAC_S + MAC_C + b"".join(struct.pack(">HH", 0x8100, 1 + k % 4094) for k in range(300))
+    return pcap_bytes([(T0, f1), (T0 + MS, f2)])
+
+
+@broken("pcapng_bad_block_len.pcapng",
+        "pcapng: two good packets, then an enhanced packet block whose trailing length disagrees with its"
+        " leading one, then one more packet")
+def _pcapng_bad_block_len(rng):
+    frames = short_conv(rng)[:4]
+    bad = bytearray(bytes(epb(*frames[2])))
+    struct.pack_into("<I", bad, len(bad) - 4, len(bad) + 8)
+    blocks = [epb(*frames[0]), epb(*frames[1]), bytes(bad), epb(*frames[3])]
+    return pcapng_bytes(blocks, [(LT_ETHERNET, "eth0")])
+
+
+@broken("pcapng_unknown_block.pcapng",
+        "valid pcapng with a block of unassigned type 0x00001234 between packets 2 and 3 (readers should "
+        "skip it); 4 packets")
+def _pcapng_unknown_block(rng):
+    frames = short_conv(rng)[:4]
+    body = b"unknown block body.."  # 20 bytes, already 32-bit aligned
+    unknown = struct.pack("<II", 0x1234, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    blocks = [epb(*frames[0]), epb(*frames[1]), unknown, epb(*frames[2]), epb(*frames[3])]
+    return pcapng_bytes(blocks, [(LT_ETHERNET, "eth0")])
+
+
+@broken("zero_length_frames.pcap",
+        "frame 1 good, frame 2 caplen 0 and length 0, frame 3 caplen 0 and length 60, frame 4 good")
+def _zero_length_frames(rng):
+    frames = short_conv(rng)[:2]
+    return (pcap_header() + pcap_record(*frames[0]) + pcap_record(T0 + MS, b"")
+            + pcap_record(T0 + 2 * MS, b"", length=60) + pcap_record(*frames[1]))
+
+
+# --------------------------------------------------------------------------
+
+def readme(title: str, intro: str, cases: list[Case]) -> str:
+    lines = [f"# {title}", "", intro, "", "| file | what it shows |", "| --- | --- |"]
+    lines += [f"| `{c.name}` | {c.description.replace('|', '/')} |" for c in cases]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(cases: list[Case], outdir: Path, title: str, intro: str) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    for c in cases:
+        (outdir / c.name).write_bytes(c.build(random.Random(c.name)))
+    (outdir / "README.md").write_text(readme(title, intro, cases))
+    print(f"{outdir}: {len(cases)} files", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("outdir", nargs="?", type=Path, default=DEFAULT_OUT,
+                    help="folder for the crafted captures (default sample_captures/crafted); "
+                         "broken ones go to ../broken beside it")
+    args = ap.parse_args(argv)
+    outdir: Path = args.outdir
+    generated = "Generated by `python scripts/make_crafted.py`; do not edit by hand."
+    write_all(CASES, outdir, "Crafted captures",
+              f"{generated} Small, well-formed captures with fixed timestamps and ISNs, "
+              "each showing one link layer, file format, IP or TCP situation.", )
+    write_all(BROKEN, outdir.parent / "broken", "Broken captures",
+              f"{generated} Damaged or odd files for robustness tests: a reader "
+              "should report them cleanly, never crash or hang.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
