@@ -797,6 +797,67 @@ def _snaplen_truncated(rng):
     return pcap_bytes(timed(pkts), snaplen=64)
 
 
+@case("tcp_analysis.pcap",
+      "one decision of the TCP analysis per stream: 0 a gap then the missing segment 1 ms later "
+      "(lost_segment, out_of_order); 1 data resent after it was ACKed (spurious_retransmission); "
+      "2 an ACK for data never captured (ack_lost_segment); 3 a zero window, a one-byte probe, its "
+      "answer and the window opening again (zero_window, zero_window_probe, zero_window_probe_ack, "
+      "window_update); 4 two duplicate ACKs and the resend 2 ms later (duplicate_ack, "
+      "fast_retransmission)")
+def _tcp_analysis(rng):
+    timeline: list[tuple[Decimal, bool, bytes]] = []   # (time, from_client, IP packet)
+    t = T0
+
+    def at(step_ms, pkt):
+        nonlocal t
+        t += Decimal(step_ms) * MS
+        timeline.append((t, *pkt))
+
+    def opened(port):
+        conv = Tcp((C4, port), (S4, 80), 10_000_000 * port % MOD32, 7_000_000 + port)
+        for p in conv.handshake():
+            at(5, p)
+        return conv
+
+    data = bytes(rng.randrange(256) for _ in range(300))
+    # 0: gap, then the missing segment within the 3 ms out-of-order window
+    conv = opened(41000)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, ACK, data[:100]))
+    at(1, conv.pkt(True, ACK, data[200:300], seq=(first + 200) % MOD32))
+    at(1, conv.pkt(True, PSH | ACK, data[100:200], seq=(first + 100) % MOD32))
+    conv.nxt[True] = (first + 300) % MOD32
+    at(5, conv.pkt(False, ACK))
+    # 1: resent after the ACK arrived
+    conv = opened(41001)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, PSH | ACK, data[:100]))
+    at(5, conv.pkt(False, ACK))
+    at(300, conv.pkt(True, PSH | ACK, data[:100], seq=first))
+    # 2: the server ACKs 200 bytes; only the first 100 were captured
+    conv = opened(41002)
+    at(5, conv.pkt(True, ACK, data[:100]))
+    conv.nxt[True] = (conv.nxt[True] + 100) % MOD32
+    at(5, conv.pkt(False, ACK))
+    # 3: zero window, probe, probe ACK, window opens
+    conv = opened(41003)
+    at(5, conv.pkt(True, ACK, data[:100]))
+    at(5, conv.pkt(False, ACK, win=0))
+    at(200, conv.pkt(True, ACK, data[100:101], advance=False))
+    at(5, conv.pkt(False, ACK, win=0))
+    at(100, conv.pkt(False, ACK, win=502))
+    # 4: fast retransmission after two duplicate ACKs
+    conv = opened(41004)
+    first = conv.nxt[True]
+    for k in range(3):
+        at(1, conv.pkt(True, ACK, data[100 * k:100 * (k + 1)]))
+    ack = (first + 100) % MOD32
+    for _ in range(3):
+        at(1, conv.pkt(False, ACK, ack=ack))
+    at(2, conv.pkt(True, PSH | ACK, data[100:200], seq=(first + 100) % MOD32))
+    return pcap_bytes([(ts, eth(c, p)) for ts, c, p in timeline])
+
+
 # ---- broken ---------------------------------------------------------------
 
 def short_conv(rng: random.Random) -> list[Frame]:
