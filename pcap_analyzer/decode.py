@@ -523,10 +523,7 @@ def _tcp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
         mss, wscale, sack_perm, sack_bytes = _options(data, off + 20, min(off + hlen, end))
     plen = l4len - hlen
     if off + hlen > end:
-        # Options cut by the snapshot length: like Wireshark, give up on the
-        # segment length (and so on relative numbers) for this packet.
-        truncated = True
-        plen = None
+        truncated = True     # options cut by the snapshot length; lengths still known
     l4_ck = None
     if fragment is None:
         l4_ck = checksum.transport(data, l3, ver, off, l4len, end, _P_TCP, final_dst, truncated)

@@ -32,7 +32,10 @@ ANALYSIS_FLAGS = {
 }
 
 BASE_FIELDS = ("frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "udp.stream",
-               "tcp.checksum.status", "udp.checksum.status", "ip.checksum.status")
+               "tcp.checksum.status", "udp.checksum.status", "ip.checksum.status",
+               "tcp.analysis.ack_rtt", "tcp.analysis.initial_rtt", "tcp.analysis.acks_frame",
+               "tcp.analysis.duplicate_ack_num", "tcp.analysis.duplicate_ack_frame",
+               "tcp.analysis.bytes_in_flight")
 
 CHECKSUM_PREFS = ("-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
                   "-o", "ip.check_checksum:TRUE")
@@ -130,6 +133,18 @@ def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False,
             agree = (theirs == "1") == (ours == "good")
             c.add(what, m.loc[verified & ~agree.fillna(False), "frame"])
     if check_flags:
+        # Numbers that come with the flags: RTTs within 1 us, frames exactly.
+        for tcol, ours_col, tol in (("tcp.analysis.ack_rtt", "ack_rtt_s", 1e-6),
+                                    ("tcp.analysis.initial_rtt", "initial_rtt_s", 1e-6),
+                                    ("tcp.analysis.acks_frame", "acks_frame", 0),
+                                    ("tcp.analysis.duplicate_ack_num", "dup_ack_num", 0),
+                                    ("tcp.analysis.duplicate_ack_frame", "dup_ack_of", 0),
+                                    ("tcp.analysis.bytes_in_flight", "bytes_in_flight", 0)):
+            theirs = pd.to_numeric(ts[tcol].replace("", None), errors="coerce").reindex(m.index)
+            ours = pd.to_numeric(m[ours_col], errors="coerce").astype(float)
+            shown = both & theirs.notna()
+            differ = shown & ~((ours - theirs).abs() <= tol).fillna(False)
+            c.add(ours_col, m.loc[differ, "frame"])
         labels = m["labels"].fillna("").str.split(";")
         for label in ANALYSIS_FLAGS.values():
             ours = labels.map(lambda ls, x=label: x in ls)
