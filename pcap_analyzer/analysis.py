@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import checksum, decode, reader, rules, schema, streams, summary
+from . import decode, reader, rules, schema, streams, summary
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
     (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
@@ -75,7 +75,6 @@ def analyze(path: str | os.PathLike, progress: Callable[[int], None] | None = No
     packets = streams.assign(packets)
     packets = streams.roles(packets, summary.service_name)
     packets = rules.apply(packets)
-    packets = checksum.resolve_offload(packets)
     packets = _finish_packets(packets)
     stream_df = summary.stream_table(packets)
     return Analysis(

@@ -10,7 +10,7 @@ them on read; verifying is ours.  Verdicts:
                 in (transmit checksum offload).  Linux leaves the
                 *un-complemented* pseudo-header sum in the field; some stacks
                 leave 0.  Decided per packet from the field, then per capture
-                from consistency (see :func:`resolve_offload`).
+                from consistency (see :mod:`pcap_analyzer.rules.checksums`).
 ``unverified``  the bytes needed are not all captured (snapshot length).
 
 Wireshark 4.0 calls every offloaded checksum "bad"; we keep it apart because
@@ -21,11 +21,10 @@ from __future__ import annotations
 import struct
 
 import dpkt
-import pandas as pd
 
 GOOD, BAD, OFFLOADED, UNVERIFIED = "good", "bad", "offloaded", "unverified"
-# Returned by the per-packet check; turned into OFFLOADED or BAD later.
-_MAYBE_OFFLOADED = "maybe_offloaded"
+# Returned by the per-packet check; rules.checksums turns it into OFFLOADED.
+MAYBE_OFFLOADED = "maybe_offloaded"
 
 _add = dpkt.in_cksum_add
 
@@ -42,7 +41,7 @@ def ipv4_header(data: bytes, off: int, ihl: int) -> str:
     if total == 0xFFFF:
         return GOOD
     field = struct.unpack_from("!H", data, off + 10)[0]
-    return _MAYBE_OFFLOADED if field == 0 else BAD
+    return MAYBE_OFFLOADED if field == 0 else BAD
 
 
 def transport(data: bytes, l3: int, ver: int, off: int, l4len: int, end: int,
@@ -82,40 +81,10 @@ def transport(data: bytes, l3: int, ver: int, off: int, l4len: int, end: int,
     folded = _fold(pseudo_sum)
     folded = ((folded & 0xFF) << 8) | (folded >> 8)
     if proto in (6, 17) and (field == 0 or field == folded or field == (~folded & 0xFFFF)):
-        return _MAYBE_OFFLOADED
+        return MAYBE_OFFLOADED
     return BAD
 
 
 _FIELD_OFFSET = {6: 16, 17: 6, 1: 2, 58: 2}
 
 
-# A sender whose outgoing checksums are wrong this often, while every packet
-# it receives is right, is a host capturing its own offloaded traffic.
-_CONSISTENT_MIN = 3
-
-
-def resolve_offload(packets: pd.DataFrame) -> pd.DataFrame:
-    """Turn per-packet offload candidates into ``offloaded`` or ``bad``.
-
-    A candidate (field 0 or the bare pseudo-header sum) is ``offloaded``.
-    Beyond the field test, a sending address all of whose checksums fail
-    (at least a few) while the packets it receives check out is also taken
-    as offloading: every such failure is ``offloaded``.  Anything else stays
-    ``bad``, so one corrupted packet among good ones is still reported.
-    """
-    out = packets.copy()
-    for col in ("ip_checksum", "l4_checksum"):
-        v = out[col]
-        out[col] = v.where(v != _MAYBE_OFFLOADED, OFFLOADED)
-    verdict = out["l4_checksum"]
-    checked = verdict.isin([GOOD, BAD, OFFLOADED])
-    if not (verdict == BAD).any():
-        return out
-    sent = out.loc[checked].groupby("src")["l4_checksum"].agg(
-        lambda s: bool((s != GOOD).all()) and len(s) >= _CONSISTENT_MIN)
-    received_ok = out.loc[checked].groupby("dst")["l4_checksum"].agg(lambda s: bool((s == GOOD).all()))
-    offloaders = [a for a, all_bad in sent.items() if all_bad and received_ok.get(a, False)]
-    if offloaders:
-        mask = (verdict == BAD) & out["src"].isin(offloaders)
-        out.loc[mask, "l4_checksum"] = OFFLOADED
-    return out

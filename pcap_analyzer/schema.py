@@ -94,6 +94,10 @@ STREAM_COLUMNS: tuple[Column, ...] = (
     Column("initial_rtt_s", "float64", "handshake round-trip time: the client's SYN to the first ACK (tcp.analysis.initial_rtt)"),
     Column("client_retransmitted_bytes", "Int64", "payload bytes the client sent again (retransmission label)"),
     Column("server_retransmitted_bytes", "Int64", "payload bytes the server sent again"),
+    Column("client_bad_checksums", "Int64", "packets from the client with a wrong IP or TCP/UDP checksum"),
+    Column("server_bad_checksums", "Int64", "packets from the server with a wrong IP or TCP/UDP checksum"),
+    Column("client_offloaded_checksums", "Int64", "packets from the client whose checksum was left to the NIC (offload)"),
+    Column("server_offloaded_checksums", "Int64", "packets from the server whose checksum was left to the NIC (offload)"),
 ) + tuple(
     Column(f"{who}_{label}", "Int64", f"packets from the {who} labelled {label}")
     for label in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",

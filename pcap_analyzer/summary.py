@@ -193,7 +193,7 @@ def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
 
 
 def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
-    """Per-direction counts of each analysis label, retransmitted bytes, initial RTT."""
+    """Per-direction counts of each analysis label and checksum verdict, retransmitted bytes, initial RTT."""
     from .rules.sequence import SequenceAnalysis
 
     tcp = p[p["proto"] == "tcp"]
@@ -205,14 +205,23 @@ def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
         extra[label] = hit.groupby(keys).sum()
     resent = labels.str.contains(r"(?:^|;)retransmission(?:;|$)", regex=True)
     extra["retransmitted_bytes"] = tcp["payload_len"].fillna(0).where(resent, 0).groupby(keys).sum()
+    for verdict in ("bad", "offloaded"):
+        hit = (p["l4_checksum"].astype("string") == verdict) | (p["ip_checksum"].astype("string") == verdict)
+        extra[f"{verdict}_checksums"] = hit.fillna(False).groupby(
+            [p["proto"].astype(str), p["stream"], p["from_client"].fillna(False)]).sum()
     irtt = tcp.groupby("stream")["initial_rtt_s"].max() if "initial_rtt_s" in tcp else pd.Series(dtype=float)
     is_tcp = table["proto"] == "tcp"
     for name, counts in extra.items():
+        per_proto = name.endswith("_checksums")
         for who, flag in (("client", True), ("server", False)):
             col = np.zeros(len(table), dtype=np.int64)
-            for i in np.flatnonzero(is_tcp.to_numpy()):
-                col[i] = int(counts.get((table["stream"].iat[i], flag), 0))
+            for i in range(len(table)):
+                if per_proto:
+                    col[i] = int(counts.get((table["proto"].iat[i], table["stream"].iat[i], flag), 0))
+                elif is_tcp.iat[i]:
+                    col[i] = int(counts.get((table["stream"].iat[i], flag), 0))
             table[f"{who}_{name}"] = pd.array(col, dtype="Int64")
-            table.loc[~is_tcp, f"{who}_{name}"] = pd.NA
+            if not per_proto:
+                table.loc[~is_tcp, f"{who}_{name}"] = pd.NA
     table["initial_rtt_s"] = table["stream"].map(irtt).where(is_tcp)
     return table

@@ -64,6 +64,13 @@ def test_capture_error_for_non_captures(tmp_path):
         analyze(f)
 
 
+def test_readme_column_reference_is_current():
+    import subprocess, sys
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_columns.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
 def test_every_column_and_label_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for c in schema.PACKET_COLUMNS + schema.STREAM_COLUMNS:

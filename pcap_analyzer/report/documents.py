@@ -103,6 +103,31 @@ def _grouped_events(ev: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def checksum_facts(packets: pd.DataFrame) -> dict:
+    """Checksum verdict counts and one sentence that says what they mean."""
+    ip = packets["ip_checksum"].astype("string")
+    l4 = packets["l4_checksum"].astype("string")
+    facts = {}
+    for verdict in ("good", "bad", "offloaded", "unverified"):
+        facts[verdict] = int(((ip == verdict) | (l4 == verdict)).fillna(False).sum())
+    notes = []
+    off = packets[((ip == "offloaded") | (l4 == "offloaded")).fillna(False)]
+    if len(off):
+        hosts = ", ".join(sorted(off["src"].dropna().astype(str).unique())[:3])
+        notes.append(f"{len(off)} packets from {hosts} carry checksums that were not filled in yet: the capture "
+                     "was taken on that host before its network card computed them (checksum offload), "
+                     "which is normal and not an error.")
+    bad = packets[((ip == "bad") | (l4 == "bad")).fillna(False)]
+    if len(bad):
+        frames = ", ".join(str(f) for f in bad["frame"].head(8))
+        notes.append(f"{len(bad)} packets have a wrong checksum (frames {frames}{', …' if len(bad) > 8 else ''}): "
+                     "their bits changed between sender and capture, so the receiver would discard them.")
+    if not notes:
+        notes.append("Every verified checksum is correct." if facts["good"] else "No checksum could be verified.")
+    facts["meaning"] = " ".join(notes)
+    return facts
+
+
 def report_document(a: Analysis, stream=None, labels=None, for_table: bool = True) -> dict:
     """Capture facts, streams and notable frames.
 
@@ -115,7 +140,8 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
     if stream is not None and len(s):
         s = s[(s["stream"] == stream) & (s["proto"] == "tcp")]
     ev = events_table(packets)
+    checks = checksum_facts(packets)
     if for_table:
         return {"capture": facts, "streams": _stream_overview(s).reset_index(drop=True),
-                "notable_frames": _grouped_events(ev)}
-    return {"capture": facts, "streams": s.reset_index(drop=True), "events": ev}
+                "checksums": checks, "notable_frames": _grouped_events(ev)}
+    return {"capture": facts, "streams": s.reset_index(drop=True), "checksums": checks, "events": ev}

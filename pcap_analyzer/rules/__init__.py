@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .base import Rule, RuleContext
+from .checksums import Checksums
 from .decoding import DecodeLabels
 from .phase import Phase
 from .sequence import SequenceAnalysis
@@ -16,6 +17,7 @@ REGISTRY: tuple[Rule, ...] = (
     Phase(),
     SequenceAnalysis(),
     DecodeLabels(),
+    Checksums(),
 )
 
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Rewrite the README's column and label reference from pcap_analyzer.schema and the rules.
+
+    python scripts/readme_columns.py          # rewrite README.md in place
+    python scripts/readme_columns.py --check  # exit 1 if README.md is out of date
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from pcap_analyzer import schema  # noqa: E402
+from pcap_analyzer.rules import all_labels  # noqa: E402
+
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+START, END = "<!-- columns:start -->", "<!-- columns:end -->"
+
+
+def reference() -> str:
+    labels = all_labels()
+    out = ["### Packets table (`analysis.packets`, `pcapan packets`)", "",
+           "| column | dtype | meaning |", "|---|---|---|"]
+    out += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in schema.PACKET_COLUMNS]
+    out += ["", "### Streams table (`analysis.streams`, `pcapan streams`)", "",
+            "| column | dtype | meaning |", "|---|---|---|"]
+    for c in schema.STREAM_COLUMNS:
+        if c.name.startswith(("client_", "server_")) and c.name.split("_", 1)[1] in labels:
+            continue
+        out.append(f"| `{c.name}` | {c.dtype} | {c.meaning} |")
+    out.append("| `client_<label>`, `server_<label>` | Int64 | packets from that side carrying each TCP "
+               "analysis label (e.g. `client_retransmission`, `server_duplicate_ack`) |")
+    out += ["", "### Labels (column `labels`)", "", "| label | meaning |", "|---|---|"]
+    out += [f"| `{k}` | {v} |" for k, v in labels.items()]
+    return "\n".join(out)
+
+
+def main() -> int:
+    text = open(README).read()
+    head, rest = text.split(START, 1)
+    _old, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{reference()}\n{END}{tail}"
+    if "--check" in sys.argv:
+        if new != text:
+            print("README.md column reference is out of date: run python scripts/readme_columns.py")
+            return 1
+        return 0
+    open(README, "w").write(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
