@@ -156,6 +156,12 @@ def report(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = No
     _emit(_render(doc, fmt, "streams", output), output, capture)
 
 
+# Commands that live in their own modules register themselves on the app:
+# each module has register(app, shared) and uses the shared option types.
+for _module in ():
+    _module.register(app)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"pcapan {__version__}")

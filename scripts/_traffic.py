@@ -8,10 +8,10 @@ can hang the recording script.
 
     _traffic.py serve-http   --host 10.99.0.2 --port 8080 --size 20000
     _traffic.py http-client  --host 10.99.0.2 --port 8080
-    _traffic.py serve-sink   --host 10.99.0.2 --port 5001 [--rcvbuf N --pause S]
-    _traffic.py bulk-client  --host 10.99.0.2 --port 5001 --size 4000000
-    _traffic.py serve-udp    --host 10.99.0.2 --port 5353 --count 4
-    _traffic.py udp-client   --host 10.99.0.2 --port 5353 --count 4
+    _traffic.py serve-sink   --host 10.99.0.2 --port 5001 [--rcvbuf N --pause S --count N]
+    _traffic.py bulk-client  --host 10.99.0.2 --port 5001 --size 1500000 [--delay S]
+    _traffic.py serve-udp    --host 10.99.0.2 --port 5353 --count 4    # DNS-style answers
+    _traffic.py udp-client   --host 10.99.0.2 --port 5353 --count 4    # DNS-style queries
     _traffic.py keepalive-client --host 10.99.0.2 --port 5002 --idle 4
     _traffic.py reuse-client --host 10.99.0.2 --port 8080 --sport 45000 --count 3
     _traffic.py reset-client --host 10.99.0.2 --port 8080 --closed-port 8081
@@ -147,13 +147,16 @@ def serve_sink(a) -> None:
         try:
             if a.pause:
                 time.sleep(a.pause)
+            n = 0
             if a.slow_reads:
                 # A few small reads with pauses: the window opens a little at a time.
                 for _ in range(a.slow_reads):
-                    if not c.recv(a.slow_size):
+                    chunk = c.recv(a.slow_size)
+                    if not chunk:
                         break
+                    n += len(chunk)
                     time.sleep(a.slow_delay)
-            n = drain(c)
+            n += drain(c)
             c.sendall(f"OK {n}\n".encode())
             log(f"{peer}: received {n} bytes")
         except (ConnectionResetError, BrokenPipeError, socket.timeout) as exc:
@@ -172,18 +175,36 @@ def serve_sink(a) -> None:
         t.join(TIMEOUT * 3)
 
 
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+
+
+def dns_query(qid: int, name: str) -> bytes:
+    """A standard query for NAME, type A, class IN (RFC 1035 wire format)."""
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + dns_name(name) + struct.pack("!HH", 1, 1)
+
+
+def dns_answer(query: bytes, addr: str) -> bytes:
+    """The response to QUERY: same question plus one A record for ADDR."""
+    qid = struct.unpack("!H", query[:2])[0]
+    question = query[12:]
+    record = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(addr)
+    return struct.pack("!HHHHHH", qid, 0x8180, 1, 1, 0, 0) + question + record
+
+
 def serve_udp(a) -> None:
-    """Answer --count datagrams (DNS-like request/response), then exit."""
+    """Answer --count DNS-like queries (one A record each), then exit."""
     s = socket.socket(family(a.host), socket.SOCK_DGRAM)
     s.bind((a.host, a.port))
-    s.settimeout(TIMEOUT)
+    s.settimeout(a.alarm)
     ready(a.ready)
     for _ in range(a.count):
         try:
             data, peer = s.recvfrom(2048)
         except socket.timeout:
             break
-        s.sendto(b"answer:" + data, peer)
+        if len(data) > 12:
+            s.sendto(dns_answer(data, a.answer), peer)
     s.close()
 
 
@@ -223,9 +244,8 @@ def bulk_client(a) -> None:
 def udp_client(a) -> None:
     s = socket.socket(family(a.host), socket.SOCK_DGRAM)
     s.settimeout(2.0)
-    for i in range(a.count):
-        qname = f"host{i}.pcapan.test"
-        s.sendto(f"query:{qname}".encode(), (a.host, a.port))
+    for i in range(a.first, a.first + a.count):
+        s.sendto(dns_query(0x1000 + i, f"host{i}.pcapan.test"), (a.host, a.port))
         try:
             s.recvfrom(2048)
         except socket.timeout:
@@ -301,12 +321,14 @@ def main() -> int:
     p.add_argument("--slow-reads", type=int, default=0)
     p.add_argument("--slow-size", type=int, default=1000)
     p.add_argument("--slow-delay", type=float, default=0.2)
-    add("serve-udp", serve_udp, 5353)
+    p = add("serve-udp", serve_udp, 5353)
+    p.add_argument("--answer", default="10.99.0.2", help="address in the A records")
     add("http-client", http_client)
     p = add("bulk-client", bulk_client, 5001)
     p.add_argument("--size", type=int, default=4_000_000)
     p.add_argument("--delay", type=float, default=0.0, help="seconds to wait before connecting")
-    add("udp-client", udp_client, 5353)
+    p = add("udp-client", udp_client, 5353)
+    p.add_argument("--first", type=int, default=0, help="number of the first query (ID and name)")
     p = add("keepalive-client", keepalive_client, 5002)
     p.add_argument("--idle", type=float, default=4.0)
     p = add("reuse-client", reuse_client)

@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Record the small real-TCP sample captures in sample_captures/.
 #
-#   sudo scripts/record_samples.sh            # record all of them
+#   sudo scripts/record_samples.sh                         # record all of them
 #   sudo scripts/record_samples.sh bulk_loss zero_window   # only these
-#   OUT=/tmp/caps sudo -E scripts/record_samples.sh        # elsewhere
+#   sudo OUT=/tmp/caps scripts/record_samples.sh           # somewhere else
 #
-# Needs root, Linux network namespaces, iproute2 (ip, tc), ethtool, tcpdump,
-# dumpcap, tshark/capinfos and python3 (standard library only).
+# Needs root and Linux network namespaces, plus iproute2 (ip, tc), ethtool,
+# tcpdump, dumpcap, tshark, capinfos and python3 (standard library only); on
+# Debian/Ubuntu: apt-get install -y iproute2 ethtool tcpdump tshark.
 #
 # Two throw-away namespaces, pcapan_a (10.99.0.1, fd99::1) and pcapan_b
 # (10.99.0.2, fd99::2), joined by a veth pair va <-> vb, are created for the
 # run and deleted on exit; no packet leaves them. scripts/_traffic.py plays the
-# client (in pcapan_a) and the server (in pcapan_b) of each scenario. Loss
-# comes from a tbf qdisc on the sender's veth (a token bucket with a short
-# queue): when a TSO/GSO burst is split by tbf and only part of it fits the
-# queue, the rest is dropped for real and TCP has to recover.
+# client (in pcapan_a) and the server (in pcapan_b) of each scenario; the
+# TCP/IP stack on both ends is the running Linux kernel's.
+#
+# Loss comes from a tbf qdisc (token bucket with a short queue) on the
+# sender's veth. TCP hands the device GSO bursts of several segments; tbf
+# splits a burst larger than its bucket into segments and queues what fits,
+# and the segments that do not fit are lost for real (a burst refused whole
+# would only be retried by TCP, unseen on the wire).
+#
+# Prints one line per capture: packets, bytes, link type and the count of each
+# Wireshark TCP analysis label (tcp.analysis.*) tshark finds in it. A capture
+# that must show some labels and lacks one is recorded again, up to ATTEMPTS
+# (default 5) times: which segments a queue drops differs from run to run.
 #
 # Re-runnable: leftover namespaces of the same names are removed first and
 # every file is replaced. Content is the same every run (same scenarios,
@@ -42,7 +52,11 @@ chmod 755 "$TMP"
 PIDS=()
 
 cleanup() {
-    local p
+    local rc=$? p
+    if [[ $rc != 0 && -s $TMP/traffic.log ]]; then
+        echo "record_samples.sh: failed; traffic log:" >&2
+        tail -n 20 "$TMP/traffic.log" >&2
+    fi
     for p in "${PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
@@ -55,7 +69,7 @@ trap 'exit 130' INT TERM
 
 ina() { ip netns exec "$NS_A" "$@"; }
 inb() { ip netns exec "$NS_B" "$@"; }
-client() { ip netns exec "$NS_A" python3 "$HERE/_traffic.py" "$@"; }  # client side, in pcapan_a
+client() { ip netns exec "$NS_A" python3 "$HERE/_traffic.py" "$@" 2>>"$TMP/traffic.log"; }  # client side, in pcapan_a
 
 wait_for() {  # wait_for FILE [PATTERN]: until FILE exists (and holds PATTERN), max 10 s
     local i
@@ -90,11 +104,19 @@ setup() {
     sleep 2  # let the MLD reports of the new addresses pass before any capture
 }
 
-# Per-capture link settings: segmentation offload on/off on both ends, no qdisc,
-# fresh neighbour caches (each capture starts with its own ARP / ND exchange).
-links() {  # links on|off
-    ina ethtool -K va tso "$1" gso "$1" tx on >/dev/null
-    inb ethtool -K vb tso "$1" gso "$1" tx on >/dev/null
+# Per-capture link settings, both ends alike unless told: segmentation
+# offload (off: the stack hands the veth MTU-sized packets; gso: software GSO
+# bursts, segmented in software after the qdisc or split by tbf, see above), checksum offload (off: checksums
+# are computed before the packet reaches the capture), no qdisc, and fresh
+# neighbour caches so each capture starts with its own ARP exchange.
+links() {  # links off|gso [tx-checksum-a on|off] [tx-checksum-b on|off]
+    local gso=off
+    [[ $1 == gso ]] && gso=on
+    ina ethtool -K va tx "${2:-off}" >/dev/null
+    inb ethtool -K vb tx "${3:-off}" >/dev/null
+    ina ethtool -K va tso off gso "$gso" >/dev/null
+    inb ethtool -K vb tso off gso "$gso" >/dev/null
+    ina ip link set va gso_max_size 65536
     ina tc qdisc del dev va root 2>/dev/null || true
     inb tc qdisc del dev vb root 2>/dev/null || true
     ina ip neigh flush dev va
@@ -109,7 +131,7 @@ CAP_PID=
 capture() {  # capture NS IFACE FILE tcpdump-args...
     local ns=$1 iface=$2 file=$3
     shift 3
-    ip netns exec "$ns" tcpdump -i "$iface" -n -U -Z root -w "$TMP/$file" "$@" 2>"$TMP/cap.err" &
+    ip netns exec "$ns" tcpdump -i "$iface" -n -U --immediate-mode -Z root -w "$TMP/$file" "$@" 2>"$TMP/cap.err" &
     CAP_PID=$!
     PIDS+=("$CAP_PID")
     wait_for "$TMP/cap.err" "listening on"
@@ -130,7 +152,7 @@ server() {  # server NS NAME _traffic.py-args... (returns once it listens)
     local ns=$1 name=$2
     shift 2
     rm -f "$TMP/$name.ready"
-    ip netns exec "$ns" python3 "$HERE/_traffic.py" "$@" --ready "$TMP/$name.ready" &
+    ip netns exec "$ns" python3 "$HERE/_traffic.py" "$@" --ready "$TMP/$name.ready" 2>>"$TMP/traffic.log" &
     SRV_PIDS+=($!)
     PIDS+=($!)
     wait_for "$TMP/$name.ready"
@@ -150,21 +172,33 @@ finish() {  # finish FILE: wait for the servers, stop the capture, move it to OU
     summary "$OUT/$1"
 }
 
-summary() {
-    local f=$1 n size enc flags
+labels() {  # labels FILE: "name=count ..." frames carrying each tcp.analysis.* label
+    tshark -r "$1" -Y tcp.analysis.flags -T pdml 2>/dev/null | awk '
+        /<packet>/ { delete seen }
+        match($0, /name="tcp\.analysis\.[a-z_]+"/) {
+            name = substr($0, RSTART + 19, RLENGTH - 20)
+            if (name !~ /^(flags|acks_frame|ack_rtt|bytes_in_flight|push_bytes_sent|initial_rtt|retransmitted_frame|rto|rto_frame|duplicate_ack_num|duplicate_ack_frame|reused_ports_frame)$/ && !(name in seen)) {
+                seen[name] = 1; count[name]++
+            }
+        }
+        END { for (name in count) print name "=" count[name] }' | sort | paste -sd ' ' -
+}
+
+summary() {  # one line: file, packets, bytes, link type, analysis labels
+    local f=$1 n enc
     n=$(capinfos -M -c -T "$f" | awk -F'\t' 'NR==2 {print $2}')
     enc=$(capinfos -T -E "$f" | awk -F'\t' 'NR==2 {print $2}')
-    size=$(stat -c %s "$f")
-    # Count the Wireshark TCP analysis labels (tcp.analysis.retransmission, ...)
-    flags=$(tshark -r "$f" -Y tcp.analysis.flags -T pdml 2>/dev/null |
-            grep -o 'name="tcp\.analysis\.[a-z_]*"' | sed 's/name="tcp\.analysis\.//; s/"$//' |
-            grep -Ev '^(flags|acks_frame|ack_rtt|bytes_in_flight|push_bytes_sent|initial_rtt|retransmitted_frame|rto|rto_frame|duplicate_ack_num|duplicate_ack_frame|reused_ports_frame)$' |
-            sort | uniq -c | awk '{printf "%s%s=%s", sep, $2, $1; sep=" "}' || true)
-    printf '%-18s %6s packets %8s bytes  %-28s %s\n' "$(basename "$f")" "$n" "$size" "$enc" "${flags:-(no TCP analysis labels)}"
+    LABELS=$(labels "$f")
+    printf '%-16s %5s packets %7s bytes  %-10s %s\n' "$(basename "$f")" "$n" "$(stat -c %s "$f")" \
+        "$enc" "${LABELS:-(no TCP analysis labels)}"
 }
 
 # --- the captures ------------------------------------------------------------
+# Each rec_NAME records sample_captures/NAME.*; NEED[NAME] lists the analysis
+# labels it must show, as LABEL or LABEL:MINIMUM-FRAME-COUNT.
+declare -A NEED
 
+NEED[http_like]=""
 rec_http_like() {
     links off
     capture "$NS_A" va http_like.pcap -s 0
@@ -173,34 +207,46 @@ rec_http_like() {
     finish http_like.pcap
 }
 
+NEED[bulk_loss]="retransmission:20 fast_retransmission duplicate_ack:20 out_of_order:5 lost_segment:10"
 rec_bulk_loss() {
-    # Two uploads share the lossy bottleneck; the second starts while the
-    # first keeps the queue full, so its handshake ACK waits in that queue
-    # and its initial RTT (as seen by the receiver) is milliseconds, not
-    # microseconds: like a real path, retransmissions arriving within that
-    # RTT of newer data are out-of-order to Wireshark.
-    links on
-    lossy "${BULK_RATE:-20mbit}" "${BULK_BURST:-8kb}" "${BULK_LIMIT:-12000}"
-    [[ -n ${ACK_RATE-400kbit} ]] && inb tc qdisc add dev vb root tbf rate "${ACK_RATE:-400kbit}" burst "${ACK_BURST:-2kb}" limit "${ACK_LIMIT:-3000}"
+    # Two 1.5 MB uploads through a 20 Mbit/s token bucket with a 12 kB queue on
+    # the client's interface (data path) and a 400 kbit/s one on the server's
+    # (ACK path, like an asymmetric access line). The second upload starts
+    # while the first keeps the ACK queue busy, so its SYN/ACK waits there and
+    # its initial RTT, seen at the receiver, is milliseconds: then, as on a
+    # real path, retransmissions arriving within that RTT of newer data are
+    # out-of-order to Wireshark. Captured on the receiver, so segments the
+    # queue dropped are missing: "previous segment not captured".
+    links gso
+    lossy 20mbit 4kb 12000
+    inb tc qdisc add dev vb root tbf rate 400kbit burst 2kb limit 3000
     capture "$NS_B" vb bulk_loss.pcap -s 128
     server "$NS_B" sink serve-sink --host "$B4" --port 5001 --count 2
-    client bulk-client --host "$B4" --port 5001 --size "${BULK_SIZE:-2000000}" &
+    client bulk-client --host "$B4" --port 5001 --size 1500000 &
     local first=$!
     PIDS+=("$first")
-    client bulk-client --host "$B4" --port 5001 --size "${BULK_SIZE:-2000000}" --delay 0.3
+    client bulk-client --host "$B4" --port 5001 --size 1500000 --delay 0.3
     wait "$first"
     finish bulk_loss.pcap
 }
 
+NEED[zero_window]="zero_window window_full window_update keep_alive"
 rec_zero_window() {
+    # The server's socket buffer is small (32 kB) and it does not read for
+    # 2 s, then reads 12 kB three times half a second apart, then the rest.
+    # Linux probes the closed window
+    # with a zero-length segment one below the next sequence number, which
+    # Wireshark labels a keep-alive (its zero_window_probe is a 1-byte probe
+    # at the next sequence number, which Linux does not send).
     links off
     capture "$NS_A" va zero_window.pcap -s 128
-    server "$NS_B" sink serve-sink --host "$B4" --port 5001 --rcvbuf 4096 --pause 2.5 \
-        --slow-reads 3 --slow-size 2000 --slow-delay 0.3
-    client bulk-client --host "$B4" --port 5001 --size 150000
+    server "$NS_B" sink serve-sink --host "$B4" --port 5001 --rcvbuf 32768 --pause 2 \
+        --slow-reads 3 --slow-size 12000 --slow-delay 0.5
+    client bulk-client --host "$B4" --port 5001 --size 200000
     finish zero_window.pcap
 }
 
+NEED[keepalive]="keep_alive keep_alive_ack"
 rec_keepalive() {
     links off
     capture "$NS_A" va keepalive.pcap -s 200
@@ -209,7 +255,10 @@ rec_keepalive() {
     finish keepalive.pcap
 }
 
+NEED[port_reuse]="reused_ports"
 rec_port_reuse() {
+    # The server closes first each time, so the TIME_WAIT is on its side and
+    # the client can bind port 45000 again at once.
     links off
     capture "$NS_A" va port_reuse.pcap -s 200
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 600 --count 3
@@ -217,6 +266,7 @@ rec_port_reuse() {
     finish port_reuse.pcap
 }
 
+NEED[reset]=""
 rec_reset() {
     links off
     capture "$NS_A" va reset.pcap -s 200
@@ -225,12 +275,13 @@ rec_reset() {
     finish reset.pcap
 }
 
+NEED[offload]=""
 rec_offload() {
-    # Checksum offload stays on for the sender: Linux hands va packets whose
-    # TCP/UDP checksum is only the pseudo-header part, to be completed "by the
-    # NIC", and that is what a capture on the sending interface sees.
-    links off
-    ina ethtool -K va tx on >/dev/null
+    # Checksum offload on for the client's veth only: Linux hands va packets
+    # whose TCP/UDP checksum holds just the pseudo-header sum, for "the NIC"
+    # to complete, and a capture on the sending interface sees them so. The
+    # server computes its checksums in software, so incoming ones are right.
+    links off on off
     capture "$NS_A" va offload.pcap -s 0
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 1500
     server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 2
@@ -239,6 +290,7 @@ rec_offload() {
     finish offload.pcap
 }
 
+NEED[cooked_v2]=""
 rec_cooked_v2() {
     links off
     capture "$NS_A" any cooked_v2.pcap -s 200 -y LINUX_SLL2
@@ -249,9 +301,16 @@ rec_cooked_v2() {
     finish cooked_v2.pcap
 }
 
+NEED[dumpcap]="retransmission"
 rec_dumpcap() {
-    links on
-    lossy 40mbit 16kb 12000
+    # As a Wireshark user would record on the client: dumpcap, pcapng. Three
+    # DNS-style queries to port 5353, a small HTTP-like download, a 1 MB
+    # upload through the lossy queue, three more queries. The queue is on the
+    # captured interface and drops before the capture point, so the upload
+    # shows gaps as well as retransmissions.
+    links gso
+    ina ip link set va gso_max_size 8192  # small bursts: a drop loses a few segments
+    lossy 20mbit 4kb 60000
     capture_dumpcap "$NS_A" va dumpcap.pcapng -s 200 -q
     server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 6
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 8000
@@ -259,13 +318,26 @@ rec_dumpcap() {
     client udp-client --host "$B4" --port 5353 --count 3 --gap 0.2
     client http-client --host "$B4" --port 8080
     client bulk-client --host "$B4" --port 5001 --size 1000000
-    client udp-client --host "$B4" --port 5353 --count 3 --gap 0.2
+    client udp-client --host "$B4" --port 5353 --count 3 --gap 0.2 --first 3
     finish dumpcap.pcapng
 }
 
+for name in "${@:-${ALL[@]}}"; do
+    declare -F "rec_$name" >/dev/null || { echo "record_samples.sh: unknown capture $name (one of: ${ALL[*]})" >&2; exit 2; }
+done
 mkdir -p "$OUT"
 setup
 for name in "${@:-${ALL[@]}}"; do
-    declare -F "rec_$name" >/dev/null || { echo "record_samples.sh: unknown capture $name (one of: ${ALL[*]})" >&2; exit 1; }
-    "rec_$name"
+    for attempt in $(seq "${ATTEMPTS:-5}"); do
+        "rec_$name"
+        missing=
+        for need in ${NEED[$name]}; do
+            label=${need%%:*} least=1
+            [[ $need == *:* ]] && least=${need#*:}
+            count=$(tr ' ' '\n' <<<"$LABELS" | awk -F= -v l="$label" '$1 == l {print $2}')
+            ((${count:-0} >= least)) || missing+=" $label (${count:-0} < $least)"
+        done
+        [[ -z $missing ]] && break
+        echo "record_samples.sh: $name lacks$missing (attempt $attempt)" >&2
+    done
 done

@@ -79,3 +79,12 @@ def test_every_column_and_label_is_in_the_readme():
         assert f"`{c.name}`" in readme, c.name
     for label in all_labels():
         assert f"`{label}`" in readme, label
+
+
+def test_every_sample_capture_is_described():
+    from conftest import SAMPLES
+    text = (SAMPLES / "README.md").read_text()
+    for p in sorted(SAMPLES.rglob("*")):
+        if p.is_file() and p.suffix != ".md":
+            rel = p.relative_to(SAMPLES).as_posix()
+            assert f"`{rel}`" in text, rel
