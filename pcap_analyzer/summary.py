@@ -127,101 +127,135 @@ def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
     p = packets[packets["stream"].notna() & packets["proto"].isin(["tcp", "udp"])]
     if p.empty:
         return pd.DataFrame()
-    rows = []
-    frame = p["frame"].to_numpy()
-    time = p["time"]
-    ts = p["ts_ns"].to_numpy()
-    for (proto, sid), g in p.groupby(["proto", "stream"], sort=True, observed=True):
-        idx = g.index
-        pos = p.index.get_indexer(idx)
-        fc = g["from_client"].fillna(False).to_numpy(dtype=bool)
-        first = g.iloc[0]
-        if fc[0]:
-            client, cport, server, sport_ = first["src"], first["sport"], first["dst"], first["dport"]
-        else:
-            client, cport, server, sport_ = first["dst"], first["dport"], first["src"], first["sport"]
-        plen = g["payload_len"].fillna(0).to_numpy(dtype=np.int64)
-        row = {
-            "proto": proto, "stream": int(sid),
-            "client": client, "client_port": int(cport),
-            "server": server, "server_port": int(sport_),
-            "service": service_name(int(sport_), str(proto)),
-            "client_port_ephemeral": bool(port_ranges(int(cport))),
-            "client_port_range": ";".join(port_ranges(int(cport))) or None,
-            "client_packets": int(fc.sum()), "server_packets": int((~fc).sum()),
-            "client_bytes": int(plen[fc].sum()), "server_bytes": int(plen[~fc].sum()),
-            "first_frame": int(frame[pos[0]]), "last_frame": int(frame[pos[-1]]),
-            "start": time.iloc[pos[0]], "end": time.iloc[pos[-1]],
-            "duration_s": (int(ts[pos[-1]]) - int(ts[pos[0]])) / 1e9,
-        }
-        if proto == "tcp":
-            flags = g["tcp_flags"].fillna(0).to_numpy(dtype=np.int64)
-            phase = g["phase"].to_numpy()
-            seq = g["seq"].to_numpy()
+    proto = p["proto"].astype(str).to_numpy()
+    sid = p["stream"].to_numpy(dtype=np.int64)
+    # one integer key per (proto, stream), streams in order: tcp first, then udp
+    key = np.where(proto == "tcp", 0, 1 << 40) + sid
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    rows = order  # positions in p, grouped by stream, frame order inside
 
-            def first_of(mask):
-                hits = np.flatnonzero(mask)
-                return (int(hits[0]) if len(hits) else None)
+    def col(name, fill=None, dtype=None):
+        c = p[name]
+        if fill is not None:
+            c = c.fillna(fill)
+        return c.to_numpy(dtype=dtype)[rows]
 
-            i_syn = first_of((phase == "syn") & fc)
-            i_sa = first_of((phase == "syn_ack") & ~fc)
-            i_ha = first_of(phase == "handshake_ack")
-            row["client_isn"] = int(seq[i_syn]) if i_syn is not None else None
-            row["server_isn"] = int(seq[i_sa]) if i_sa is not None else None
-            row["syn_frame"] = int(g["frame"].iloc[i_syn]) if i_syn is not None else None
-            row["syn_ack_frame"] = int(g["frame"].iloc[i_sa]) if i_sa is not None else None
-            row["handshake_ack_frame"] = int(g["frame"].iloc[i_ha]) if i_ha is not None else None
-            if i_syn is not None and i_sa is not None and i_ha is not None:
-                row["handshake"] = "complete"
-            elif i_sa is not None:
-                row["handshake"] = "syn_ack_seen"
-            elif i_syn is not None:
-                row["handshake"] = "syn_only"
-            else:
-                row["handshake"] = "not_captured"
-            state, history, completeness = _tcp_walk(flags, plen, fc)
-            row["history"] = history
-            row["conn_state"] = conn_state(state[0], state[1], row["client_bytes"], row["server_bytes"], history)
-            row["completeness"] = completeness
-            row["reused_ports"] = bool(g["reused_ports"].iloc[0])
+    fc = col("from_client", False, bool)
+    plen = col("payload_len", 0, np.int64)
+    frame = col("frame", dtype=np.int64)
+    ts = col("ts_ns", dtype=np.int64)
+    src, dst = col("src", dtype=object), col("dst", dtype=object)
+    sport, dport = col("sport", 0, np.int64), col("dport", 0, np.int64)
+    g_proto = proto[rows][starts]
+    first_fc = fc[starts]
+    seg = np.repeat(np.arange(len(starts)), ends - starts)
+    client_pkts = np.bincount(seg, weights=fc, minlength=len(starts)).astype(np.int64)
+    client_bytes = np.bincount(seg, weights=np.where(fc, plen, 0), minlength=len(starts)).astype(np.int64)
+    all_bytes = np.bincount(seg, weights=plen, minlength=len(starts)).astype(np.int64)
+    client = np.where(first_fc, src[starts], dst[starts])
+    server = np.where(first_fc, dst[starts], src[starts])
+    cport = np.where(first_fc, sport[starts], dport[starts])
+    sport_ = np.where(first_fc, dport[starts], sport[starts])
+    ranges = [";".join(port_ranges(int(x))) or None for x in cport]
+    table = pd.DataFrame({
+        "proto": g_proto, "stream": sid[rows][starts],
+        "client": client, "client_port": cport, "server": server, "server_port": sport_,
+        "service": [service_name(int(x), str(pr)) for x, pr in zip(sport_, g_proto)],
+        "client_port_ephemeral": [r is not None for r in ranges],
+        "client_port_range": ranges,
+        "client_packets": client_pkts, "server_packets": (ends - starts) - client_pkts,
+        "client_bytes": client_bytes, "server_bytes": all_bytes - client_bytes,
+        "first_frame": frame[starts], "last_frame": frame[ends - 1],
+        "start": pd.to_datetime(ts[starts], unit="ns", utc=True),
+        "end": pd.to_datetime(ts[ends - 1], unit="ns", utc=True),
+        "duration_s": (ts[ends - 1] - ts[starts]) / 1e9,
+    })
+    flags = col("tcp_flags", 0, np.int64)
+    phase = col("phase", dtype=object)
+    seq = col("seq", 0, np.int64)
+    reused = col("reused_ports", False, bool)
+    n = len(starts)
+    fields = {k: [None] * n for k in ("client_isn", "server_isn", "syn_frame", "syn_ack_frame",
+                                      "handshake_ack_frame", "handshake", "history", "conn_state",
+                                      "completeness", "reused_ports")}
+    for g in range(n):
+        a, b = starts[g], ends[g]
+        gfc = fc[a:b]
+        if g_proto[g] != "tcp":
+            fields["history"][g] = ("D" if gfc.any() else "") + ("d" if (~gfc).any() else "")
+            fields["conn_state"][g] = "SF" if gfc.any() and (~gfc).any() else ("S0" if gfc.any() else "SHR")
+            continue
+        gphase = phase[a:b]
+        i_syn = _first((gphase == "syn") & gfc)
+        i_sa = _first((gphase == "syn_ack") & ~gfc)
+        i_ha = _first(gphase == "handshake_ack")
+        if i_syn is not None:
+            fields["client_isn"][g], fields["syn_frame"][g] = int(seq[a + i_syn]), int(frame[a + i_syn])
+        if i_sa is not None:
+            fields["server_isn"][g], fields["syn_ack_frame"][g] = int(seq[a + i_sa]), int(frame[a + i_sa])
+        if i_ha is not None:
+            fields["handshake_ack_frame"][g] = int(frame[a + i_ha])
+        if i_syn is not None and i_sa is not None and i_ha is not None:
+            fields["handshake"][g] = "complete"
+        elif i_sa is not None:
+            fields["handshake"][g] = "syn_ack_seen"
+        elif i_syn is not None:
+            fields["handshake"][g] = "syn_only"
         else:
-            row["history"] = ("D" if fc.any() else "") + ("d" if (~fc).any() else "")
-            row["conn_state"] = "SF" if fc.any() and (~fc).any() else ("S0" if fc.any() else "SHR")
-        rows.append(row)
-    table = pd.DataFrame(rows)
+            fields["handshake"][g] = "not_captured"
+        state, history, completeness = _tcp_walk(flags[a:b], plen[a:b], gfc)
+        fields["history"][g] = history
+        fields["conn_state"][g] = conn_state(state[0], state[1], int(client_bytes[g]),
+                                             int(all_bytes[g] - client_bytes[g]), history)
+        fields["completeness"][g] = completeness
+        fields["reused_ports"][g] = bool(reused[a])
+    for k, v in fields.items():
+        table[k] = v
     return _add_label_counts(table, p)
+
+
+def _first(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if len(hits) else None
 
 
 def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
     """Per-direction counts of each analysis label and checksum verdict, retransmitted bytes, initial RTT."""
     from .rules.sequence import SequenceAnalysis
 
-    tcp = p[p["proto"] == "tcp"]
-    keys = [tcp["stream"], tcp["from_client"].fillna(False)]
-    labels = tcp["labels"].fillna("")
+    is_tcp = (table["proto"] == "tcp").to_numpy()
+    index = pd.MultiIndex.from_arrays([table["proto"].to_numpy(), table["stream"].to_numpy()])
+    side = p["from_client"].fillna(False).to_numpy(dtype=bool)
+    keys = pd.MultiIndex.from_arrays([p["proto"].astype(str).to_numpy(), p["stream"].to_numpy(dtype=np.int64)])
+
+    def per_stream(values: np.ndarray, who: bool) -> np.ndarray:
+        s = pd.Series(np.where(side == who, values, 0), index=keys)
+        return s.groupby(level=[0, 1]).sum().reindex(index, fill_value=0).to_numpy(dtype=np.int64)
+
+    labelled = p["labels"].notna().to_numpy()
+    lab = p.loc[labelled, ["labels"]].assign(pos=np.flatnonzero(labelled))
+    lab = lab.assign(label=lab["labels"].str.split(";")).explode("label")
     extra = {}
     for label in SequenceAnalysis.labels:
-        hit = labels.str.contains(rf"(?:^|;){label}(?:;|$)", regex=True)
-        extra[label] = hit.groupby(keys).sum()
-    resent = labels.str.contains(r"(?:^|;)retransmission(?:;|$)", regex=True)
-    extra["retransmitted_bytes"] = tcp["payload_len"].fillna(0).where(resent, 0).groupby(keys).sum()
+        hit = np.zeros(len(p), dtype=np.int64)
+        hit[lab.loc[lab["label"] == label, "pos"].to_numpy(dtype=np.int64)] = 1
+        extra[label] = (hit, False)
+    resent = np.zeros(len(p), dtype=np.int64)
+    resent[lab.loc[lab["label"] == "retransmission", "pos"].to_numpy(dtype=np.int64)] = 1
+    extra["retransmitted_bytes"] = (resent * p["payload_len"].fillna(0).to_numpy(dtype=np.int64), False)
     for verdict in ("bad", "offloaded"):
-        hit = (p["l4_checksum"].astype("string") == verdict) | (p["ip_checksum"].astype("string") == verdict)
-        extra[f"{verdict}_checksums"] = hit.fillna(False).groupby(
-            [p["proto"].astype(str), p["stream"], p["from_client"].fillna(False)]).sum()
-    irtt = tcp.groupby("stream")["initial_rtt_s"].max() if "initial_rtt_s" in tcp else pd.Series(dtype=float)
-    is_tcp = table["proto"] == "tcp"
-    for name, counts in extra.items():
-        per_proto = name.endswith("_checksums")
+        hit = ((p["l4_checksum"].astype("string") == verdict) | (p["ip_checksum"].astype("string") == verdict))
+        extra[f"{verdict}_checksums"] = (hit.fillna(False).to_numpy(dtype=np.int64), True)
+    for name, (values, all_protos) in extra.items():
         for who, flag in (("client", True), ("server", False)):
-            col = np.zeros(len(table), dtype=np.int64)
-            for i in range(len(table)):
-                if per_proto:
-                    col[i] = int(counts.get((table["proto"].iat[i], table["stream"].iat[i], flag), 0))
-                elif is_tcp.iat[i]:
-                    col[i] = int(counts.get((table["stream"].iat[i], flag), 0))
-            table[f"{who}_{name}"] = pd.array(col, dtype="Int64")
-            if not per_proto:
-                table.loc[~is_tcp, f"{who}_{name}"] = pd.NA
-    table["initial_rtt_s"] = table["stream"].map(irtt).where(is_tcp)
+            col = pd.array(per_stream(values, flag), dtype="Int64")
+            if not all_protos:
+                col[~is_tcp] = pd.NA
+            table[f"{who}_{name}"] = col
+    irtt = pd.Series(p["initial_rtt_s"].to_numpy(dtype=float), index=keys).groupby(level=[0, 1]).max()
+    table["initial_rtt_s"] = irtt.reindex(index).to_numpy()
+    table.loc[~is_tcp, "initial_rtt_s"] = np.nan
     return table
