@@ -54,6 +54,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from . import sequence_kernel
 from .base import Rule, RuleContext
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
@@ -234,6 +235,8 @@ class SequenceAnalysis(Rule):
     """Wireshark's per-stream sequence analysis (see the module docstring)."""
 
     name = "sequence"
+    # Run the compiled kernel (numba); False runs the readable Python reference.
+    compiled: bool = True
     labels = {
         "zero_window_probe": "one byte sent into a zero window to see if it opened",
         "zero_window": "receiver advertises a zero window: it cannot take more data now",
@@ -284,8 +287,67 @@ class SequenceAnalysis(Rule):
         rto = np.full(n, np.nan)
         irtt_col = np.full(n, np.nan)
         wsize = window.copy()
-        p = Packet()
 
+        if self.compiled and sequence_kernel.kernel is not None:
+            self._run_compiled(ctx, locals(), out, rtt, rto, irtt_col, wsize)
+        else:
+            self._run_python(ctx, locals(), out, rtt, rto, irtt_col, wsize)
+
+        def nullable(a):
+            arr = pd.array(a, dtype="Int64")
+            arr[a < 0] = pd.NA
+            return arr
+
+        for name, values in out.items():
+            ctx.add_column(name, nullable(values))
+        ctx.add_column("ack_rtt_s", rtt)
+        ctx.add_column("rto_s", rto)
+        ctx.add_column("initial_rtt_s", irtt_col)
+        ws = pd.array(wsize, dtype="Int64")
+        ws[ctx.packets["window"].isna().to_numpy()] = pd.NA
+        ctx.add_column("window_size", ws)
+
+    @staticmethod
+    def _run_compiled(ctx, a, out, rtt, rto, irtt_col, wsize) -> None:
+        """All streams in one compiled pass (see sequence_kernel); same results."""
+        rows = []
+        bounds = [0]
+        for _stream, r in ctx.tcp_streams():
+            rows.append(r)
+            bounds.append(bounds[-1] + len(r))
+        if not rows:
+            return
+        order = np.concatenate(rows)
+        starts = np.asarray(bounds[:-1], dtype=np.int64)
+        ends = np.asarray(bounds[1:], dtype=np.int64)
+        g = {k: np.ascontiguousarray(a[k][order], dtype=np.int64) for k in
+             ("frame", "ts", "flags", "seq", "ack", "window", "wscale", "sack", "side", "rel_seq", "plen")}
+        known = np.ascontiguousarray(a["known"][order], dtype=np.bool_)
+        m = len(order)
+        labels = np.zeros(m, dtype=np.int64)
+        o = {k: np.full(m, -1, dtype=np.int64) for k in out}
+        o_rtt, o_rto, o_irtt = np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan)
+        o_wsize = g["window"].copy()
+        sequence_kernel.kernel(starts, ends, g["frame"], g["ts"], g["flags"], g["seq"], g["ack"], g["window"],
+                               g["wscale"], g["sack"], g["side"], g["rel_seq"], known, g["plen"], labels,
+                               o["dup_ack_num"], o["dup_ack_of"], o["acks_frame"], o["bytes_in_flight"],
+                               o["rto_frame"], o_rtt, o_rto, o_irtt, o_wsize)
+        for k in out:
+            out[k][order] = o[k]
+        rtt[order], rto[order], irtt_col[order], wsize[order] = o_rtt, o_rto, o_irtt, o_wsize
+        hit = np.flatnonzero(labels)
+        names = sequence_kernel.LABEL_BITS
+        for i in hit.tolist():
+            bits = int(labels[i])
+            ctx.labels.setdefault(int(order[i]), []).extend(
+                names[b] for b in range(len(names)) if bits >> b & 1)
+
+    def _run_python(self, ctx, a, out, rtt, rto, irtt_col, wsize) -> None:
+        """The readable reference: one stream at a time, one packet at a time."""
+        frame, ts, flags, seq, ack = a["frame"], a["ts"], a["flags"], a["seq"], a["ack"]
+        window, wscale, sack, side, rel_seq = a["window"], a["wscale"], a["sack"], a["side"], a["rel_seq"]
+        known, plen = a["known"], a["plen"]
+        p = Packet()
         for _stream, rows in ctx.tcp_streams():
             ends = (Endpoint(), Endpoint())
             irtt = 0
@@ -325,20 +387,6 @@ class SequenceAnalysis(Rule):
                         fwd.win_scale = rev.win_scale = -2
                     elif f & _ACK and rev.win_scale == -2:
                         fwd.win_scale = -2
-
-        def nullable(a):
-            arr = pd.array(a, dtype="Int64")
-            arr[a < 0] = pd.NA
-            return arr
-
-        for name, values in out.items():
-            ctx.add_column(name, nullable(values))
-        ctx.add_column("ack_rtt_s", rtt)
-        ctx.add_column("rto_s", rto)
-        ctx.add_column("initial_rtt_s", irtt_col)
-        ws = pd.array(wsize, dtype="Int64")
-        ws[ctx.packets["window"].isna().to_numpy()] = pd.NA
-        ctx.add_column("window_size", ws)
 
     @staticmethod
     def _analyse(p: Packet, fwd: Endpoint, rev: Endpoint, r: int, irtt: int,
