@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import decode, reader, rules, schema, streams, summary
+from . import decode, fastpath, reader, rules, schema, streams, summary
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
     (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
@@ -23,6 +23,31 @@ class Analysis:
     info: reader.CaptureInfo
     packets: pd.DataFrame
     streams: pd.DataFrame
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """One row per (frame, label) for every labelled frame; ``label`` is a category."""
+        # Imported here: the report and export modules import this one.
+        from .export import EVENT_COLUMNS
+        from .report.documents import events_table
+
+        events = schema.conform(events_table(self.packets), EVENT_COLUMNS)
+        # Categories are the values present, as in the other tables (not every
+        # protocol of the capture, only those with labelled frames).
+        events["proto"] = events["proto"].cat.remove_unused_categories()
+        return events
+
+    def to_parquet(self, directory: str | os.PathLike) -> list:
+        """Write packets, streams and events as parquet files into *directory*; return their paths."""
+        from .export import write_tables
+
+        return write_tables(self, directory, "parquet")
+
+    def to_csv(self, directory: str | os.PathLike) -> list:
+        """Write packets, streams and events as CSV files into *directory*; return their paths."""
+        from .export import write_tables
+
+        return write_tables(self, directory, "csv")
 
     def summary(self) -> dict:
         """Capture facts as a plain dict (what ``pcapan report`` shows first)."""
@@ -70,8 +95,9 @@ def analyze(path: str | os.PathLike, progress: Callable[[int], None] | None = No
     capture; damage inside a capture becomes warnings and labels instead.
     """
     info = reader.CaptureInfo(path=os.fspath(path))
-    frames = reader.read_frames(path, info)
-    packets = decode.build_table(frames, progress)
+    packets = fastpath.build_table(os.fspath(path), info, progress)
+    if packets is None:
+        packets = decode.build_table(reader.read_frames(path, info), progress)
     packets = streams.assign(packets)
     packets = streams.roles(packets, summary.service_name)
     packets = rules.apply(packets)

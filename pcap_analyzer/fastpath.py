@@ -1,0 +1,481 @@
+"""Compiled reading of classic pcap files: framing and header decoding in numba.
+
+The common case -- a classic pcap of Ethernet (optionally one 802.1Q tag) or
+raw IP frames carrying plain IPv4/IPv6 with TCP or UDP -- is framed and
+decoded here in one compiled pass over the memory-mapped file.  Every frame
+that is anything else (other link or network layers, fragments, tunnels,
+ICMP, malformed or oddly cut headers) is marked and decoded by the readable
+per-frame decoder in :mod:`.decode`, which stays the reference: the tests
+decode every sample and development capture both ways and demand identical
+tables.  Framing follows :func:`.reader.read_frames` rule for rule,
+including its warnings.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import socket
+import struct
+
+import numpy as np
+import pandas as pd
+
+from . import checksum as _ck
+from . import decode, reader
+
+try:
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
+
+_MAX_RECORD = reader.MAX_RECORD_BYTES
+_B = np.int64   # every byte read widened first: numba would make uint8 arithmetic float
+# checksum verdict codes
+_NONE, _GOOD, _BAD, _MAYBE, _UNVERIFIED = 0, 1, 2, 3, 4
+_VERDICTS = np.array([None, _ck.GOOD, _ck.BAD, _ck.MAYBE_OFFLOADED, _ck.UNVERIFIED], dtype=object)
+
+
+def _frame_index(buf, start, big_endian, extra):
+    """Record offsets of a classic pcap; stops like the Python reader does.
+
+    Returns (count, offsets, caplens, wirelens, secs, fracs, status, bad_caplen) where status
+    is 0 clean end, 1 record header cut, 2 record data cut, 3 absurd length.
+    """
+    n = len(buf)
+    cap = max(16, (n - start) // 16 + 1)
+    offs = np.empty(cap, dtype=np.int64)
+    caps = np.empty(cap, dtype=np.int64)
+    wires = np.empty(cap, dtype=np.int64)
+    secs = np.empty(cap, dtype=np.int64)
+    fracs = np.empty(cap, dtype=np.int64)
+    pos = start
+    k = 0
+    status = 0
+    bad = 0
+    while True:
+        if pos >= n:
+            break
+        if pos + 16 + extra > n:
+            status = 1
+            break
+        if big_endian:
+            sec = (_B(buf[pos]) << 24) | (_B(buf[pos + 1]) << 16) | (_B(buf[pos + 2]) << 8) | _B(buf[pos + 3])
+            frac = (_B(buf[pos + 4]) << 24) | (_B(buf[pos + 5]) << 16) | (_B(buf[pos + 6]) << 8) | _B(buf[pos + 7])
+            cl = (_B(buf[pos + 8]) << 24) | (_B(buf[pos + 9]) << 16) | (_B(buf[pos + 10]) << 8) | _B(buf[pos + 11])
+            wl = (_B(buf[pos + 12]) << 24) | (_B(buf[pos + 13]) << 16) | (_B(buf[pos + 14]) << 8) | _B(buf[pos + 15])
+        else:
+            sec = _B(buf[pos]) | (_B(buf[pos + 1]) << 8) | (_B(buf[pos + 2]) << 16) | (_B(buf[pos + 3]) << 24)
+            frac = _B(buf[pos + 4]) | (_B(buf[pos + 5]) << 8) | (_B(buf[pos + 6]) << 16) | (_B(buf[pos + 7]) << 24)
+            cl = _B(buf[pos + 8]) | (_B(buf[pos + 9]) << 8) | (_B(buf[pos + 10]) << 16) | (_B(buf[pos + 11]) << 24)
+            wl = _B(buf[pos + 12]) | (_B(buf[pos + 13]) << 8) | (_B(buf[pos + 14]) << 16) | (_B(buf[pos + 15]) << 24)
+        if cl > _MAX_RECORD:
+            status = 3
+            bad = cl
+            break
+        data = pos + 16 + extra
+        if data + cl > n:
+            status = 2
+            break
+        offs[k] = data
+        caps[k] = cl
+        wires[k] = wl if wl > cl else cl
+        secs[k] = sec
+        fracs[k] = frac
+        k += 1
+        pos = data + cl
+    return k, offs, caps, wires, secs, fracs, status, bad
+
+
+def _fold(s):
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def _sum16(buf, a, b):
+    """Ones-complement sum of _B(buf[a:b]) as big-endian 16-bit words (odd byte padded)."""
+    s = 0
+    i = a
+    while i + 1 < b:
+        s += (_B(buf[i]) << 8) | _B(buf[i + 1])
+        i += 2
+    if i < b:
+        s += _B(buf[i]) << 8
+    return s
+
+
+def _u16(buf, i):
+    return (_B(buf[i]) << 8) | _B(buf[i + 1])
+
+
+def _u32(buf, i):
+    return (_B(buf[i]) << 24) | (_B(buf[i + 1]) << 16) | (_B(buf[i + 2]) << 8) | _B(buf[i + 3])
+
+
+def _decode(buf, offs, caps, wires, linktype, out, addr):
+    """Decode the frames the fast path understands; out[i, 0] = 0 marks the rest for Python.
+
+    out columns: 0 ok, 1 proto (6/17), 2 ip version, 3 sport, 4 dport, 5 flags, 6 seq,
+    7 ack, 8 window, 9 payload_len, 10 tcp_hdr_len, 11 mss, 12 wscale, 13 sack_perm,
+    14 sack_bytes, 15 ip verdict, 16 l4 verdict, 17 truncated.  -1 = none.
+    addr columns: src and dst as (hi, lo) 64-bit halves (IPv4 in lo).
+    """
+    for i in range(len(offs)):
+        o = offs[i]
+        n = o + caps[i]
+        uncaptured = wires[i] - caps[i]
+        out[i, 0] = 0
+        off = o
+        if linktype == 1:
+            if caps[i] < 14:
+                continue
+            et = _u16(buf, o + 12)
+            off = o + 14
+            if et == 0x8100:
+                if off + 4 > n:
+                    continue
+                et = _u16(buf, off + 2)
+                off += 4
+            if et == 0x0800:
+                ver = 4
+            elif et == 0x86DD:
+                ver = 6
+            else:
+                continue
+        else:  # raw IP
+            if caps[i] < 1:
+                continue
+            ver = _B(buf[o]) >> 4
+        if ver == 4:
+            if off + 20 > n:
+                continue
+            vihl = _B(buf[off])
+            ihl = (vihl & 0x0F) * 4
+            if vihl >> 4 != 4 or ihl < 20 or off + ihl > n:
+                continue
+            total = _u16(buf, off + 2)
+            frag = _u16(buf, off + 6)
+            proto = _B(buf[off + 9])
+            if total == 0 or total < ihl or (frag & 0x3FFF) != 0 or (proto != 6 and proto != 17):
+                continue
+            if off + total > n + uncaptured:
+                total = n + uncaptured - off
+            s = _fold(_sum16(buf, off, off + ihl))
+            ipv = _GOOD if s == 0xFFFF else (_MAYBE if _u16(buf, off + 10) == 0 else _BAD)
+            l4 = off + ihl
+            l4len = total - ihl
+            end = off + total
+            addr[i, 0] = 0
+            addr[i, 1] = _u32(buf, off + 12)
+            addr[i, 2] = 0
+            addr[i, 3] = _u32(buf, off + 16)
+            pseudo = _u16(buf, off + 12) + _u16(buf, off + 14) + _u16(buf, off + 16) + _u16(buf, off + 18)
+        elif ver == 6:
+            if off + 40 > n or _B(buf[off]) >> 4 != 6:
+                continue
+            plen = _u16(buf, off + 4)
+            proto = _B(buf[off + 6])
+            if plen == 0 or (proto != 6 and proto != 17):
+                continue
+            if off + 40 + plen > n + uncaptured:
+                plen = n + uncaptured - off - 40
+            ipv = _NONE
+            l4 = off + 40
+            l4len = plen
+            end = off + 40 + plen
+            hi = np.int64(0)
+            for b in range(8):
+                hi = (hi << 8) | _B(buf[off + 8 + b])
+            addr[i, 0] = hi
+            lo = np.int64(0)
+            for b in range(8):
+                lo = (lo << 8) | _B(buf[off + 16 + b])
+            addr[i, 1] = lo
+            hi = np.int64(0)
+            for b in range(8):
+                hi = (hi << 8) | _B(buf[off + 24 + b])
+            addr[i, 2] = hi
+            lo = np.int64(0)
+            for b in range(8):
+                lo = (lo << 8) | _B(buf[off + 32 + b])
+            addr[i, 3] = lo
+            pseudo = _sum16(buf, off + 8, off + 40)
+        else:
+            continue
+        truncated = end > n
+        if truncated:
+            end = n
+        if proto == 6:
+            if l4 + 20 > end:
+                continue
+            hlen = (_B(buf[l4 + 12]) >> 4) * 4
+            if hlen < 20 or hlen > l4len:
+                continue
+            out[i, 3] = _u16(buf, l4)
+            out[i, 4] = _u16(buf, l4 + 2)
+            out[i, 5] = _B(buf[l4 + 13]) | ((_B(buf[l4 + 12]) & 1) << 8)
+            out[i, 6] = _u32(buf, l4 + 4)
+            out[i, 7] = _u32(buf, l4 + 8)
+            out[i, 8] = _u16(buf, l4 + 14)
+            out[i, 9] = l4len - hlen
+            out[i, 10] = hlen
+            mss = -1
+            ws = -1
+            sperm = -1
+            sbytes = -1
+            if hlen > 20:
+                p = l4 + 20
+                stop = min(l4 + hlen, end)
+                sperm = 0
+                while p < stop:
+                    kind = _B(buf[p])
+                    if kind == 0:
+                        break
+                    if kind == 1:
+                        p += 1
+                        continue
+                    if p + 1 >= stop:
+                        break
+                    ln = _B(buf[p + 1])
+                    if ln < 2 or p + ln > stop:
+                        break
+                    if kind == 2 and ln == 4:
+                        mss = _u16(buf, p + 2)
+                    elif kind == 3 and ln == 3:
+                        ws = _B(buf[p + 2])
+                    elif kind == 4:
+                        sperm = 1
+                    elif kind == 5 and ln >= 10:
+                        tot = 0
+                        nb = (ln - 2) // 8
+                        if nb > 3:
+                            nb = 3
+                        for b in range(nb):
+                            tot += (_u32(buf, p + 6 + 8 * b) - _u32(buf, p + 2 + 8 * b)) & 0xFFFFFFFF
+                        sbytes = tot
+                    p += ln
+            out[i, 11] = mss
+            out[i, 12] = ws
+            out[i, 13] = sperm
+            out[i, 14] = sbytes
+            if l4 + hlen > end:
+                truncated = True
+            ck_len = l4len
+            field_pos = l4 + 16
+        else:
+            if l4 + 8 > end:
+                continue
+            ulen = _u16(buf, l4 + 4)
+            sp = _u16(buf, l4)
+            dp = _u16(buf, l4 + 2)
+            if ulen < 8 or ulen > l4len:
+                continue
+            if dp == 4789 or sp == 2152 or dp == 2152:
+                continue
+            out[i, 3] = sp
+            out[i, 4] = dp
+            for c in range(5, 9):
+                out[i, c] = -1
+            out[i, 9] = ulen - 8
+            for c in range(10, 15):
+                out[i, c] = -1
+            ck_len = ulen
+            field_pos = l4 + 6
+        # transport checksum, as checksum.transport
+        if field_pos + 2 > end:
+            l4v = _UNVERIFIED
+        else:
+            field = _u16(buf, field_pos)
+            if proto == 17 and field == 0:
+                l4v = _NONE if ver == 4 else _BAD
+            elif truncated or l4 + ck_len > n:
+                l4v = _UNVERIFIED
+            else:
+                ps = pseudo + (ck_len >> 16) + (ck_len & 0xFFFF) + proto
+                total_sum = _fold(ps + _sum16(buf, l4, l4 + ck_len))
+                if total_sum == 0xFFFF:
+                    l4v = _GOOD
+                else:
+                    folded = _fold(ps)
+                    if field == 0 or field == folded or field == ((~folded) & 0xFFFF):
+                        l4v = _MAYBE
+                    else:
+                        l4v = _BAD
+        out[i, 0] = 1
+        out[i, 1] = proto
+        out[i, 2] = ver
+        out[i, 15] = ipv
+        out[i, 16] = l4v
+        out[i, 17] = 1 if truncated else 0
+
+
+if numba is not None:
+    _jit = numba.njit(cache=True, nogil=True)
+    _fold = _jit(_fold)
+    _sum16 = _jit(_sum16)
+    _u16 = _jit(_u16)
+    _u32 = _jit(_u32)
+    _frame_index = _jit(_frame_index)
+    _decode = _jit(_decode)
+
+_FAST_LINKTYPES = (1, 101, 228, 229)
+
+
+def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> np.ndarray:
+    """Text addresses from 64-bit halves, converting each distinct address once."""
+    keys = pd.MultiIndex.from_arrays([hi, lo, ver])
+    codes, uniques = pd.factorize(keys)
+    text = []
+    for h, l, v in uniques:
+        if v == 4:
+            text.append(socket.inet_ntop(socket.AF_INET, struct.pack("!I", int(l) & 0xFFFFFFFF)))
+        else:
+            text.append(socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", int(h), int(l))))
+    return np.asarray(text, dtype=object)[codes]
+
+
+def build_table(path: str, info: reader.CaptureInfo, progress=None) -> pd.DataFrame | None:
+    """The packet table of a classic, uncompressed pcap; None when another reader must do it."""
+    if numba is None or os.environ.get("PCAPAN_NO_FASTPATH"):
+        return None
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return None
+    with f:
+        head = f.read(24)
+        if len(head) < 24:
+            return None
+        magic = struct.unpack("<I", head[:4])[0]
+        if magic not in reader._PCAP_MAGICS:
+            return None
+        order, nano = reader._PCAP_MAGICS[magic]
+        snaplen, linktype = struct.unpack(order + "II", head[16:24])
+        linktype &= 0x0FFFFFF
+        if linktype not in _FAST_LINKTYPES:
+            return None
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+    try:
+        buf = np.frombuffer(mm, dtype=np.uint8)
+        k, offs, caps, wires, secs, fracs, status, bad = _frame_index(buf, 24, order == ">", 0)
+        offs, caps, wires = offs[:k], caps[:k], wires[:k]
+        ts = secs[:k] * 1_000_000_000 + fracs[:k] * (1 if nano else 1000)
+        info.file_format = "pcap-ns" if nano else "pcap"
+        info.snaplen = snaplen
+        info.linktypes[0] = linktype
+        info.frames = int(k)
+        if status == 1:
+            info.warn(f"capture truncated after frame {k}: record header cut short")
+        elif status == 2:
+            info.warn(f"capture truncated after frame {k}: last record cut short")
+        elif status == 3:
+            info.warn(f"capture damaged after frame {k}: record claims {bad} bytes "
+                      f"(limit {_MAX_RECORD}); stopped reading")
+        out = np.full((k, 18), -1, dtype=np.int64)
+        addr = np.zeros((k, 4), dtype=np.int64)
+        _decode(buf, offs, caps, wires, 1 if linktype == 1 else 101, out, addr)
+        if linktype in (228, 229):
+            # raw IP of a fixed version: the first nibble must agree, else Python decides
+            ver = 4 if linktype == 228 else 6
+            out[out[:, 2] != ver, 0] = 0
+        fast = out[:, 0] == 1
+        slow = np.flatnonzero(~fast)
+        slow_rows = []
+        if len(slow):
+            decode._defrag = decode.Defragmenter()
+            try:
+                for i in slow.tolist():
+                    data = bytes(buf[offs[i]: offs[i] + caps[i]])
+                    try:
+                        slow_rows.append(decode.decode_frame(linktype, data, int(wires[i])))
+                    except (struct.error, IndexError, ValueError):
+                        slow_rows.append(decode._row("other", malformed="link"))
+            finally:
+                decode._defrag = None
+        return _assemble(k, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows)
+    finally:
+        del buf
+        try:
+            mm.close()
+        except BufferError:
+            pass
+
+
+def _assemble(k, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) -> pd.DataFrame:
+    cols: dict[str, object] = {}
+    proto = np.empty(k, dtype=object)
+    proto[fast] = np.where(out[fast, 1] == 6, "tcp", "udp")
+    ver = out[:, 2]
+    src = np.empty(k, dtype=object)
+    dst = np.empty(k, dtype=object)
+    if fast.any():
+        src[fast] = _addresses(addr[fast, 0], addr[fast, 1], ver[fast])
+        dst[fast] = _addresses(addr[fast, 2], addr[fast, 3], ver[fast])
+    names = {"ip_version": 2, "sport": 3, "dport": 4, "tcp_flags": 5, "seq": 6, "ack": 7, "window": 8,
+             "payload_len": 9, "tcp_hdr_len": 10, "mss": 11, "wscale": 12, "sack_bytes": 14}
+    ints = {name: out[:, c].copy() for name, c in names.items()}
+    nulls = {name: ~fast | (out[:, c] < 0) for name, c in names.items()}
+    sack_perm = np.empty(k, dtype=object)
+    sack_perm[fast] = np.where(out[fast, 13] == 1, True, None)   # like decode: True or None
+    ipck = np.empty(k, dtype=object)
+    l4ck = np.empty(k, dtype=object)
+    ipck[fast] = _VERDICTS[out[fast, 15]]
+    l4ck[fast] = _VERDICTS[out[fast, 16]]
+    truncated = out[:, 17] == 1
+    fragment = np.full(k, None, dtype=object)
+    malformed = np.full(k, None, dtype=object)
+    other_flow = np.full(k, None, dtype=object)
+    if len(slow):
+        idx = {f: j for j, f in enumerate(decode.FIELDS)}
+        cols_slow = list(zip(*slow_rows))
+        proto[slow] = cols_slow[idx["proto"]]
+        src[slow] = cols_slow[idx["src"]]
+        dst[slow] = cols_slow[idx["dst"]]
+        for name in names:
+            vals = np.array([-1 if v is None else int(v) for v in cols_slow[idx[name]]], dtype=np.int64)
+            miss = np.array([v is None for v in cols_slow[idx[name]]], dtype=bool)
+            ints[name][slow] = vals
+            nulls[name][slow] = miss
+        sack_perm[slow] = cols_slow[idx["sack_perm"]]
+        ipck[slow] = cols_slow[idx["ip_checksum"]]
+        l4ck[slow] = cols_slow[idx["l4_checksum"]]
+        truncated[slow] = np.asarray(cols_slow[idx["truncated"]], dtype=bool)
+        fragment[slow] = cols_slow[idx["fragment"]]
+        malformed[slow] = cols_slow[idx["malformed"]]
+        other_flow[slow] = cols_slow[idx["other_flow"]]
+    cols["frame"] = np.arange(1, k + 1, dtype=np.int64)
+    cols["ts_ns"] = ts
+    cols["iface"] = np.zeros(k, dtype=np.int64)
+    cols["linktype_id"] = np.full(k, linktype, dtype=np.int64)
+    cols["cap_len"] = caps
+    cols["wire_len"] = wires
+    for f in decode.FIELDS:
+        if f in names:
+            a = pd.array(ints[f], dtype="Int64")
+            a[nulls[f]] = pd.NA
+            cols[f] = a
+        elif f == "proto":
+            cols[f] = proto
+        elif f == "src":
+            cols[f] = src
+        elif f == "dst":
+            cols[f] = dst
+        elif f == "sack_perm":
+            cols[f] = sack_perm
+        elif f == "ip_checksum":
+            cols[f] = ipck
+        elif f == "l4_checksum":
+            cols[f] = l4ck
+        elif f == "fragment":
+            cols[f] = fragment
+        elif f == "truncated":
+            cols[f] = truncated
+        elif f == "malformed":
+            cols[f] = malformed
+        elif f == "other_flow":
+            cols[f] = other_flow
+    cols["comment"] = pd.array([pd.NA] * k, dtype="string")
+    return pd.DataFrame(cols)
