@@ -98,6 +98,13 @@ def write_atomically(output: Path, data: bytes, capture: Path | None = None) -> 
     try:
         if capture is not None and output.exists() and output.resolve() == capture.resolve():
             raise _fail(f"{output}: refusing to overwrite the input capture")
+        if output.exists() and not output.is_file():
+            # /dev/null, a FIFO, a terminal: renaming over it would replace it.
+            if output.is_dir():
+                raise _fail(f"{output}: is a directory")
+            with open(output, "wb") as f:
+                f.write(data)
+            return
         directory = output.parent if str(output.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
         try:

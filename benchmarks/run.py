@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""pcapan against tshark on the benchmark capture: medians, ratio, peak memory.
+
+    python benchmarks/run.py [--packets 1200000] [--repeat 3] [--check]
+
+Writes the capture with make_capture.py (cached in benchmarks/out/), then
+times, side by side and several times each:
+
+  pcapan report CAPTURE --format csv -q -o /dev/null
+  pcapan packets CAPTURE --format csv -q -o /dev/null
+  tshark -r CAPTURE -T fields -e frame.number -e tcp.stream -e tcp.seq -e tcp.ack -e tcp.analysis.flags
+
+and prints the median wall time of each, pcapan's speed as a multiple of
+tshark's, and the peak resident memory of each process.  --check also
+compares pcapan's labels with tshark's frame by frame on that capture.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run of *cmd*."""
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()[:300]}")
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--packets", type=int, default=1_200_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--capture", help="use this capture instead of generating one")
+    ap.add_argument("--check", action="store_true", help="compare labels with tshark frame by frame")
+    ap.add_argument("--no-tshark", action="store_true", help="time pcapan only")
+    ns = ap.parse_args()
+
+    capture = ns.capture
+    if capture is None:
+        os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
+        capture = os.path.join(HERE, "out", f"bench_{ns.packets}.pcap")
+        if not os.path.exists(capture):
+            subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), capture,
+                            "--packets", str(ns.packets)], check=True)
+    pcapan = [sys.executable, "-m", "pcap_analyzer"]
+    runs = {
+        "pcapan report": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull],
+        "pcapan packets": pcapan + ["packets", capture, "--format", "csv", "-q", "-o", os.devnull],
+    }
+    if not ns.no_tshark and shutil.which("tshark"):
+        runs["tshark fields"] = ["tshark", "-r", capture, "-T", "fields", "-e", "frame.number",
+                                 "-e", "tcp.stream", "-e", "tcp.seq", "-e", "tcp.ack", "-e", "tcp.analysis.flags"]
+    timed(runs["pcapan report"])   # warm the compiled-code cache and the page cache
+    results = {}
+    for name, cmd in runs.items():
+        samples = [timed(cmd) for _ in range(ns.repeat)]
+        results[name] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples))
+    size = os.path.getsize(capture)
+    print(f"capture: {capture} ({size / 1e6:.1f} MB)")
+    print(f"{'command':<16} {'median s':>9} {'peak RSS MiB':>13}")
+    for name, (sec, rss) in results.items():
+        print(f"{name:<16} {sec:>9.2f} {rss / 1024:>13.0f}")
+    if "tshark fields" in results:
+        t = results["tshark fields"][0]
+        for name in ("pcapan report", "pcapan packets"):
+            print(f"{name} is {t / results[name][0]:.2f}x tshark's speed")
+    if ns.check and shutil.which("tshark"):
+        from pcap_analyzer import analyze, tshark
+        c = tshark.compare(analyze(capture).packets, tshark.fields(capture), check_flags=True)
+        print(f"labels vs tshark: {c.describe()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
