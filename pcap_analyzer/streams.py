@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import streams_kernel
+
 _MASK = 0xFFFFFFFF
 _SYN, _ACK = 0x02, 0x10
 # UDP services whose Wireshark dissector opens a second conversation for the
@@ -31,12 +33,16 @@ def _side(src, sport, dst, dport):
     return (b, a), 1
 
 
-def assign(packets: pd.DataFrame) -> pd.DataFrame:
+def assign(packets: pd.DataFrame, compiled: bool = True) -> pd.DataFrame:
     """Add ``stream``, ``side``, ``rel_seq``, ``rel_ack`` and ``reused_ports``.
 
     ``side`` is 0 for packets sent by the endpoint that sorts first in the
     four-tuple and 1 for the other; rules turn it into client/server.
+    The compiled walk (``streams_kernel``) is used when numba is there; the
+    loop below is its readable reference.
     """
+    if compiled and streams_kernel.walk is not None:
+        return _assign_compiled(packets)
     n = len(packets)
     stream = np.full(n, -1, dtype=np.int64)
     side = np.full(n, -1, dtype=np.int8)
@@ -131,6 +137,11 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
         else:
             rel_ack[i] = ak   # Wireshark shows the raw field when ACK is off
 
+    return _finish(packets, stream, side, rel_seq, rel_ack, reused)
+
+
+def _finish(packets, stream, side, rel_seq, rel_ack, reused) -> pd.DataFrame:
+    proto = packets["proto"].to_numpy()
     out = packets.copy()
     out["stream"] = pd.array(np.where(stream >= 0, stream, 0), dtype="Int64")
     out.loc[stream < 0, "stream"] = pd.NA
@@ -146,6 +157,58 @@ def assign(packets: pd.DataFrame) -> pd.DataFrame:
     out["reused_ports"] = reused
     return out
 
+
+def _unknown_length(packets: pd.DataFrame) -> np.ndarray:
+    """Rows whose TCP segment length Wireshark does not know (raw numbers shown)."""
+    return (packets["tcp_hdr_len"].isna().to_numpy() | packets["payload_len"].isna().to_numpy()
+            | (packets["malformed"] == "tcp").fillna(False).to_numpy(dtype=bool)
+            | packets["fragment"].isin(["first", "non_first"]).to_numpy())
+
+
+def _assign_compiled(packets: pd.DataFrame) -> pd.DataFrame:
+    n = len(packets)
+    proto = packets["proto"].to_numpy(dtype=object)
+    has_ports = packets["sport"].notna().to_numpy()
+    kind = np.where(has_ports & (proto == "tcp"), 1, np.where(has_ports & (proto == "udp"), 2, 0))
+    src = packets["src"].to_numpy(dtype=object)
+    dst = packets["dst"].to_numpy(dtype=object)
+    sport = packets["sport"].fillna(0).to_numpy(dtype=np.int64)
+    dport = packets["dport"].fillna(0).to_numpy(dtype=np.int64)
+    other = packets["other_flow"].to_numpy(dtype=object)
+    orows = np.flatnonzero(pd.notna(other))
+    # canonical four-tuples, as in _side: the endpoint that sorts first is side 0
+    rows = np.flatnonzero(kind > 0)
+    a_src, a_dst = src[rows], dst[rows]
+    first = (a_src < a_dst) | ((a_src == a_dst) & (sport[rows] <= dport[rows]))
+    side = np.full(n, -1, dtype=np.int64)
+    side[rows] = np.where(first, 0, 1)
+    lo_a = np.where(first, a_src, a_dst)
+    lo_p = np.where(first, sport[rows], dport[rows])
+    hi_a = np.where(first, a_dst, a_src)
+    hi_p = np.where(first, dport[rows], sport[rows])
+    kinds = list(kind[rows])
+    keys = list(zip(kinds, lo_a, lo_p, hi_a, hi_p))
+    okind = np.zeros(n, dtype=np.int64)
+    for i in orows.tolist():
+        qproto, qsrc, qsport, qdst, qdport = other[i]
+        (lo, hi), _s = _side(qsrc, qsport, qdst, qdport)
+        okind[i] = 1 if qproto == "tcp" else 2
+        keys.append((okind[i], lo[0], lo[1], hi[0], hi[1]))
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object)) if keys else (np.zeros(0, np.int64), [])
+    conv = np.zeros(n, dtype=np.int64)
+    oconv = np.zeros(n, dtype=np.int64)
+    conv[rows] = codes[:len(rows)]
+    oconv[orows] = codes[len(rows):]
+    stream = np.full(n, -1, dtype=np.int64)
+    rel_seq = np.full(n, -1, dtype=np.int64)
+    rel_ack = np.full(n, -1, dtype=np.int64)
+    reused = np.zeros(n, dtype=bool)
+    streams_kernel.walk(kind.astype(np.int64), conv, side, packets["tcp_flags"].fillna(0).to_numpy(dtype=np.int64),
+                        packets["seq"].fillna(0).to_numpy(dtype=np.int64),
+                        packets["ack"].fillna(0).to_numpy(dtype=np.int64),
+                        ~_unknown_length(packets), sport, dport, okind, oconv, max(len(uniques), 1),
+                        stream, rel_seq, rel_ack, reused)
+    return _finish(packets, stream, side, rel_seq, rel_ack, reused)
 
 # Ports below this are system ports: on them a server listens.
 _SYSTEM_PORTS = 1024
