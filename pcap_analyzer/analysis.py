@@ -70,11 +70,17 @@ class Analysis:
         }
 
 
+def _flag_names(value: int) -> str:
+    return ",".join(name for bit, name in _FLAG_NAMES if value & bit)
+
+
+# Every combination of the nine flag bits, spelled once.
+_FLAG_TEXT = np.array([_flag_names(v) for v in range(512)], dtype=object)
+
+
 def _flag_text(flags: pd.Series) -> pd.Series:
-    f = flags.fillna(0).astype(np.int64).to_numpy()
-    parts = [np.where(f & bit, name, "") for bit, name in _FLAG_NAMES]
-    text = np.array([",".join(x for x in row if x) for row in zip(*parts)], dtype=object) if len(f) else np.array([], dtype=object)
-    out = pd.Series(text, index=flags.index, dtype="string")
+    f = flags.fillna(0).astype(np.int64).to_numpy() & 0x1FF
+    out = pd.Series(_FLAG_TEXT[f], index=flags.index, dtype="string")
     return out.where(flags.notna(), pd.NA)
 
 

@@ -323,15 +323,16 @@ _FAST_LINKTYPES = (1, 101, 228, 229)
 
 def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> np.ndarray:
     """Text addresses from 64-bit halves, converting each distinct address once."""
-    keys = pd.MultiIndex.from_arrays([hi, lo, ver])
-    codes, uniques = pd.factorize(keys)
+    keys = np.empty(len(hi), dtype=[("v", np.int64), ("h", np.int64), ("l", np.int64)])
+    keys["v"], keys["h"], keys["l"] = ver, hi, lo
+    uniques, codes = np.unique(keys, return_inverse=True)
     text = []
-    for h, l, v in uniques:
+    for v, h, l in uniques.tolist():
         if v == 4:
-            text.append(socket.inet_ntop(socket.AF_INET, struct.pack("!I", int(l) & 0xFFFFFFFF)))
+            text.append(socket.inet_ntop(socket.AF_INET, struct.pack("!I", l & 0xFFFFFFFF)))
         else:
-            text.append(socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", int(h), int(l))))
-    return np.asarray(text, dtype=object)[codes]
+            text.append(socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", h, l)))
+    return np.asarray(text, dtype=object)[codes.reshape(-1)]
 
 
 def build_table(path: str, info: reader.CaptureInfo, progress=None) -> pd.DataFrame | None:

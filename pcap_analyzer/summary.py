@@ -227,13 +227,15 @@ def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
     from .rules.sequence import SequenceAnalysis
 
     is_tcp = (table["proto"] == "tcp").to_numpy()
-    index = pd.MultiIndex.from_arrays([table["proto"].to_numpy(), table["stream"].to_numpy()])
     side = p["from_client"].fillna(False).to_numpy(dtype=bool)
-    keys = pd.MultiIndex.from_arrays([p["proto"].astype(str).to_numpy(), p["stream"].to_numpy(dtype=np.int64)])
+    # row of the streams table each packet belongs to
+    tkey = np.where(is_tcp, 0, 1 << 40) + table["stream"].to_numpy(dtype=np.int64)
+    pkey = np.where(p["proto"].astype(str).to_numpy() == "tcp", 0, 1 << 40) + p["stream"].to_numpy(dtype=np.int64)
+    sorter = np.argsort(tkey)
+    row = sorter[np.searchsorted(tkey, pkey, sorter=sorter)]
 
     def per_stream(values: np.ndarray, who: bool) -> np.ndarray:
-        s = pd.Series(np.where(side == who, values, 0), index=keys)
-        return s.groupby(level=[0, 1]).sum().reindex(index, fill_value=0).to_numpy(dtype=np.int64)
+        return np.bincount(row, weights=np.where(side == who, values, 0), minlength=len(table)).astype(np.int64)
 
     labelled = p["labels"].notna().to_numpy()
     lab = p.loc[labelled, ["labels"]].assign(pos=np.flatnonzero(labelled))
@@ -255,7 +257,10 @@ def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
             if not all_protos:
                 col[~is_tcp] = pd.NA
             table[f"{who}_{name}"] = col
-    irtt = pd.Series(p["initial_rtt_s"].to_numpy(dtype=float), index=keys).groupby(level=[0, 1]).max()
-    table["initial_rtt_s"] = irtt.reindex(index).to_numpy()
+    irtt = np.full(len(table), np.nan)
+    vals = p["initial_rtt_s"].to_numpy(dtype=float)
+    known = ~np.isnan(vals)
+    np.fmax.at(irtt, row[known], vals[known])
+    table["initial_rtt_s"] = irtt
     table.loc[~is_tcp, "initial_rtt_s"] = np.nan
     return table
