@@ -89,7 +89,8 @@ def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
     p = p.copy()
     p["time"] = pd.to_datetime(p["ts_ns"], unit="ns", utc=True)
     p["time_rel_s"] = (p["ts_ns"] - (p["ts_ns"].iloc[0] if len(p) else 0)) / 1e9
-    p["linktype"] = p["linktype_id"].map(reader.linktype_name)
+    names = {v: reader.linktype_name(int(v)) for v in p["linktype_id"].unique()}
+    p["linktype"] = p["linktype_id"].map(names).astype("category")
     p["flags"] = _flag_text(p["tcp_flags"])
     return p
 

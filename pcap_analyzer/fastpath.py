@@ -323,16 +323,18 @@ _FAST_LINKTYPES = (1, 101, 228, 229)
 
 def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> np.ndarray:
     """Text addresses from 64-bit halves, converting each distinct address once."""
-    keys = np.empty(len(hi), dtype=[("v", np.int64), ("h", np.int64), ("l", np.int64)])
-    keys["v"], keys["h"], keys["l"] = ver, hi, lo
-    uniques, codes = np.unique(keys, return_inverse=True)
-    text = []
-    for v, h, l in uniques.tolist():
-        if v == 4:
-            text.append(socket.inet_ntop(socket.AF_INET, struct.pack("!I", l & 0xFFFFFFFF)))
-        else:
-            text.append(socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", h, l)))
-    return np.asarray(text, dtype=object)[codes.reshape(-1)]
+    out = np.empty(len(hi), dtype=object)
+    v4 = ver == 4
+    if v4.any():
+        uniq, codes = np.unique(lo[v4], return_inverse=True)
+        text = [socket.inet_ntop(socket.AF_INET, struct.pack("!I", int(x) & 0xFFFFFFFF)) for x in uniq]
+        out[v4] = np.asarray(text, dtype=object)[codes.reshape(-1)]
+    if (~v4).any():
+        keys = pd.MultiIndex.from_arrays([hi[~v4], lo[~v4]])
+        codes, uniq = pd.factorize(keys)
+        text = [socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", int(h), int(l))) for h, l in uniq]
+        out[~v4] = np.asarray(text, dtype=object)[codes]
+    return out
 
 
 def build_table(path: str, info: reader.CaptureInfo, progress=None) -> pd.DataFrame | None:
