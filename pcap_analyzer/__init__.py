@@ -6,6 +6,7 @@
 """
 from .analysis import Analysis, analyze
 from .reader import CaptureError, read_frames
+from . import accessor  # noqa: F401  (registers the DataFrame.pcapan accessor)
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,6 +15,7 @@ import typer
 
 from . import __version__
 from .analysis import Analysis, analyze
+from .export import ExportError, replace_atomically
 from .reader import CaptureError
 from .report import FORMATS, packets_document, render, report_document, streams_document
 
@@ -94,29 +94,15 @@ def _emit(text: str, output: Optional[Path], capture: Path) -> None:
 
 
 def write_atomically(output: Path, data: bytes, capture: Path | None = None) -> None:
-    """Write *data* to *output* through a temporary file and a rename."""
+    """Write *data* to *output* through a temporary file and a rename (see export)."""
+    def write(path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(data)
+
     try:
-        if capture is not None and output.exists() and output.resolve() == capture.resolve():
-            raise _fail(f"{output}: refusing to overwrite the input capture")
-        if output.exists() and not output.is_file():
-            # /dev/null, a FIFO, a terminal: renaming over it would replace it.
-            if output.is_dir():
-                raise _fail(f"{output}: is a directory")
-            with open(output, "wb") as f:
-                f.write(data)
-            return
-        directory = output.parent if str(output.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, output)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        replace_atomically(output, write, capture)
+    except ExportError as exc:
+        raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{output}: cannot write ({exc.strerror or exc})") from None
 
@@ -164,8 +150,9 @@ def report(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = No
 
 
 # Commands that live in their own modules register themselves on the app:
-# each module has register(app, shared) and uses the shared option types.
-for _module in ():
+# each module has register(app) and reuses the option types above.
+from . import cli_analyst  # noqa: E402
+for _module in (cli_analyst,):
     _module.register(app)
 
 

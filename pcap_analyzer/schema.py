@@ -117,8 +117,7 @@ def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
         else:
             s = pd.Series([None] * n, index=df.index, dtype="object")
         if col.dtype.startswith("datetime64"):
-            if not isinstance(s.dtype, pd.DatetimeTZDtype):
-                s = pd.to_datetime(s, utc=True)
+            s = pd.to_datetime(s, utc=True).astype(col.dtype)
         elif str(s.dtype) != col.dtype:
             s = s.astype(col.dtype)
         out[col.name] = s

@@ -88,3 +88,11 @@ def test_every_sample_capture_is_described():
         if p.is_file() and p.suffix != ".md":
             rel = p.relative_to(SAMPLES).as_posix()
             assert f"`{rel}`" in text, rel
+
+
+def test_empty_streams_table_keeps_documented_dtypes():
+    from conftest import SAMPLES
+    a = analyze(SAMPLES / "crafted" / "unknown_linktype.pcap")
+    assert len(a.streams) == 0
+    for c in schema.STREAM_COLUMNS:
+        assert str(a.streams[c.name].dtype) == c.dtype, c.name

@@ -147,3 +147,11 @@ def test_every_command_is_in_the_readme():
     assert commands
     for name in commands:
         assert f"pcapan {name}" in readme, name
+
+
+def test_output_to_a_device_is_written_not_replaced(capture):
+    import os
+    import stat
+    r = run("packets", capture, "-f", "csv", "-o", os.devnull)
+    assert r.exit_code == 0, r.output
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

@@ -1,0 +1,111 @@
+"""``df.pcapan``: questions a notebook asks of the packets table.
+
+Importing :mod:`pcap_analyzer` registers the accessor::
+
+    a = analyze("sample_captures/bulk_loss.pcap")
+    a.packets.pcapan.stream(0)                 # one TCP stream's frames
+    a.packets.pcapan.with_label("retransmission")
+    a.packets.pcapan.handshakes()              # SYN, SYN-ACK, ACK of every stream
+    a.packets.pcapan.time_sequence(0)          # a matplotlib Figure
+
+Every method returns a new object and leaves the table alone.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .report.documents import filter_packets
+from .rules import all_labels
+
+# Columns the methods below read; checked when the accessor is first used on
+# a frame, so a wrong table fails with one clear message instead of a KeyError
+# deep inside.
+REQUIRED_COLUMNS = ("frame", "time_rel_s", "proto", "stream", "src", "sport", "dst", "dport", "from_client",
+                    "flags", "seq", "ack", "rel_seq", "rel_ack", "payload_len", "window_size", "mss", "wscale",
+                    "phase", "labels")
+
+HANDSHAKE_PHASES = ("syn", "syn_ack", "handshake_ack")
+
+_HANDSHAKE_COLUMNS = ["stream", "phase", "frame", "time_rel_s", "src", "sport", "dst", "dport", "flags",
+                      "seq", "ack", "rel_seq", "rel_ack", "window_size", "mss", "wscale"]
+
+
+@pd.api.extensions.register_dataframe_accessor("pcapan")
+class PcapanAccessor:
+    """Filters and views of a pcapan packets table (``Analysis.packets``)."""
+
+    def __init__(self, packets: pd.DataFrame) -> None:
+        missing = [c for c in REQUIRED_COLUMNS if c not in packets.columns]
+        if missing:
+            # AttributeError is what pandas expects from an accessor that does
+            # not apply to this frame.
+            raise AttributeError(
+                "df.pcapan works on a pcapan packets table (Analysis.packets); "
+                f"this frame lacks the columns {', '.join(missing)}")
+        self._packets = packets
+
+    def stream(self, n: int, proto: str = "tcp") -> pd.DataFrame:
+        """The frames of stream *n* of *proto* (``tcp`` or ``udp``), in capture order."""
+        if proto not in ("tcp", "udp"):
+            raise ValueError(f"proto must be 'tcp' or 'udp', not {proto!r}")
+        known = self._stream_numbers(proto)
+        if n not in known:
+            raise ValueError(f"no {proto.upper()} stream {n} ({proto.upper()} streams: {_ranges(known)})")
+        return filter_packets(self._packets, stream=n, proto=proto)
+
+    def with_label(self, name: str) -> pd.DataFrame:
+        """The frames carrying the analysis label *name* (one of the names in ``labels``)."""
+        known = all_labels()
+        if name not in known:
+            raise ValueError(f"unknown label {name!r}; labels are: {', '.join(sorted(known))}")
+        return filter_packets(self._packets, labels=[name])
+
+    def handshakes(self) -> pd.DataFrame:
+        """The three-way handshake frames of every TCP stream, one row each.
+
+        Columns: the frame's own fields (raw ``seq``/``ack`` and relative
+        ``rel_seq``/``rel_ack``, MSS and window scale options) plus, on every
+        row of a stream, ``client_port``, ``server_port``, ``client_isn`` and
+        ``server_isn``: the ISNs are the raw sequence numbers of the SYN and
+        the SYN-ACK.  A retransmitted SYN gives a second ``syn`` row; the
+        ISN is taken from the first.
+        """
+        p = self._packets
+        hs = p[(p["proto"] == "tcp") & p["phase"].isin(HANDSHAKE_PHASES)]
+        hs = hs[_HANDSHAKE_COLUMNS].sort_values(["stream", "frame"], kind="stable")
+        syn = hs[hs["phase"] == "syn"].groupby("stream").first()
+        syn_ack = hs[hs["phase"] == "syn_ack"].groupby("stream").first()
+        per_stream = pd.DataFrame({
+            "client_port": syn["sport"].combine_first(syn_ack["dport"]),
+            "server_port": syn["dport"].combine_first(syn_ack["sport"]),
+            "client_isn": syn["seq"],
+            "server_isn": syn_ack["seq"],
+        }).astype("Int64")
+        out = hs.join(per_stream, on="stream")
+        out["phase"] = out["phase"].astype(pd.CategoricalDtype(HANDSHAKE_PHASES))
+        return out.reset_index(drop=True)
+
+    def time_sequence(self, stream: int):
+        """The Stevens time-sequence graph of TCP stream *stream* (a matplotlib Figure)."""
+        from .plot import time_sequence_figure
+
+        return time_sequence_figure(self._packets, stream)
+
+    def _stream_numbers(self, proto: str) -> list[int]:
+        p = self._packets
+        return sorted(int(s) for s in p.loc[p["proto"] == proto, "stream"].dropna().unique())
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``; ``"none"`` when empty."""
+    if not numbers:
+        return "none"
+    parts, start, prev = [], numbers[0], numbers[0]
+    for n in numbers[1:] + [None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)

@@ -1,0 +1,152 @@
+"""Write the packets, streams and events tables to files, and read them back.
+
+Parquet keeps every documented dtype (nullable integers, categories, text,
+UTC times, booleans), so a notebook can reload an analysis without the
+capture.  CSV is for spreadsheets; reading it back restores the documented
+dtypes from :mod:`.schema`, but a text value that is the empty string comes
+back empty (NA), as CSV cannot tell the two apart.
+
+Every file is written to a temporary file in the target directory and renamed
+into place, so a reader never sees half a table; the input capture is never
+overwritten.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import pandas as pd
+
+from . import schema
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+
+FORMATS = ("parquet", "csv")
+TABLES = ("packets", "streams", "events")
+
+# The events table (one row per frame and label) is derived from the packets
+# table; its columns are declared here because it exists only for exports.
+EVENT_COLUMNS: tuple[schema.Column, ...] = (
+    schema.Column("label", "category", "one analysis label of the frame"),
+    schema.Column("frame", "Int64", "frame number"),
+    schema.Column("proto", "category", "tcp or udp (or the frame's protocol)"),
+    schema.Column("stream", "Int64", "stream index per protocol"),
+    schema.Column("rel_seq", "Int64", "relative sequence number of the frame"),
+    schema.Column("rel_ack", "Int64", "relative acknowledgement number of the frame"),
+    schema.Column("meaning", "string", "what the label means"),
+)
+
+TABLE_COLUMNS: dict[str, tuple[schema.Column, ...]] = {
+    "packets": schema.PACKET_COLUMNS,
+    "streams": schema.STREAM_COLUMNS,
+    "events": EVENT_COLUMNS,
+}
+
+
+# pandas 3 parses floats exactly by default (and deprecates the option);
+# pandas 2 needs to be asked, or the last digit of a time may change.
+_ROUND_TRIP_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+class ExportError(Exception):
+    """The tables cannot be written where asked (the message says why)."""
+
+
+def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = "parquet") -> list[Path]:
+    """Write ``packets``, ``streams`` and ``events`` as *fmt* files into *directory*.
+
+    The directory is created if needed.  Returns the paths written.  Raises
+    :class:`ExportError` when a file would replace the input capture or the
+    directory is not a directory.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    out = Path(directory)
+    capture = Path(analysis.info.path)
+    if _same_file(out, capture):
+        raise ExportError(f"{out}: refusing to write over the input capture")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a directory")
+    targets = {name: out / f"{name}.{fmt}" for name in TABLES}
+    for path in targets.values():
+        if _same_file(path, capture):
+            raise ExportError(f"{path}: refusing to write over the input capture")
+    out.mkdir(parents=True, exist_ok=True)
+
+    frames = {"packets": analysis.packets, "streams": analysis.streams, "events": analysis.events}
+    for name, path in targets.items():
+        df = frames[name]
+        if fmt == "parquet":
+            replace_atomically(path, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+        else:
+            replace_atomically(path, lambda tmp, df=df: df.to_csv(tmp, index=False))
+    return list(targets.values())
+
+
+def read_parquet(directory: str | os.PathLike) -> dict[str, pd.DataFrame]:
+    """Read the tables :func:`write_tables` wrote as parquet, with their documented dtypes."""
+    return {name: _restore(pd.read_parquet(Path(directory) / f"{name}.parquet"), TABLE_COLUMNS[name])
+            for name in TABLES}
+
+
+def read_csv(directory: str | os.PathLike) -> dict[str, pd.DataFrame]:
+    """Read the tables :func:`write_tables` wrote as CSV, with their documented dtypes."""
+    out = {}
+    for name in TABLES:
+        columns = TABLE_COLUMNS[name]
+        # Text-like columns are read as Python objects so that the categories
+        # rebuilt from them match the ones the analysis built.
+        dtypes = {c.name: (object if c.dtype in ("category", "string") or c.dtype.startswith("datetime64")
+                           else c.dtype) for c in columns}
+        df = pd.read_csv(Path(directory) / f"{name}.csv", dtype=dtypes, keep_default_na=False, na_values=[""],
+                         **_ROUND_TRIP_FLOATS)
+        out[name] = _restore(df, columns)
+    return out
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
+                       capture: str | os.PathLike | None = None) -> None:
+    """Call ``write(tmp)`` on a temporary file next to *path*, then rename it to *path*.
+
+    Raises :class:`ExportError` when *path* is the input *capture*.
+    """
+    path = Path(path)
+    if capture is not None and _same_file(path, Path(capture)):
+        raise ExportError(f"{path}: refusing to write over the input capture")
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise ExportError(f"{path}: is a directory")
+        # /dev/null, a FIFO: renaming over it would replace the device.
+        write(os.fspath(path))
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _same_file(path: Path, capture: Path) -> bool:
+    if path.exists() and capture.exists():
+        return os.path.samefile(path, capture)
+    return path.resolve() == capture.resolve()
+
+
+def _restore(df: pd.DataFrame, columns: tuple[schema.Column, ...]) -> pd.DataFrame:
+    """Put *df* back into the documented column order and exact dtypes."""
+    df = schema.conform(df, columns)
+    for col in columns:
+        # Times parsed from text get the resolution of their digits; the
+        # tables use nanoseconds.
+        if col.dtype.startswith("datetime64") and str(df[col.name].dtype) != col.dtype:
+            df[col.name] = df[col.name].astype(col.dtype)
+    return df
