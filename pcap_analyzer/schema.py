@@ -54,7 +54,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("rto_frame", "Int64", "retransmissions: frame of that segment (tcp.analysis.rto_frame)"),
     Column("initial_rtt_s", "float64", "handshake RTT (tcp.analysis.initial_rtt), from the frame it becomes known"),
     Column("phase", "category", "syn, syn_ack, handshake_ack, data, ack, fin, rst (TCP only)"),
-    Column("labels", "string", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),
+    Column("labels", "category", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),
     Column("ip_checksum", "category", "IPv4 header checksum: good, bad, offloaded, unverified; empty if none"),
     Column("l4_checksum", "category", "TCP/UDP checksum: good, bad, offloaded, unverified; empty if none"),
     Column("fragment", "category", "IP fragments: first / non_first while the datagram is incomplete; reassembled on the frame that completes it, which carries the datagram's TCP/UDP header (as in Wireshark)"),
@@ -118,6 +118,9 @@ def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
             s = pd.Series([None] * n, index=df.index, dtype="object")
         if col.dtype.startswith("datetime64"):
             s = pd.to_datetime(s, utc=True).astype(col.dtype)
+        elif col.dtype == "category" and str(s.dtype) != "category":
+            # via plain objects, so the categories are plain str (as Parquet gives them back)
+            s = s.astype(object).where(s.notna(), None).astype("category")
         elif str(s.dtype) != col.dtype:
             s = s.astype(col.dtype)
         out[col.name] = s

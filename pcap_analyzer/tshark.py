@@ -145,7 +145,7 @@ def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False,
             shown = both & theirs.notna()
             differ = shown & ~((ours - theirs).abs() <= tol).fillna(False)
             c.add(ours_col, m.loc[differ, "frame"])
-        labels = m["labels"].fillna("").str.split(";")
+        labels = m["labels"].astype("string").fillna("").str.split(";")
         for label in ANALYSIS_FLAGS.values():
             ours = labels.map(lambda ls, x=label: x in ls)
             c.add(f"{label} (tshark only)", m.loc[both & m[label] & ~ours, "frame"])

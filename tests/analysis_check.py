@@ -12,7 +12,7 @@ ANALYSIS = set(tshark.ANALYSIS_FLAGS.values())
 def labels_by_frame(path) -> dict[int, set[str]]:
     p = analyze(path).packets
     out = {}
-    for frame, labels in zip(p["frame"], p["labels"].fillna("")):
+    for frame, labels in zip(p["frame"], p["labels"].astype("string").fillna("")):
         out[int(frame)] = {x for x in labels.split(";") if x} & ANALYSIS
     return out
 

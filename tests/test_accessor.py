@@ -16,7 +16,7 @@ def bulk():
 
 
 def label_sets(df: pd.DataFrame) -> pd.Series:
-    return df["labels"].fillna("").str.split(";").map(set)
+    return df["labels"].astype("string").fillna("").str.split(";").map(set)
 
 
 def test_registered_on_import_and_only_for_packet_tables(bulk):

@@ -26,7 +26,7 @@ def bulk():
 
 def retransmitted_segments(packets, stream):
     s = packets[(packets["proto"] == "tcp") & (packets["stream"] == stream) & (packets["payload_len"] > 0)]
-    labels = s["labels"].fillna("").str.split(";")
+    labels = s["labels"].astype("string").fillna("").str.split(";")
     return s[labels.map(lambda ls: any(x in RETRANSMISSION_LABELS for x in ls)).astype(bool)]
 
 
@@ -119,5 +119,5 @@ def test_cli_plot_without_tcp_and_over_the_input(tmp_path):
     capture = tmp_path / "cap.pcap"
     shutil.copyfile(BULK, capture)
     over = runner.invoke(app, ["plot", str(capture), "-o", str(capture)])
-    assert over.exit_code == 2 and "refusing to overwrite the input capture" in over.output
+    assert over.exit_code == 2 and "refusing to write over the input capture" in over.output
     assert capture.read_bytes() == BULK.read_bytes()

@@ -22,7 +22,7 @@ def test_good_bad_pairs():
         want = "good" if frame % 2 else "bad"
         assert l4[frame - 1] == want, (frame, p.iloc[frame - 1].to_dict())
     assert ip[13] == "bad" and l4[13] == "good"
-    labels = p["labels"].fillna("").tolist()
+    labels = p["labels"].astype("string").fillna("").tolist()
     assert labels[1] == "bad_tcp_checksum" and labels[3] == "bad_udp_checksum" and labels[13] == "bad_ip_checksum"
 
 

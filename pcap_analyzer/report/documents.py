@@ -21,7 +21,7 @@ def filter_packets(packets: pd.DataFrame, stream: int | None = None, proto: str 
             # stream numbers are per protocol; without --proto, TCP is meant
             p = p[p["proto"] == "tcp"] if (p["proto"] == "tcp").any() else p
     if labels:
-        split = p["labels"].fillna("").str.split(";")
+        split = p["labels"].astype("string").fillna("").str.split(";")
         p = p[split.map(lambda ls: any(x in ls for x in labels))]
     return p
 
