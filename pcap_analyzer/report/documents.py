@@ -61,26 +61,52 @@ def events_table(packets: pd.DataFrame) -> pd.DataFrame:
     return ev[["label", "frame", "proto", "stream", "rel_seq", "rel_ack", "meaning"]].reset_index(drop=True)
 
 
+def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
+    a = addr.astype(str)
+    return a.where(~a.str.contains(":"), "[" + a + "]") + ":" + port.astype(str)
+
+
+def _handshake_text(s: pd.DataFrame) -> pd.Series:
+    """"complete (1,2,3)": the verdict with the SYN, SYN-ACK and ACK frames."""
+    frames = s[["syn_frame", "syn_ack_frame", "handshake_ack_frame"]].astype("string").fillna("-")
+    text = s["handshake"].astype("string").fillna("")
+    seen = s["handshake"].astype("string").isin(["complete", "syn_ack_seen", "syn_only"]).fillna(False)
+    joined = frames["syn_frame"] + "," + frames["syn_ack_frame"] + "," + frames["handshake_ack_frame"]
+    return text.where(~seen, text + " (" + joined + ")")
+
+
+def _checksum_text(s: pd.DataFrame) -> pd.Series:
+    bad = s["client_bad_checksums"].fillna(0) + s["server_bad_checksums"].fillna(0)
+    off = s["client_offloaded_checksums"].fillna(0) + s["server_offloaded_checksums"].fillna(0)
+    text = pd.Series("ok", index=s.index, dtype="string")
+    text = text.where(off == 0, off.astype(str) + " offloaded")
+    return text.where(bad == 0, bad.astype(str) + " bad" + (off > 0).map({True: ", ", False: ""})
+                      + off.map(lambda v: f"{v} offloaded" if v else ""))
+
+
 def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
     if s.empty:
         return s
-    def ep(addr, port):
-        return addr.astype(str).where(~addr.astype(str).str.contains(":"), "[" + addr.astype(str) + "]") + ":" + port.astype(str)
+    total = s["client_bytes"] + s["server_bytes"]
+    dur = s["duration_s"].where(s["duration_s"] > 0)
     out = pd.DataFrame({
         "proto": s["proto"],
         "stream": s["stream"],
-        "client": ep(s["client"], s["client_port"]),
-        "server": ep(s["server"], s["server_port"]) + s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else ""),
+        "client": _endpoint(s["client"], s["client_port"]),
+        "server": _endpoint(s["server"], s["server_port"])
+        + s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else ""),
         "ephemeral": s["client_port_range"].fillna("no"),
-        "handshake": s["handshake"].astype("string").fillna(""),
+        "handshake (frames)": _handshake_text(s),
         "state": s["conn_state"].astype("string"),
         "packets c>s/s>c": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
         "bytes c>s/s>c": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
         "duration_s": s["duration_s"].round(3),
+        "kbit/s": (total * 8 / dur / 1000).round(1),
         "irtt_ms": (s["initial_rtt_s"] * 1000).round(3),
         "retrans": _both(s, "retransmission"),
         "dup_acks": _both(s, "duplicate_ack"),
         "zero_win": _both(s, "zero_window"),
+        "checksums": _checksum_text(s),
     })
     return out
 
@@ -142,6 +168,9 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
     ev = events_table(packets)
     checks = checksum_facts(packets)
     if for_table:
+        # Frames cut by the snapshot length are counted in the capture facts;
+        # listing them here would bury what TCP did.
+        notable = ev[ev["label"] != "truncated"] if not labels or "truncated" not in labels else ev
         return {"capture": facts, "streams": _stream_overview(s).reset_index(drop=True),
-                "checksums": checks, "notable_frames": _grouped_events(ev)}
+                "checksums": checks, "notable_frames": _grouped_events(notable)}
     return {"capture": facts, "streams": s.reset_index(drop=True), "checksums": checks, "events": ev}
