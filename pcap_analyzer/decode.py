@@ -297,7 +297,9 @@ def _ipv4(data, off, n, depth):
         # A first fragment that cannot be reassembled (not all captured) is
         # decoded as far as it goes, as Wireshark does.
         if offset or (_defrag is not None and not truncated):
-            return _row("ipv4", 4, src, dst, truncated, None, "non_first" if offset else "first", ip_ck)
+            # the transport checksum covers the whole datagram: not verifiable from a piece
+            return _with_l4_checksum(_row("ipv4", 4, src, dst, truncated, None,
+                                          "non_first" if offset else "first", ip_ck), checksum.UNVERIFIED)
         fragment = "first"
     l4 = off + ihl
     plen = total - ihl
@@ -376,7 +378,8 @@ def _ipv6(data, off, n, depth):
                         hdr[6] = hnext
                         return _reassembled(_ipv6(bytes(hdr) + whole, 0, 40 + len(whole), 1), None)
                 if fo & 0xFFF8 or (_defrag is not None and not truncated):
-                    return _row("ipv6", 6, src, dst, truncated, None, "non_first" if fo & 0xFFF8 else "first")
+                    return _with_l4_checksum(_row("ipv6", 6, src, dst, truncated, None,
+                                                  "non_first" if fo & 0xFFF8 else "first"), checksum.UNVERIFIED)
                 fragment = "first"
             hlen = 8
         elif nxt == 51:  # authentication header counts 4-byte units
