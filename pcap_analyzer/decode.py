@@ -237,10 +237,11 @@ def _ethertype_at(data, etype, off, n, depth):
                 return _guess_ip(data, off, n, depth)
         return _row("other", malformed="link")
     if etype == _FABRICPATH and depth < _MAX_TUNNEL_DEPTH:
-        # Cisco FabricPath: 2 bytes of FTag/TTL, then a whole Ethernet frame.
-        if off + 2 + 14 > n:
+        # Cisco FabricPath: 2 bytes of FTag/TTL, then a whole Ethernet frame,
+        # then FabricPath's own 4-byte frame check sequence.
+        if off + 2 + 14 + 4 > n:
             return _row("other", truncated=True)
-        return _ethertype(data, off + 2 + 12, n, depth + 1)
+        return _ethertype(data, off + 2 + 12, n - 4, depth + 1)
     if etype == _PPPOE:
         if off + 8 > n:
             return _row("other", truncated=True)

@@ -69,6 +69,7 @@ class Comparison:
     tcp_frames: int = 0
     udp_frames: int = 0
     checksum_frames: int = 0
+    flag_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # label -> (tshark, pcapan)
     mismatches: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, what: str, frames) -> None:
@@ -148,6 +149,9 @@ def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False,
         labels = m["labels"].astype("string").fillna("").str.split(";")
         for label in ANALYSIS_FLAGS.values():
             ours = labels.map(lambda ls, x=label: x in ls)
+            t_n, o_n = int((both & m[label]).sum()), int((both & ours).sum())
+            prev = c.flag_counts.get(label, (0, 0))
+            c.flag_counts[label] = (prev[0] + t_n, prev[1] + o_n)
             c.add(f"{label} (tshark only)", m.loc[both & m[label] & ~ours, "frame"])
             c.add(f"{label} (pcapan only)", m.loc[both & ~m[label] & ours, "frame"])
     return c

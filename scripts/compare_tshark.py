@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count())
     ns = ap.parse_args()
     tcp = bad = ck_frames = ck_bad = 0
+    flag_totals: dict[str, list[int]] = {}   # label -> [tshark, pcapan, tshark only, pcapan only]
     per_kind: dict[str, int] = {}
     with ProcessPoolExecutor(ns.jobs) as ex:
         for path, c, err in ex.map(one, [(p, ns.flags, ns.checksums) for p in captures(ns.paths)]):
@@ -63,6 +64,12 @@ def main() -> int:
                     print(f"{path}: {err}")
                 continue
             tcp += c.tcp_frames
+            for label, (t_n, o_n) in c.flag_counts.items():
+                row = flag_totals.setdefault(label, [0, 0, 0, 0])
+                row[0] += t_n
+                row[1] += o_n
+                row[2] += len(c.mismatches.get(f"{label} (tshark only)", []))
+                row[3] += len(c.mismatches.get(f"{label} (pcapan only)", []))
             ck_frames += c.checksum_frames
             ck_bad += sum(len(v) for k, v in c.mismatches.items() if "checksum" in k)
             wrong = set()
@@ -75,6 +82,13 @@ def main() -> int:
                 print(f"{path}: {c.describe()}")
     share = 100.0 * (tcp - bad) / tcp if tcp else 100.0
     print(f"TOTAL: {tcp} TCP frames, {bad} frames with a mismatch: {share:.3f}% agree")
+    if flag_totals:
+        print(f"{'flag':<26} {'tshark':>8} {'pcapan':>8} {'precision':>10} {'recall':>8}")
+        for label, (t_n, o_n, fn, fp) in flag_totals.items():
+            tp = t_n - fn
+            prec = tp / (tp + fp) if tp + fp else 1.0
+            rec = tp / t_n if t_n else 1.0
+            print(f"{label:<26} {t_n:>8} {o_n:>8} {prec:>10.4f} {rec:>8.4f}")
     if ns.checksums:
         print(f"CHECKSUMS: {ck_frames} verdicts compared, {ck_bad} differ: "
               f"{100.0 * (ck_frames - ck_bad) / max(ck_frames, 1):.3f}% agree")
