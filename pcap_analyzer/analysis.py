@@ -95,20 +95,29 @@ def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
     return p
 
 
-def analyze(path: str | os.PathLike, progress: Callable[[int], None] | None = None) -> Analysis:
+def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:
     """Read and analyse the capture at *path*.
+
+    *progress*, if given, is called with a short description of each step
+    as it starts (for a status line on long runs).
 
     Raises :class:`pcap_analyzer.reader.CaptureError` when the file is not a
     capture; damage inside a capture becomes warnings and labels instead.
     """
+    step = progress or (lambda message: None)
     info = reader.CaptureInfo(path=os.fspath(path))
-    packets = fastpath.build_table(os.fspath(path), info, progress)
+    step("reading frames")
+    packets = fastpath.build_table(os.fspath(path), info)
     if packets is None:
-        packets = decode.build_table(reader.read_frames(path, info), progress)
+        packets = decode.build_table(reader.read_frames(path, info),
+                                     lambda n: step(f"reading frames ({n:,} so far)"))
+    step(f"numbering the streams of {len(packets):,} frames")
     packets = streams.assign(packets)
     packets = streams.roles(packets, summary.service_name)
+    step("analysing TCP")
     packets = rules.apply(packets)
     packets = _finish_packets(packets)
+    step("summarising streams")
     stream_df = summary.stream_table(packets)
     return Analysis(
         info=info,

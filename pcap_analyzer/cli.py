@@ -46,9 +46,9 @@ ProtoOpt = Annotated[Optional[Proto], typer.Option("--proto", "-p", help="Only t
 LabelOpt = Annotated[Optional[list[str]], typer.Option("--label", "-l",
                                                        help="Only frames with this label (repeatable).",
                                                        show_default=False)]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or warnings on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or warnings on stderr.")]
 
-# Captures smaller than this are analysed before a progress bar would show.
+# Captures smaller than this are analysed before a progress display would help.
 _PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 
@@ -63,14 +63,11 @@ def _load(path: Path, quiet: bool) -> Analysis:
         if quiet or size < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
             a = analyze(path)
         else:
-            from rich.progress import Progress
+            from rich.console import Console
 
-            # Frame count is unknown up front; bytes per frame of a typical
-            # capture give an estimate good enough for a bar.
-            estimate = max(size // 400, 1)
-            with Progress(transient=True, console=None) as bar:
-                task = bar.add_task(f"reading {path.name}", total=estimate)
-                a = analyze(path, progress=lambda n: bar.update(task, completed=min(n, estimate)))
+            # A spinner on stderr naming the step under way; it vanishes when done.
+            with Console(stderr=True).status(f"{path.name}: reading") as status:
+                a = analyze(path, progress=lambda step: status.update(f"{path.name}: {step}"))
     except CaptureError as exc:
         raise _fail(str(exc)) from None
     except MemoryError:

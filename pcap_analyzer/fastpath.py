@@ -337,7 +337,7 @@ def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_table(path: str, info: reader.CaptureInfo, progress=None) -> pd.DataFrame | None:
+def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
     """The packet table of a classic, uncompressed pcap; None when another reader must do it."""
     if numba is None or os.environ.get("PCAPAN_NO_FASTPATH"):
         return None
