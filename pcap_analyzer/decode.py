@@ -302,23 +302,29 @@ def _ipv4(data, off, n, depth):
             return _with_l4_checksum(_row("ipv4", 4, src, dst, truncated, None,
                                           "non_first" if offset else "first", ip_ck), checksum.UNVERIFIED)
         fragment = "first"
-    l4 = off + ihl
-    plen = total - ihl
+    return _payload(data, 4, off, off + ihl, end, total - ihl, proto, src, dst, truncated, fragment,
+                    ip_ck, None, depth)
+
+
+def _payload(data, ver, l3, l4, end, l4len, proto, src, dst, truncated, fragment, ip_ck, final_dst, depth):
+    """What the IP packet at *l3* carries at *l4*: TCP, UDP, ICMP, a tunnel, or nothing we follow."""
     if proto == _P_TCP:
-        return _tcp(data, l4, end, plen, 4, src, dst, truncated, fragment, ip_ck, off, None)
+        return _tcp(data, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, final_dst)
     if proto == _P_UDP:
-        return _udp(data, l4, end, plen, 4, src, dst, truncated, fragment, ip_ck, off, None)
-    if proto == _P_ICMP:
-        quoted = _quoted(data, l4, end, 4) if fragment is None else None
-        row = _row("icmp", 4, src, dst, truncated, None, fragment, ip_ck, quoted)
+        return _udp(data, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, final_dst)
+    icmp = _P_ICMP if ver == 4 else _P_ICMP6
+    if proto == icmp:
+        quoted = _quoted(data, l4, end, ver) if fragment is None else None
+        row = _row("icmp" if ver == 4 else "icmpv6", ver, src, dst, truncated, None, fragment, ip_ck, quoted)
         if fragment is None:
-            row = _with_l4_checksum(row, checksum.transport(data, off, 4, l4, plen, end, _P_ICMP, None, truncated))
+            row = _with_l4_checksum(row, checksum.transport(data, l3, ver, l4, l4len, end, icmp,
+                                                            final_dst, truncated))
         return row
     if fragment is None and depth < _MAX_TUNNEL_DEPTH:
         inner = _tunnel(data, proto, l4, end, depth)
         if inner is not None:
             return inner
-    return _row("ipv4", 4, src, dst, truncated, None, fragment, ip_ck)
+    return _row("ipv4" if ver == 4 else "ipv6", ver, src, dst, truncated, None, fragment, ip_ck)
 
 
 def _tunnel(data, proto, off, end, depth):
@@ -401,21 +407,7 @@ def _ipv6(data, off, n, depth):
     if home_src is not None:
         # Mobile IPv6: the pseudo-header carries the home address as source.
         final_dst = (home_src, final_dst)
-    if nxt == _P_TCP:
-        return _tcp(data, pos, end, l4len, 6, src, dst, truncated, fragment, None, off, final_dst)
-    if nxt == _P_UDP:
-        return _udp(data, pos, end, l4len, 6, src, dst, truncated, fragment, None, off, final_dst)
-    if nxt == _P_ICMP6:
-        quoted = _quoted(data, pos, end, 6) if fragment is None else None
-        row = _row("icmpv6", 6, src, dst, truncated, None, fragment, None, quoted)
-        if fragment is None:
-            row = _with_l4_checksum(row, checksum.transport(data, off, 6, pos, l4len, end, _P_ICMP6, final_dst, truncated))
-        return row
-    if fragment is None and depth < _MAX_TUNNEL_DEPTH:
-        inner = _tunnel(data, nxt, pos, end, depth)
-        if inner is not None:
-            return inner
-    return _row("ipv6", 6, src, dst, truncated, None, fragment)
+    return _payload(data, 6, off, pos, end, l4len, nxt, src, dst, truncated, fragment, None, final_dst, depth)
 
 
 _L4_CK = FIELDS.index("l4_checksum")

@@ -455,30 +455,15 @@ def _assemble(k, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) ->
     cols["linktype_id"] = np.full(k, linktype, dtype=np.int64)
     cols["cap_len"] = caps
     cols["wire_len"] = wires
+    objects = {"proto": proto, "src": src, "dst": dst, "sack_perm": sack_perm, "ip_checksum": ipck,
+               "l4_checksum": l4ck, "fragment": fragment, "truncated": truncated, "malformed": malformed,
+               "other_flow": other_flow}
     for f in decode.FIELDS:
         if f in names:
             a = pd.array(ints[f], dtype="Int64")
             a[nulls[f]] = pd.NA
             cols[f] = a
-        elif f == "proto":
-            cols[f] = proto
-        elif f == "src":
-            cols[f] = src
-        elif f == "dst":
-            cols[f] = dst
-        elif f == "sack_perm":
-            cols[f] = sack_perm
-        elif f == "ip_checksum":
-            cols[f] = ipck
-        elif f == "l4_checksum":
-            cols[f] = l4ck
-        elif f == "fragment":
-            cols[f] = fragment
-        elif f == "truncated":
-            cols[f] = truncated
-        elif f == "malformed":
-            cols[f] = malformed
-        elif f == "other_flow":
-            cols[f] = other_flow
+        else:
+            cols[f] = objects[f]
     cols["comment"] = pd.array([pd.NA] * k, dtype="string")
     return pd.DataFrame(cols)
