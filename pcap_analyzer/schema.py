@@ -102,7 +102,8 @@ STREAM_COLUMNS: tuple[Column, ...] = (
     Column(f"{who}_{label}", "Int64", f"packets from the {who} labelled {label}")
     for label in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
                   "lost_segment", "ack_lost_segment", "duplicate_ack", "zero_window", "zero_window_probe",
-                  "zero_window_probe_ack", "window_update", "window_full", "keep_alive", "keep_alive_ack")
+                  "zero_window_probe_ack", "window_update", "window_full", "keep_alive", "keep_alive_ack",
+                  "window_probe")
     for who in ("client", "server")
 )
 

@@ -23,6 +23,10 @@ Labels (Wireshark's names):
                             captured ("previous segment not captured").
 ``keep_alive``              zero or one byte at next expected - 1: a probe
                             that the connection is still alive.
+``window_probe``            (pcapan's own) a keep-alive sent while the peer
+                            advertises a zero window: that is how Linux probes
+                            a closed window, which Wireshark calls keep-alive
+                            only.  Added next to Wireshark's label.
 ``window_update``           a pure ACK that only changes the window.
 ``window_full``             this segment fills the peer's advertised window.
 ``keep_alive_ack``          the answer to a keep-alive.
@@ -152,6 +156,13 @@ def keep_alive(p, fwd, rev, got):
     return None
 
 
+def window_probe(p, fwd, rev, got):
+    """Our own label: Wireshark has no name for Linux's way of probing a closed window."""
+    if "keep_alive" in got and rev.window == 0:
+        return "window_probe"
+    return None
+
+
 def _same_ack_as_before(p: Packet, fwd: Endpoint) -> bool:
     return (p.seglen == 0 and p.seq == fwd.nextseq and p.ack == fwd.lastack
             and not p.flags & _SFR)
@@ -193,7 +204,7 @@ def duplicate_ack(p, fwd, rev, got):
 
 
 CHECKS: tuple[Callable, ...] = (
-    zero_window_probe, zero_window, lost_segment, keep_alive, window_update,
+    zero_window_probe, zero_window, lost_segment, keep_alive, window_probe, window_update,
     window_full, keep_alive_ack, zero_window_probe_ack, duplicate_ack,
 )
 _ENDS_ANALYSIS = frozenset((zero_window_probe, keep_alive_ack, zero_window_probe_ack, duplicate_ack))
@@ -242,6 +253,7 @@ class SequenceAnalysis(Rule):
         "zero_window": "receiver advertises a zero window: it cannot take more data now",
         "lost_segment": "previous segment not captured: a gap in the sequence numbers",
         "keep_alive": "keep-alive: asks whether the idle connection is still there",
+        "window_probe": "keep-alive sent into a zero window: Linux probing whether the window opened (pcapan's label)",
         "window_update": "pure ACK that only changes the advertised window",
         "window_full": "segment fills the receiver's advertised window",
         "keep_alive_ack": "answer to a keep-alive",

@@ -15,10 +15,11 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; keep the library importable
     numba = None
 
-# Label bits (order matches LABEL_BITS below).
-ZWP, ZW, LOST, KA, WU, WF, KAACK, ZWPACK, DUP, ACKLOST, SPUR, FAST, OOO, RETR = (1 << i for i in range(14))
-LABEL_BITS = ("zero_window_probe", "zero_window", "lost_segment", "keep_alive", "window_update",
-              "window_full", "keep_alive_ack", "zero_window_probe_ack", "duplicate_ack",
+# Label bits, listed in the order the labels are written (sequence.py's order).
+(ZWP, ZW, LOST, KA, WPROBE, WU, WF, KAACK, ZWPACK, DUP, ACKLOST, SPUR, FAST, OOO,
+ RETR) = (1 << i for i in range(15))
+LABEL_BITS = ("zero_window_probe", "zero_window", "lost_segment", "keep_alive", "window_probe",
+              "window_update", "window_full", "keep_alive_ack", "zero_window_probe_ack", "duplicate_ack",
               "ack_lost_segment", "spurious_retransmission", "fast_retransmission", "out_of_order",
               "retransmission")
 
@@ -75,6 +76,8 @@ def _kernel(starts, ends, frame, ts, flags, seq, ack, window, wscale, sack, side
                         ep[s, VALID_BIF] = 0
                     if seglen <= 1 and sq == ((nxt - 1) & _M) and (f & _SFR) == 0:
                         got |= KA
+                        if ep[o, WINDOW] == 0:
+                            got |= WPROBE
                     if win != 0 and win != ep[s, WINDOW] and same_ack:
                         got |= WU
                     if seglen > 0 and ep[o, WIN_SCALE] != -1 and (f & _SFR) == 0:
