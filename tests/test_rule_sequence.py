@@ -191,3 +191,16 @@ def test_rtt_columns(tmp_path):
     assert p.loc[ack, "ack_rtt_s"] == pytest.approx(0.015, abs=1e-6)
     assert p.loc[data, "bytes_in_flight"] == 100
     assert a.streams.iloc[0]["initial_rtt_s"] == pytest.approx(0.020, abs=1e-6)
+
+
+def test_linux_style_probe_of_a_closed_window(tmp_path):
+    """Linux probes a zero window with a keep-alive-shaped segment: Wireshark says keep_alive,
+    we add window_probe beside it."""
+    c = Conversation()
+    c.handshake()
+    c.c(D, 1, 1, 100)
+    zw = c.s(ACK, 1, 101, win=0)
+    probe = c.c(ACK, 100, 1, after=0.2)       # zero bytes at next expected - 1
+    check(c, tmp_path, {zw: {"zero_window"}, probe: {"keep_alive"}})
+    p = analyze(tmp_path / "case.pcap").packets.set_index("frame")
+    assert p.loc[probe, "labels"] == "keep_alive;window_probe"
