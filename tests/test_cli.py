@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -155,3 +156,18 @@ def test_output_to_a_device_is_written_not_replaced(capture):
     r = run("packets", capture, "-f", "csv", "-o", os.devnull)
     assert r.exit_code == 0, r.output
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("command", ["packets", "streams"])
+def test_csv_json_markdown_carry_the_same_rows(capture, command):
+    as_csv = pd.read_csv(io.StringIO(run(command, capture, "-f", "csv").stdout))
+    as_json = pd.DataFrame(json.loads(run(command, capture, "-f", "json").stdout))
+    md = run(command, capture, "-f", "markdown").stdout
+    lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    as_md = pd.read_csv(io.StringIO("\n".join([lines[0]] + lines[2:])), sep="|", skipinitialspace=True)
+    as_md = as_md.drop(columns=[c for c in as_md.columns if c.startswith("Unnamed")])
+    as_md.columns = [c.strip() for c in as_md.columns]
+    assert len(as_csv) == len(as_json) == len(as_md) > 0
+    assert list(as_csv.columns) == list(as_json.columns) == list(as_md.columns)
+    key = "frame" if command == "packets" else "stream"
+    assert as_csv[key].tolist() == as_json[key].tolist() == as_md[key].astype(int).tolist()
