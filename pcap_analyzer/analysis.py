@@ -86,7 +86,7 @@ def _flag_text(flags: pd.Series) -> pd.Series:
 
 def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
     """Derived display columns and the documented column order/dtypes."""
-    p = p.copy()
+    p = p.copy(deep=False)   # new columns only; copy-on-write keeps the caller's table intact
     p["time"] = pd.to_datetime(p["ts_ns"], unit="ns", utc=True)
     p["time_rel_s"] = (p["ts_ns"] - (p["ts_ns"].iloc[0] if len(p) else 0)) / 1e9
     names = {v: reader.linktype_name(int(v)) for v in p["linktype_id"].unique()}

@@ -142,7 +142,7 @@ def assign(packets: pd.DataFrame, compiled: bool = True) -> pd.DataFrame:
 
 def _finish(packets, stream, side, rel_seq, rel_ack, reused) -> pd.DataFrame:
     proto = packets["proto"].to_numpy()
-    out = packets.copy()
+    out = packets.copy(deep=False)
     out["stream"] = pd.array(np.where(stream >= 0, stream, 0), dtype="Int64")
     out.loc[stream < 0, "stream"] = pd.NA
     out["side"] = pd.array(side, dtype="Int8")
@@ -235,7 +235,7 @@ def roles(packets: pd.DataFrame, service_name) -> pd.DataFrame:
     UDP, the side whose port does not look like a server's (system port,
     known service, then the lower port); else the first sender.
     """
-    out = packets.copy()
+    out = packets.copy(deep=False)
     valid = out["stream"].notna().to_numpy()
     sub = out.loc[valid, ["proto", "stream", "side", "tcp_flags", "sport", "dport"]]
     from_client = np.zeros(len(out), dtype=bool)

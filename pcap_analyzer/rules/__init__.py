@@ -34,7 +34,7 @@ def apply(packets: pd.DataFrame, rules: tuple[Rule, ...] = REGISTRY) -> pd.DataF
     ctx = RuleContext(packets)
     for rule in rules:
         rule.run(ctx)
-    out = packets.copy()
+    out = packets.copy(deep=False)
     for name, values in ctx.added.items():
         out[name] = values
     labels = pd.Series(pd.NA, index=out.index, dtype="string")
