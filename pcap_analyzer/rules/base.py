@@ -21,25 +21,18 @@ class RuleContext:
     def __init__(self, packets: pd.DataFrame) -> None:
         self.packets = packets
         self.n = len(packets)
-        self._arrays: dict[str, np.ndarray] = {}
+        self._arrays: dict[tuple, np.ndarray] = {}
         self.labels: dict[int, list[str]] = {}
         self.added: dict[str, object] = {}
 
     def array(self, name: str, fill=0, dtype=None) -> np.ndarray:
-        """A column as a numpy array (missing values replaced by *fill*)."""
+        """A column as a numpy array, missing values replaced by *fill* (cached)."""
         key = (name, fill, dtype)
-        arr = self._arrays.get(key)  # type: ignore[arg-type]
-        if arr is None:
-            s = self.added[name] if name in self.added else self.packets[name]
-            if isinstance(s, np.ndarray):
-                arr = s
-            else:
-                s = pd.Series(s) if not isinstance(s, pd.Series) else s
-                if s.hasnans if s.dtype != object else s.isna().any():
-                    s = s.fillna(fill)
-                arr = s.to_numpy(dtype=dtype)
-            self._arrays[key] = arr  # type: ignore[index]
-        return arr
+        if key not in self._arrays:
+            s = pd.Series(self.column(name))
+            self._arrays[key] = s.fillna(fill).to_numpy(dtype=dtype) if s.isna().any() \
+                else s.to_numpy(dtype=dtype)
+        return self._arrays[key]
 
     def label(self, row: int, name: str) -> None:
         self.labels.setdefault(int(row), []).append(name)
