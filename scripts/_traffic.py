@@ -15,6 +15,8 @@ can hang the recording script.
     _traffic.py keepalive-client --host 10.99.0.2 --port 5002 --idle 4
     _traffic.py reuse-client --host 10.99.0.2 --port 8080 --sport 45000 --count 3
     _traffic.py reset-client --host 10.99.0.2 --port 8080 --closed-port 8081
+    _traffic.py serve-post   --host 10.99.0.2 --port 8080            # HTTP POST sink
+    _traffic.py post-client  --host 10.99.0.2 --port 8080 --size 152138
 """
 from __future__ import annotations
 
@@ -175,6 +177,40 @@ def serve_sink(a) -> None:
         t.join(TIMEOUT * 3)
 
 
+def serve_post(a) -> None:
+    """Read an HTTP POST (headers, then Content-Length bytes of body), answer
+    with a short page, wait for the client to close, close."""
+    ls = listener(a.host, a.port)
+    ready(a.ready)
+    for _ in range(a.count):
+        c, peer = ls.accept()
+        c.settimeout(TIMEOUT)
+        try:
+            head = recv_until(c, b"\r\n\r\n")
+            header, _, got = head.partition(b"\r\n\r\n")
+            length = 0
+            for line in header.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            n = len(got)
+            while n < length:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                n += len(chunk)
+            page = f"<html><body>Received {n} bytes. Thank you.</body></html>\n".encode()
+            c.sendall(("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                       f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n").encode() + page)
+            drain(c)
+            log(f"{peer}: POST of {n} bytes")
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            log(f"{peer}: {exc}")
+        finally:
+            c.close()
+    ls.close()
+
+
 def dns_name(name: str) -> bytes:
     return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
 
@@ -239,6 +275,18 @@ def bulk_client(a) -> None:
     reply = recv_until(s, b"\n")
     s.close()
     log(f"sent {a.size} bytes, server said {reply!r}")
+
+
+def post_client(a) -> None:
+    """Upload --size bytes of text in one HTTP POST, read the answer, close first."""
+    s = connect(a.host, a.port)
+    data = body(a.size)
+    head = (f"POST /upload HTTP/1.1\r\nHost: {a.host}:{a.port}\r\nUser-Agent: pcapan-sample/1.0\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    s.sendall(head + data)
+    reply = recv_until(s, b"</html>")
+    s.close()
+    log(f"posted {a.size} bytes, {len(reply)} bytes of answer")
 
 
 def udp_client(a) -> None:
@@ -333,6 +381,9 @@ def main() -> int:
     p.add_argument("--idle", type=float, default=4.0)
     p = add("reuse-client", reuse_client)
     p.add_argument("--sport", type=int, default=45000)
+    add("serve-post", serve_post)
+    p = add("post-client", post_client)
+    p.add_argument("--size", type=int, default=152138)
     p = add("reset-client", reset_client)
     p.add_argument("--closed-port", type=int, default=8081)
 

@@ -34,13 +34,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=${OUT:-$HERE/../sample_captures}
-NS_A=pcapan_a
-NS_B=pcapan_b
+NS_A=${NS_A:-pcapan_a}  # namespace names: override to run beside another recording
+NS_B=${NS_B:-pcapan_b}
 A4=10.99.0.1
 B4=10.99.0.2
 A6=fd99::1
 B6=fd99::2
-ALL=(http_like bulk_loss zero_window keepalive port_reuse reset offload cooked_v2 dumpcap)
+ALL=(http_like bulk_loss zero_window keepalive port_reuse reset offload cooked_v2 dumpcap lab_upload lab_offload)
 
 [[ $(id -u) == 0 ]] || { echo "record_samples.sh: needs root (network namespaces, captures)" >&2; exit 1; }
 for tool in ip tc ethtool tcpdump dumpcap tshark capinfos python3; do
@@ -320,6 +320,40 @@ rec_dumpcap() {
     client bulk-client --host "$B4" --port 5001 --size 1000000
     client udp-client --host "$B4" --port 5353 --count 3 --gap 0.2 --first 3
     finish dumpcap.pcapng
+}
+
+# --- TCP lab submissions (for pcapan check) ------------------------------------
+# What a student hands in for the TCP lab: dumpcap on the client, pcapng, full
+# packets, a 150 kB HTTP POST upload to port 8080 among background traffic
+# (DNS-style UDP queries, a short HTTP-like download from port 8081).
+lab_submission() {  # lab_submission FILE
+    capture_dumpcap "$NS_A" va "$1" -q
+    server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 4
+    server "$NS_B" http serve-http --host "$B4" --port 8081 --size 3000
+    server "$NS_B" post serve-post --host "$B4" --port 8080
+    client udp-client --host "$B4" --port 5353 --count 2 --gap 0.1
+    client http-client --host "$B4" --port 8081
+    client post-client --host "$B4" --port 8080 --size 152138
+    client udp-client --host "$B4" --port 5353 --count 2 --first 2
+    finish "$1"
+}
+
+NEED[lab_upload]="retransmission duplicate_ack"
+rec_lab_upload() {
+    # The upload goes through the lossy token bucket on the client's veth, so
+    # it shows retransmissions and duplicate ACKs (the queue drops before the
+    # capture point, so also gaps).
+    links gso
+    lossy 20mbit 16kb 12000
+    lab_submission lab_upload.pcapng
+}
+
+NEED[lab_offload]=""
+rec_lab_offload() {
+    # Transmit checksum offload on the capturing (client) side: every packet
+    # the student's machine sent carries an unfilled checksum; no loss.
+    links off on off
+    lab_submission lab_offload.pcapng
 }
 
 for name in "${@:-${ALL[@]}}"; do
