@@ -858,6 +858,55 @@ def _tcp_analysis(rng):
     return pcap_bytes([(ts, eth(c, p)) for ts, c, p in timeline])
 
 
+# ---- TCP lab submissions that fail a rubric line (pcapan check) -------------
+
+def lab_upload(rng: random.Random, end: str = "fin") -> list[Pkt]:
+    """The TCP lab's upload in small: handshake, an HTTP POST of 12 kB in
+    1448-byte segments (the server ACKs every other one), the server's short
+    answer, then ``end``: "fin" (both sides close) or "rst" (the client aborts)."""
+    conv = Tcp((C4, 51000 + rng.randrange(1000)), (S4, 80), rng.randrange(1, MOD32), rng.randrange(1, MOD32))
+    body = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz\n") for _ in range(12000))
+    post = (b"POST /upload HTTP/1.1\r\nHost: example.test\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 12000\r\n\r\n" + body)
+    pkts = conv.handshake()
+    for k, at in enumerate(range(0, len(post), 1448)):
+        last = at + 1448 >= len(post)
+        pkts.append(conv.pkt(True, PSH | ACK if last else ACK, post[at:at + 1448]))
+        if k % 2 or last:
+            pkts.append(conv.pkt(False, ACK))
+    pkts += conv.send(False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    pkts.append(conv.pkt(True, ACK))
+    return pkts + (conv.close() if end == "fin" else [conv.pkt(True, RST | ACK, win=0)])
+
+
+@case("lab_no_handshake.pcap",
+      "TCP lab upload captured from its fourth data segment on: no handshake (the capture started "
+      "mid-stream), data, answer and FIN teardown")
+def _lab_no_handshake(rng):
+    return pcap_bytes(timed(lab_upload(rng)[6:]))
+
+
+@case("lab_split_1.pcap",
+      "TCP lab upload split over two files, first part: only the SYN and the SYN/ACK (lab_split_2.pcap "
+      "holds the rest)")
+def _lab_split_1(rng):
+    return pcap_bytes(timed(lab_upload(random.Random("lab_split"))[:2]))
+
+
+@case("lab_split_2.pcap",
+      "TCP lab upload split over two files, second part: from the handshake's ACK on (no SYN, no "
+      "SYN/ACK)")
+def _lab_split_2(rng):
+    return pcap_bytes(timed(lab_upload(random.Random("lab_split"))[2:], start=T0 + 2 * MS))
+
+
+@case("lab_reset.pcap",
+      "TCP lab upload with a complete handshake and data both ways, ended by the client's RST/ACK "
+      "instead of FINs")
+def _lab_reset(rng):
+    return pcap_bytes(timed(lab_upload(rng, end="rst")))
+
+
 # ---- broken ---------------------------------------------------------------
 
 def short_conv(rng: random.Random) -> list[Frame]:
