@@ -171,3 +171,12 @@ def test_csv_json_markdown_carry_the_same_rows(capture, command):
     assert list(as_csv.columns) == list(as_json.columns) == list(as_md.columns)
     key = "frame" if command == "packets" else "stream"
     assert as_csv[key].tolist() == as_json[key].tolist() == as_md[key].astype(int).tolist()
+
+
+def test_table_shows_ipv6_endpoints_and_text_verbatim():
+    """Cells are data: an IPv6 endpoint in brackets is not swallowed as table markup."""
+    result = runner.invoke(app, ["report", str(ROOT / "sample_captures" / "cooked_v2.pcap")])
+    assert result.exit_code == 0, result.output
+    streams = result.output.split("Streams", 1)[1]
+    assert re.search(r"\[fd99::1\]:\d+", streams), streams[:2000]
+    assert re.search(r"\[fd99::2\]:\d+", streams), streams[:2000]

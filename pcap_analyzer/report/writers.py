@@ -71,6 +71,7 @@ def _markdown(doc: Document, main: str) -> str:
 def _table(doc: Document, main: str, width: int | None = None, color: bool = False) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     buf = io.StringIO()
     # Off a terminal nothing wraps: rows stay whole for grep and less -S.
@@ -86,7 +87,7 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
                 t.add_column(str(c), justify="right" if numeric else "left", overflow="fold",
                              no_wrap=width is None)
             for row in section.itertuples(index=False, name=None):
-                t.add_row(*(_cell(v) for v in row))
+                t.add_row(*(Text(_cell(v)) for v in row))  # data, never markup
             if not len(section):
                 console.print(f"[bold]{title}[/bold]: none")
                 continue
@@ -96,7 +97,7 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
             t.add_column("fact", style="bold")
             t.add_column("value", overflow="fold")
             for k, v in section.items():
-                t.add_row(str(k).replace("_", " "), _cell(v))
+                t.add_row(str(k).replace("_", " "), Text(_cell(v)))
             console.print(t)
         console.print()
     return buf.getvalue()
