@@ -149,7 +149,8 @@ def report(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = No
 # Commands that live in their own modules register themselves on the app:
 # each module has register(app) and reuses the option types above.
 from . import cli_analyst  # noqa: E402
-for _module in (cli_analyst,):
+from . import cli_check  # noqa: E402
+for _module in (cli_analyst, cli_check):
     _module.register(app)
 
 

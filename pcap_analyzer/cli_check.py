@@ -1,0 +1,115 @@
+"""``pcapan check``: grade TCP lab submissions, one capture or a whole folder.
+
+Registered on the app by :mod:`.cli`; the rubric and the answers are decided
+in :mod:`.check`, the batch in :mod:`.batch`.
+"""
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+
+# A batch this long gets a progress bar (on a terminal, without --quiet).
+_PROGRESS_MIN_FILES = 8
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``check`` command to *app*."""
+    # Imported here: cli imports this module while it is being built.  (No
+    # ``from __future__ import annotations``: typer must see the aliases.)
+    from .cli import FormatOpt, OutputOpt, QuietOpt, _fail, _fmt, _load, _render, write_atomically
+
+    CapturesArg = Annotated[list[str], typer.Argument(
+        help="A capture file; or a directory, a glob pattern or several files to grade as a batch "
+             "(one row per submission).", show_default=False)]
+    ServerOpt = Annotated[Optional[str], typer.Option(
+        "--server", help="The server the student was asked to capture: HOST or HOST:PORT (IP address, "
+                         "[IPv6]:PORT). Default: the TCP conversation with a complete handshake and the most "
+                         "payload.", show_default=False)]
+    PlotOpt = Annotated[Optional[Path], typer.Option(
+        "--plot", help="Also write the conversation's time-sequence graph (slow start) to this PNG "
+                       "(SVG/PDF by the name); one capture only.", show_default=False)]
+    WorkersOpt = Annotated[Optional[int], typer.Option(
+        "--workers", "-j", help="Processes for a batch (default: one per core).", show_default=False, min=1)]
+
+    @app.command()
+    def check(captures: CapturesArg, server: ServerOpt = None, format: FormatOpt = None,
+              output: OutputOpt = None, plot: PlotOpt = None, workers: WorkersOpt = None,
+              quiet: QuietOpt = False) -> None:
+        """Grade a TCP lab capture: rubric verdicts with frame evidence and the lab's answers; a folder gives a grade sheet."""
+        from .check import CheckError, parse_server
+
+        if server is not None:
+            try:
+                parse_server(server)
+            except CheckError as exc:
+                raise _fail(str(exc)) from None
+        fmt = _fmt(format)
+        single = len(captures) == 1 and not Path(captures[0]).is_dir() and not _is_pattern(captures[0])
+        if not single:
+            if plot is not None:
+                raise _fail("--plot draws one conversation: give a single capture file")
+            _batch(captures, server, fmt, output, workers, quiet)
+            return
+        capture = Path(captures[0])
+        a = _load(capture, quiet)
+        from .check import check as grade
+
+        result = grade(a, server)
+        if fmt == "csv":
+            text = _render({"grades": pd.DataFrame([result.summary])}, "csv", "grades", output)
+        else:
+            text = _render(result.document(), fmt, "rubric", output)
+        if plot is not None:
+            _plot(a, result, plot, capture, quiet)
+        _write(text, output, [capture])
+
+    def _plot(a, result, path: Path, capture: Path, quiet: bool) -> None:
+        if result.stream is None:
+            raise _fail(f"{capture}: no TCP conversation to plot")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plot import image_format, time_sequence_image
+
+        write_atomically(path, time_sequence_image(a.packets, result.stream, image_format(path)), capture)
+        if not quiet:
+            typer.echo(f"pcapan: wrote {path} (TCP stream {result.stream})", err=True)
+
+    def _batch(specs, server, fmt, output, workers, quiet) -> None:
+        from .batch import check_many, collect
+
+        files = collect(specs)
+        if not files:
+            raise _fail(f"no submissions found in {' '.join(specs)}")
+        if output is not None and output.resolve() in {p.resolve() for _, p in files}:
+            raise _fail(f"{output}: is one of the submissions; write the grades elsewhere")
+        if quiet or len(files) < _PROGRESS_MIN_FILES or not sys.stderr.isatty():
+            grades = check_many(files, server, workers)
+        else:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task("grading", total=len(files))
+                grades = check_many(files, server, workers,
+                                    progress=lambda done, total: bar.update(task, completed=done))
+        text = _render({"submissions": grades}, fmt, "submissions", output)
+        _write(text, output, None)
+        if not quiet:
+            counts = grades["overall"].value_counts()
+            typer.echo("pcapan: graded " + ", ".join(f"{n} {v}" for v, n in counts.items()), err=True)
+
+    def _write(text: str, output: Optional[Path], captures) -> None:
+        if output is None:
+            sys.stdout.write(text)
+            return
+        write_atomically(output, text.encode("utf-8"), captures[0] if captures else None)
+
+
+def _is_pattern(spec: str) -> bool:
+    from .batch import is_pattern
+
+    return is_pattern(spec)
