@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import decode, fastpath, reader, rules, schema, streams, summary
+from . import decode, explain, fastpath, reader, rules, schema, streams, summary
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
     (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
@@ -117,6 +117,7 @@ def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = No
     step("analysing TCP")
     packets = rules.apply(packets)
     packets = _finish_packets(packets)
+    packets = packets.assign(explain=explain.explain(packets))
     step("summarising streams")
     stream_df = summary.stream_table(packets)
     return Analysis(

@@ -60,6 +60,8 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("fragment", "category", "IP fragments: first / non_first while the datagram is incomplete; reassembled on the frame that completes it, which carries the datagram's TCP/UDP header (as in Wireshark)"),
     Column("malformed", "category", "first layer whose header made no sense (link, ip, ipv6, tcp, udp)"),
     Column("comment", "string", "pcapng packet comment, if the file had one"),
+    Column("explain", "string", "one plain-language sentence saying what the frame does, from its phase, "
+                                "relative numbers, labels and checksum verdicts (pcap_analyzer/explain.py)"),
 )
 
 STREAM_COLUMNS: tuple[Column, ...] = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..analysis import Analysis
+from ..explain import topics
 from ..rules import all_labels
 
 # Labels that describe how a frame was read rather than what TCP did.
@@ -28,7 +29,7 @@ def filter_packets(packets: pd.DataFrame, stream: int | None = None, proto: str 
 
 # What a person reads in a terminal; csv/json/markdown carry every column.
 PACKET_TABLE_COLUMNS = ["frame", "time_rel_s", "proto", "stream", "src", "sport", "dst", "dport", "flags",
-                        "rel_seq", "rel_ack", "payload_len", "window_size", "phase", "labels"]
+                        "rel_seq", "rel_ack", "payload_len", "window_size", "phase", "labels", "explain"]
 
 
 def packets_document(a: Analysis, stream=None, proto=None, labels=None, for_table: bool = False) -> dict:
@@ -116,17 +117,33 @@ def _both(s: pd.DataFrame, label: str) -> pd.Series:
     return total.where(s["proto"] == "tcp")
 
 
-def _grouped_events(ev: pd.DataFrame) -> pd.DataFrame:
+def _grouped_events(ev: pd.DataFrame, packets: pd.DataFrame) -> pd.DataFrame:
     if ev.empty:
-        return pd.DataFrame(columns=["label", "count", "frames", "meaning"])
+        return pd.DataFrame(columns=["label", "count", "frames", "meaning", "example"])
+    examples = _examples(packets, ev)
     rows = []
     for label, g in ev.groupby("label", sort=False):
         frames = g["frame"].astype(str).tolist()
         shown = ", ".join(frames[:_MAX_FRAMES_LISTED])
         if len(frames) > _MAX_FRAMES_LISTED:
             shown += f", … {len(frames) - _MAX_FRAMES_LISTED} more"
-        rows.append({"label": label, "count": len(frames), "frames": shown, "meaning": g["meaning"].iloc[0]})
+        rows.append({"label": label, "count": len(frames), "frames": shown, "meaning": g["meaning"].iloc[0],
+                     "example": examples.get(label)})
     return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _examples(packets: pd.DataFrame, ev: pd.DataFrame) -> dict[str, str]:
+    """Per label, one frame's ``explain`` sentence: the first frame whose sentence is
+    about that label, else the first frame carrying it."""
+    labelled = packets[packets["labels"].notna()]
+    about = topics(labelled).to_numpy(dtype=object, na_value=None)
+    out = {}
+    for label, g in ev.groupby("label", sort=False):
+        rows = labelled["frame"].isin(g["frame"]).to_numpy()
+        pick = rows & (about == label)
+        i = int(pick.argmax()) if pick.any() else int(rows.argmax())
+        out[label] = f"frame {labelled['frame'].iloc[i]}: {labelled['explain'].iloc[i]}"
+    return out
 
 
 def checksum_facts(packets: pd.DataFrame) -> dict:
@@ -172,5 +189,5 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
         # listing them here would bury what TCP did.
         notable = ev[ev["label"] != "truncated"] if not labels or "truncated" not in labels else ev
         return {"capture": facts, "streams": _stream_overview(s).reset_index(drop=True),
-                "checksums": checks, "notable_frames": _grouped_events(notable)}
+                "checksums": checks, "notable_frames": _grouped_events(notable, packets)}
     return {"capture": facts, "streams": s.reset_index(drop=True), "checksums": checks, "events": ev}
