@@ -44,7 +44,9 @@ def collect(specs: Iterable[str]) -> list[tuple[str, Path]]:
     seen: set[Path] = set()
 
     def add(name: str, path: Path) -> None:
-        key = path.resolve()
+        # The path as named, links not followed: two students may hand in links
+        # to (or copies of) the same capture, and each gets a row.
+        key = Path(os.path.abspath(path))
         if key not in seen:
             seen.add(key)
             out.append((name, path))
