@@ -150,7 +150,8 @@ def report(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = No
 # each module has register(app) and reuses the option types above.
 from . import cli_analyst  # noqa: E402
 from . import cli_check  # noqa: E402
-for _module in (cli_analyst, cli_check):
+from . import cli_annotate  # noqa: E402
+for _module in (cli_analyst, cli_check, cli_annotate):
     _module.register(app)
 
 
