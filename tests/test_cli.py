@@ -180,3 +180,37 @@ def test_table_shows_ipv6_endpoints_and_text_verbatim():
     streams = result.output.split("Streams", 1)[1]
     assert re.search(r"\[fd99::1\]:\d+", streams), streams[:2000]
     assert re.search(r"\[fd99::2\]:\d+", streams), streams[:2000]
+
+
+@pytest.mark.parametrize("width", [80, 100, 132])
+def test_report_table_fits_the_terminal(width):
+    """On a terminal every line fits its width; columns that cannot fit are named, not mangled."""
+    from pcap_analyzer import analyze
+    from pcap_analyzer.report import render, report_document
+
+    doc = report_document(analyze(ROOT / "sample_captures" / "bulk_loss.pcap"), for_table=True)
+    text = render(doc, "table", "streams", width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "10.99.0.1:57638" in text and "complete (3,4,5)" in text   # endpoints and handshake stay whole
+    assert "not shown at this width" in text
+    wide = render(doc, "table", "streams")   # off a terminal: every column, nothing left out
+    assert "not shown" not in wide and "initial rtt ms" in wide
+
+
+def test_report_lists_the_busiest_streams_and_counts_the_rest(tmp_path):
+    convs = []
+    for i in range(20):
+        c = Conversation(client=("10.0.0.1", 40000 + i), server=("10.0.0.2", 80), t=i)
+        c.handshake()
+        for _ in range(i):       # stream i has i data packets: the last ones are the busiest
+            c.c(PSH | ACK, 1, 1, 10)
+        convs.append(c)
+    first = convs[0]
+    for c in convs[1:]:
+        first.frames += c.frames
+    path = first.write(tmp_path / "many.pcap")
+    result = runner.invoke(app, ["report", str(path), "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    streams = result.output.split("## Streams", 1)[1].split("##", 1)[0]
+    assert "tcp 19" in streams and "tcp 5" in streams and "tcp 4 " not in streams
+    assert "5 more streams" in streams

@@ -9,6 +9,8 @@ from ..rules import all_labels
 
 # Labels that describe how a frame was read rather than what TCP did.
 _MAX_FRAMES_LISTED = 12
+# A report shows this many streams (the busiest); `pcapan streams` lists all.
+_MAX_STREAMS_LISTED = 15
 
 
 def filter_packets(packets: pd.DataFrame, stream: int | None = None, proto: str | None = None,
@@ -86,30 +88,39 @@ def _checksum_text(s: pd.DataFrame) -> pd.Series:
 
 
 def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
+    """One short line per stream for people: who talked to whom, how it went."""
     if s.empty:
         return s
     total = s["client_bytes"] + s["server_bytes"]
     dur = s["duration_s"].where(s["duration_s"] > 0)
-    out = pd.DataFrame({
-        "proto": s["proto"],
-        "stream": s["stream"],
+    service = s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else "")
+    # Most telling first: a narrow terminal leaves out columns from the right.
+    return pd.DataFrame({
+        "stream": s["proto"].astype(str) + " " + s["stream"].astype(str),
         "client": _endpoint(s["client"], s["client_port"]),
-        "server": _endpoint(s["server"], s["server_port"])
-        + s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else ""),
+        "server": _endpoint(s["server"], s["server_port"]) + service,
         "ephemeral": s["client_port_range"].fillna("no"),
-        "handshake (frames)": _handshake_text(s),
+        "handshake": _handshake_text(s),
         "state": s["conn_state"].astype("string"),
-        "packets c>s/s>c": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
-        "bytes c>s/s>c": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
-        "duration_s": s["duration_s"].round(3),
-        "kbit/s": (total * 8 / dur / 1000).round(1),
-        "irtt_ms": (s["initial_rtt_s"] * 1000).round(3),
         "retrans": _both(s, "retransmission"),
-        "dup_acks": _both(s, "duplicate_ack"),
-        "zero_win": _both(s, "zero_window"),
+        "dup acks": _both(s, "duplicate_ack"),
+        "zero win": _both(s, "zero_window"),
         "checksums": _checksum_text(s),
+        "packets →/←": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
+        "bytes →/←": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
+        "duration s": s["duration_s"].round(3),
+        "kbit/s": (total * 8 / dur / 1000).round(1),
+        "initial rtt ms": (s["initial_rtt_s"] * 1000).round(3),
     })
-    return out
+
+
+def _busiest(s: pd.DataFrame, limit: int = _MAX_STREAMS_LISTED) -> tuple[pd.DataFrame, int]:
+    """The *limit* streams with most packets, in stream order, and how many were left out."""
+    if len(s) <= limit:
+        return s, 0
+    packets = s["client_packets"].fillna(0) + s["server_packets"].fillna(0)
+    keep = packets.sort_values(ascending=False, kind="stable").index[:limit]
+    return s.loc[s.index.isin(keep)], len(s) - limit
 
 
 def _both(s: pd.DataFrame, label: str) -> pd.Series:
@@ -119,7 +130,7 @@ def _both(s: pd.DataFrame, label: str) -> pd.Series:
 
 def _grouped_events(ev: pd.DataFrame, packets: pd.DataFrame) -> pd.DataFrame:
     if ev.empty:
-        return pd.DataFrame(columns=["label", "count", "frames", "meaning", "example"])
+        return pd.DataFrame(columns=["label", "count", "streams", "frames", "meaning", "example"])
     examples = _examples(packets, ev)
     rows = []
     for label, g in ev.groupby("label", sort=False):
@@ -127,8 +138,11 @@ def _grouped_events(ev: pd.DataFrame, packets: pd.DataFrame) -> pd.DataFrame:
         shown = ", ".join(frames[:_MAX_FRAMES_LISTED])
         if len(frames) > _MAX_FRAMES_LISTED:
             shown += f", … {len(frames) - _MAX_FRAMES_LISTED} more"
-        rows.append({"label": label, "count": len(frames), "frames": shown, "meaning": g["meaning"].iloc[0],
-                     "example": examples.get(label)})
+        streams = [f"{p} {n}" for p, n in g[["proto", "stream"]].dropna().drop_duplicates()
+                   .itertuples(index=False, name=None)]
+        rows.append({"label": label, "count": len(frames),
+                     "streams": ", ".join(streams[:4]) + (f", … {len(streams) - 4} more" if len(streams) > 4 else ""),
+                     "frames": shown, "meaning": g["meaning"].iloc[0], "example": examples.get(label)})
     return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -171,6 +185,23 @@ def checksum_facts(packets: pd.DataFrame) -> dict:
     return facts
 
 
+def _capture_overview(facts: dict, checks: dict) -> dict:
+    """The capture facts and checksum verdicts in a few lines, for people."""
+    out = {
+        "file": f"{facts['file']} ({facts['format']}; {', '.join(facts['link_types']) or 'no frames'})",
+        "packets": f"{facts['packets']:,}: {facts['tcp_packets']:,} TCP in {facts['tcp_streams']:,} streams, "
+                   f"{facts['udp_packets']:,} UDP in {facts['udp_streams']:,} streams",
+        "time": f"{facts['first_time'] or '-'}, {facts['duration_s']:.3f} s",
+        "cut short": f"{facts['truncated_frames']:,} frames by the snapshot length; "
+                     f"{facts['malformed_frames']:,} frames with a malformed header",
+        "checksums": f"{checks['good']:,} good, {checks['bad']:,} bad, {checks['offloaded']:,} offloaded, "
+                     f"{checks['unverified']:,} unverified. {checks['meaning']}",
+    }
+    if facts["warnings"]:
+        out["warnings"] = "; ".join(facts["warnings"])
+    return out
+
+
 def report_document(a: Analysis, stream=None, labels=None, for_table: bool = True) -> dict:
     """Capture facts, streams and notable frames.
 
@@ -188,6 +219,11 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
         # Frames cut by the snapshot length are counted in the capture facts;
         # listing them here would bury what TCP did.
         notable = ev[ev["label"] != "truncated"] if not labels or "truncated" not in labels else ev
-        return {"capture": facts, "streams": _stream_overview(s).reset_index(drop=True),
-                "checksums": checks, "notable_frames": _grouped_events(notable, packets)}
+        shown, more = _busiest(s)
+        overview = _stream_overview(shown).reset_index(drop=True)
+        if more:
+            overview.loc[len(overview), ["stream", "client"]] = [
+                "…", f"{more:,} more streams, fewer packets each (pcapan streams lists every one)"]
+        return {"capture": _capture_overview(facts, checks), "streams": overview,
+                "notable_frames": _grouped_events(notable, packets)}
     return {"capture": facts, "streams": s.reset_index(drop=True), "checksums": checks, "events": ev}

@@ -68,6 +68,52 @@ def _markdown(doc: Document, main: str) -> str:
     return "\n".join(out)
 
 
+# Prose cells (longer than this, with spaces) wrap in a terminal table, in
+# a column at least _PROSE_MIN wide; every other cell stays on one line.
+_PROSE = 24
+_PROSE_MIN = 24
+
+
+def _frame_table(section: pd.DataFrame, title: str | None, width: int | None, console):
+    """A rich table of *section* for a terminal *width* (None: no limit).
+
+    Short values never wrap, prose wraps; when even that is too wide, the
+    rightmost columns are left out.  Returns the table and the names of the
+    columns left out."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    sample = section.head(200)
+    prose = set()
+    if width is not None:
+        for c in section.columns:
+            cells = [_cell(v) for v in sample[c]]
+            if any(len(v) > _PROSE and " " in v for v in cells):
+                prose.add(c)
+
+    def build(cols, rows, measuring=False):
+        t = Table(title=title, title_justify="left", show_lines=False, header_style="bold",
+                  pad_edge=False, box=box.SIMPLE_HEAD, collapse_padding=True)
+        for c in cols:
+            numeric = pd.api.types.is_numeric_dtype(section[c]) and not pd.api.types.is_bool_dtype(section[c])
+            wraps = c in prose
+            t.add_column(str(c), justify="right" if numeric else "left", no_wrap=not wraps,
+                         min_width=_PROSE_MIN if wraps else None,
+                         width=_PROSE_MIN if wraps and measuring else None)
+        for row in rows[cols].itertuples(index=False, name=None):
+            t.add_row(*(Text(_cell(v)) for v in row))  # data, never markup
+        return t
+
+    columns = list(section.columns)
+    if width is not None:
+        unbounded = console.options.update(width=100_000, max_width=100_000)
+        while len(columns) > 1 and \
+                build(columns, sample, measuring=True).__rich_measure__(console, unbounded).maximum > width:
+            columns.pop()
+    return build(columns, section), [c for c in section.columns if c not in columns]
+
+
 def _table(doc: Document, main: str, width: int | None = None, color: bool = False) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -80,18 +126,15 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
     for name, section in doc.items():
         title = name.replace("_", " ").capitalize()
         if isinstance(section, pd.DataFrame):
-            t = Table(title=title if len(doc) > 1 else None, title_justify="left", show_lines=False,
-                      header_style="bold", pad_edge=False)
-            for c in section.columns:
-                numeric = pd.api.types.is_numeric_dtype(section[c]) and not pd.api.types.is_bool_dtype(section[c])
-                t.add_column(str(c), justify="right" if numeric else "left", overflow="fold",
-                             no_wrap=width is None)
-            for row in section.itertuples(index=False, name=None):
-                t.add_row(*(Text(_cell(v)) for v in row))  # data, never markup
             if not len(section):
                 console.print(f"[bold]{title}[/bold]: none")
+                console.print()
                 continue
+            t, hidden = _frame_table(section, title if len(doc) > 1 else None, width, console)
             console.print(t)
+            if hidden:
+                console.print(Text(f"(not shown at this width: {', '.join(map(str, hidden))}; "
+                                   "a wider terminal or --format markdown shows them)", style="dim"))
         else:
             t = Table(title=title, title_justify="left", show_header=False, pad_edge=False, box=None)
             t.add_column("fact", style="bold")
