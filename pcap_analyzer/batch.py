@@ -1,11 +1,13 @@
-"""Grading many submissions at once: one summary row per file, on every core.
+"""Many captures at once: one row per file, on every core.
 
 :func:`collect` turns directories, glob patterns and file names into the
-list of submissions; :func:`check_many` grades them in worker processes and
-returns one row per file (:data:`pcap_analyzer.check.SUMMARY_COLUMNS`), in
-the order given.  A file that cannot be read, or that breaks the analysis,
-becomes a row whose ``overall`` is ``error`` and whose ``error`` says why:
-the batch never stops for one submission.
+list of files; :func:`check_many` grades them as TCP lab submissions
+(one row per file, :data:`pcap_analyzer.check.SUMMARY_COLUMNS`) and
+:func:`report_many` gives an overview row per capture
+(:data:`REPORT_COLUMNS`), both through :func:`run_many`, in worker
+processes, in the order given.  A file that cannot be read, or that breaks
+the analysis, becomes a row whose ``error`` says why: the batch never stops
+for one file.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -70,20 +73,9 @@ def collect(specs: Iterable[str]) -> list[tuple[str, Path]]:
 
 def check_file(name: str, path: str | os.PathLike, server: str | None = None) -> dict:
     """The summary row of one submission; never raises."""
-    from .analysis import analyze
     from .check import check
-    from .reader import CaptureError
 
-    try:
-        row = check(analyze(path), server).summary
-    except CaptureError as exc:
-        return error_row(name, str(exc))
-    except MemoryError:
-        return error_row(name, "not enough memory to analyse this capture")
-    except Exception as exc:  # one bad submission must not stop the batch
-        return error_row(name, f"internal error ({type(exc).__name__}: {exc})")
-    row["file"] = name
-    return row
+    return _guarded(name, path, lambda a: check(a, server).summary, error_row)
 
 
 def check_many(files: list[tuple[str, Path]], server: str | None = None, workers: int | None = None,
@@ -92,6 +84,87 @@ def check_many(files: list[tuple[str, Path]], server: str | None = None, workers
 
     *progress*, if given, is called in this process with (done, total)
     after each file.  Returns one row per file, in the order of *files*.
+    """
+    rows = run_many(files, partial(check_file, server=server), error_row, workers, progress)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+# --- one overview row per capture (pcapan report on many captures) ---------
+
+REPORT_COLUMNS = ["file", "format", "packets", "tcp_streams", "udp_streams", "complete_handshakes", "duration_s",
+                  "retransmissions", "duplicate_acks", "lost_segments", "zero_windows", "bad_checksums",
+                  "offloaded_checksums", "truncated_frames", "malformed_frames", "warnings", "error"]
+_COUNT_COLUMNS = [c for c in REPORT_COLUMNS[2:-2] if c != "duration_s"]
+
+
+def report_error_row(file: str, message: str) -> dict:
+    """The overview row of a capture that could not be analysed."""
+    return {col: message if col == "error" else (file if col == "file" else None) for col in REPORT_COLUMNS}
+
+
+def _report_row(a) -> dict:
+    facts = a.summary()
+    p, s = a.packets, a.streams
+    labels = p["labels"].astype("string").fillna("")
+
+    def frames_with(label: str) -> int:
+        return int(labels.str.contains(rf"(?:^|;){label}(?:;|$)", regex=True).sum())
+
+    def verdicts(v: str) -> int:
+        return int(((p["ip_checksum"] == v) | (p["l4_checksum"] == v)).fillna(False).sum())
+
+    tcp = s[s["proto"] == "tcp"] if len(s) else s
+    return {"error": None, "warnings": "; ".join(facts["warnings"]), "format": facts["format"],
+            "packets": facts["packets"], "tcp_streams": facts["tcp_streams"], "udp_streams": facts["udp_streams"],
+            "complete_handshakes": int((tcp["handshake"] == "complete").sum()) if len(tcp) else 0,
+            "duration_s": round(facts["duration_s"], 6), "retransmissions": frames_with("retransmission"),
+            "duplicate_acks": frames_with("duplicate_ack"), "lost_segments": frames_with("lost_segment"),
+            "zero_windows": frames_with("zero_window"), "bad_checksums": verdicts("bad"),
+            "offloaded_checksums": verdicts("offloaded"), "truncated_frames": facts["truncated_frames"],
+            "malformed_frames": facts["malformed_frames"]}
+
+
+def report_file(name: str, path: str | os.PathLike) -> dict:
+    """The overview row of one capture; never raises."""
+    return _guarded(name, path, _report_row, report_error_row)
+
+
+def report_many(files: list[tuple[str, Path]], workers: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """One overview row per capture of *files*, analysed on every core, in the order given."""
+    rows = run_many(files, report_file, report_error_row, workers, progress)
+    table = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    return table.astype({**{c: "Int64" for c in _COUNT_COLUMNS}, "duration_s": "float64",
+                         "file": "string", "format": "string", "warnings": "string", "error": "string"})
+
+
+# --- the pool ---------------------------------------------------------------
+
+def _guarded(name, path, make_row: Callable, on_error: Callable[[str, str], dict]) -> dict:
+    """*make_row* of the analysis of *path*, with ``file`` set; any failure becomes *on_error*'s row."""
+    from .analysis import analyze
+    from .reader import CaptureError
+
+    try:
+        row = make_row(analyze(path))
+    except CaptureError as exc:
+        return on_error(name, str(exc))
+    except MemoryError:
+        return on_error(name, "not enough memory to analyse this capture")
+    except Exception as exc:  # one bad file must not stop the batch
+        return on_error(name, f"internal error ({type(exc).__name__}: {exc})")
+    row["file"] = name
+    return row
+
+
+def run_many(files: list[tuple[str, Path]], job: Callable[[str, str], dict],
+             on_error: Callable[[str, str], dict], workers: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """``job(name, path)`` for every file, in *workers* processes (default: every core).
+
+    *job* must be picklable (a module-level function or a partial of one)
+    and never raise.  *progress*, if given, is called in this process with
+    (done, total) after each file.  Returns the rows in the order of *files*.
     """
     total = len(files)
     rows: list[dict | None] = [None] * total
@@ -107,23 +180,23 @@ def check_many(files: list[tuple[str, Path]], server: str | None = None, workers
     workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
     if workers == 1:
         for i, (name, path) in enumerate(files):
-            finished(i, check_file(name, path, server))
+            finished(i, job(name, str(path)))
     else:
-        orphans = _in_pool(list(enumerate(files)), server, workers, finished)
+        orphans = _in_pool(list(enumerate(files)), job, on_error, workers, finished)
         # A worker that died (a crash, the kernel's OOM killer) breaks the
         # whole pool; its files are tried again one at a time, so only the
         # file that kills a worker is lost, as an error row.
         for i, (name, path) in orphans:
-            if _in_pool([(i, (name, path))], server, 1, finished):
-                finished(i, error_row(name, "the worker process analysing this file died"))
-    return pd.DataFrame([r for r in rows if r is not None], columns=list(SUMMARY_COLUMNS))
+            if _in_pool([(i, (name, path))], job, on_error, 1, finished):
+                finished(i, on_error(name, "the worker process analysing this file died"))
+    return [r for r in rows if r is not None]
 
 
-def _in_pool(jobs, server, workers, finished) -> list:
+def _in_pool(jobs, job, on_error, workers, finished) -> list:
     """Run *jobs* ((index, (name, path))) in a pool; return those lost to a broken pool."""
     lost = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        futures = {pool.submit(check_file, name, str(path), server): (i, (name, path)) for i, (name, path) in jobs}
+        futures = {pool.submit(job, name, str(path)): (i, (name, path)) for i, (name, path) in jobs}
         for future in as_completed(futures):
             i, (name, path) = futures[future]
             try:
@@ -131,8 +204,8 @@ def _in_pool(jobs, server, workers, finished) -> list:
             except BrokenProcessPool:
                 lost.append((i, (name, path)))
             except Exception as exc:  # pickling trouble and the like: still one row
-                finished(i, error_row(name, f"internal error ({type(exc).__name__}: {exc})"))
-    return sorted(lost, key=lambda job: job[0])
+                finished(i, on_error(name, f"internal error ({type(exc).__name__}: {exc})"))
+    return sorted(lost, key=lambda item: item[0])
 
 
 def _context():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -136,14 +137,78 @@ def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
     _emit(_render(doc, _fmt(format), "streams", output), output, capture)
 
 
+CapturesArg = Annotated[list[str], typer.Argument(
+    help="A capture file; or a directory, a glob pattern or several files (one row per capture, "
+         "analysed on every core).", show_default=False)]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    "--workers", "-j", help="Processes for several captures (default: one per core).", show_default=False, min=1)]
+
+# A batch this long gets a progress bar (on a terminal, without --quiet).
+_PROGRESS_MIN_FILES = 8
+
+
+def is_batch(specs: list[str]) -> bool:
+    """True when *specs* name more than one capture: several names, a directory or a glob pattern."""
+    from .batch import is_pattern
+
+    return len(specs) != 1 or Path(specs[0]).is_dir() or is_pattern(specs[0])
+
+
+@contextmanager
+def batch_progress(total: int, verb: str, quiet: bool):
+    """A progress bar on stderr for a long batch on a terminal; yields the (done, total) callback or None."""
+    if quiet or total < _PROGRESS_MIN_FILES or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(verb), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(verb, total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
+    """The (name, path) of every capture *specs* name; a clean exit when there is none."""
+    from .batch import collect
+
+    files = collect(specs)
+    if not files:
+        raise _fail(f"no {what} found in {' '.join(specs)}")
+    if output is not None and output.resolve() in {p.resolve() for _, p in files}:
+        raise _fail(f"{output}: is one of the {what}; write elsewhere")
+    return files
+
+
 @app.command()
-def report(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
-           stream: StreamOpt = None, label: LabelOpt = None, quiet: QuietOpt = False) -> None:
-    """A readable summary: capture facts, streams, notable frames."""
+def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = None,
+           stream: StreamOpt = None, label: LabelOpt = None, workers: WorkersOpt = None,
+           quiet: QuietOpt = False) -> None:
+    """A readable summary: capture facts, streams, notable frames; several captures: one row each."""
+    if is_batch(captures):
+        if stream is not None or label:
+            raise _fail("--stream and --label apply to one capture; give a single file")
+        _report_many(captures, format, output, workers, quiet)
+        return
+    capture = Path(captures[0])
     a = _load(capture, quiet)
     fmt = _fmt(format)
     doc = report_document(a, stream, label, for_table=fmt in ("table", "markdown"))
     _emit(_render(doc, fmt, "streams", output), output, capture)
+
+
+def _report_many(specs: list[str], format, output: Optional[Path], workers: Optional[int], quiet: bool) -> None:
+    from .batch import report_many
+
+    files = batch_files(specs, output, "captures")
+    with batch_progress(len(files), "analysing", quiet) as progress:
+        table = report_many(files, workers, progress)
+    _emit(_render({"captures": table}, _fmt(format), "captures", output), output, None)
+    failed = table["error"].notna().sum()
+    if not quiet and failed:
+        typer.echo(f"pcapan: {failed} of {len(table)} captures could not be analysed (see the error column)",
+                   err=True)
 
 
 # Commands that live in their own modules register themselves on the app:

@@ -10,15 +10,12 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
-# A batch this long gets a progress bar (on a terminal, without --quiet).
-_PROGRESS_MIN_FILES = 8
-
-
 def register(app: typer.Typer) -> None:
     """Add the ``check`` command to *app*."""
     # Imported here: cli imports this module while it is being built.  (No
     # ``from __future__ import annotations``: typer must see the aliases.)
-    from .cli import FormatOpt, OutputOpt, QuietOpt, _fail, _fmt, _load, _render, write_atomically
+    from .cli import (FormatOpt, OutputOpt, QuietOpt, WorkersOpt, _fail, _fmt, _load, _render, batch_files,
+                      batch_progress, is_batch, write_atomically)
 
     CapturesArg = Annotated[list[str], typer.Argument(
         help="A capture file; or a directory, a glob pattern or several files to grade as a batch "
@@ -30,8 +27,6 @@ def register(app: typer.Typer) -> None:
     PlotOpt = Annotated[Optional[Path], typer.Option(
         "--plot", help="Also write the conversation's time-sequence graph (slow start) to this PNG "
                        "(SVG/PDF by the name); one capture only.", show_default=False)]
-    WorkersOpt = Annotated[Optional[int], typer.Option(
-        "--workers", "-j", help="Processes for a batch (default: one per core).", show_default=False, min=1)]
 
     @app.command()
     def check(captures: CapturesArg, server: ServerOpt = None, format: FormatOpt = None,
@@ -46,8 +41,7 @@ def register(app: typer.Typer) -> None:
             except CheckError as exc:
                 raise _fail(str(exc)) from None
         fmt = _fmt(format)
-        single = len(captures) == 1 and not Path(captures[0]).is_dir() and not _is_pattern(captures[0])
-        if not single:
+        if is_batch(captures):
             if plot is not None:
                 raise _fail("--plot draws one conversation: give a single capture file")
             _batch(captures, server, fmt, output, workers, quiet)
@@ -78,24 +72,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"pcapan: wrote {path} (TCP stream {result.stream})", err=True)
 
     def _batch(specs, server, fmt, output, workers, quiet) -> None:
-        from .batch import check_many, collect
+        from .batch import check_many
 
-        files = collect(specs)
-        if not files:
-            raise _fail(f"no submissions found in {' '.join(specs)}")
-        if output is not None and output.resolve() in {p.resolve() for _, p in files}:
-            raise _fail(f"{output}: is one of the submissions; write the grades elsewhere")
-        if quiet or len(files) < _PROGRESS_MIN_FILES or not sys.stderr.isatty():
-            grades = check_many(files, server, workers)
-        else:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=Console(stderr=True), transient=True) as bar:
-                task = bar.add_task("grading", total=len(files))
-                grades = check_many(files, server, workers,
-                                    progress=lambda done, total: bar.update(task, completed=done))
+        files = batch_files(specs, output, "submissions")
+        with batch_progress(len(files), "grading", quiet) as progress:
+            grades = check_many(files, server, workers, progress)
         text = _render({"submissions": grades}, fmt, "submissions", output)
         _write(text, output, None)
         if not quiet:
@@ -107,9 +88,3 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(text)
             return
         write_atomically(output, text.encode("utf-8"), captures[0] if captures else None)
-
-
-def _is_pattern(spec: str) -> bool:
-    from .batch import is_pattern
-
-    return is_pattern(spec)
