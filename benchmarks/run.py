@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pcapan against tshark on the benchmark capture: medians, ratio, peak memory.
 
-    python benchmarks/run.py [--packets 1200000] [--repeat 3] [--check]
+    python benchmarks/run.py [--packets 1200000] [--repeat 3] [--check] [--folder N]
 
 Writes the capture with make_capture.py (cached in benchmarks/out/), then
 times, side by side and several times each:
@@ -13,6 +13,9 @@ times, side by side and several times each:
 and prints the median wall time of each, pcapan's speed as a multiple of
 tshark's, and the peak resident memory of each process.  --check also
 compares pcapan's labels with tshark's frame by frame on that capture.
+--folder N times `pcapan report DIR` on a folder of N captures of
+--folder-packets packets each, with one worker process and with one per
+core, and prints the speed-up.
 """
 from __future__ import annotations
 
@@ -41,6 +44,33 @@ def timed(cmd: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def generated(workdir: str, packets: int) -> str:
+    """The benchmark capture of *packets* packets (made once, then reused)."""
+    os.makedirs(workdir, exist_ok=True)
+    capture = os.path.join(workdir, f"bench_{packets}.pcap")
+    if not os.path.exists(capture):
+        subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), capture,
+                        "--packets", str(packets)], check=True)
+    return capture
+
+
+def folder_speedup(workdir: str, count: int, packets: int, repeat: int) -> None:
+    """Time `pcapan report DIR` with one worker and with one per core."""
+    source = generated(workdir, packets)
+    folder = os.path.join(workdir, f"folder_{count}x{packets}")
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        copy = os.path.join(folder, f"capture_{i:03d}.pcap")
+        if not os.path.exists(copy):
+            shutil.copyfile(source, copy)
+    cores = os.cpu_count() or 1
+    base = [sys.executable, "-m", "pcap_analyzer", "report", folder, "--format", "csv", "-q", "-o", os.devnull]
+    one = statistics.median(timed(base + ["-j", "1"])[0] for _ in range(repeat))
+    all_ = statistics.median(timed(base + ["-j", str(cores)])[0] for _ in range(repeat))
+    print(f"report on {count} captures of {packets} packets: {one:.2f} s with 1 process, "
+          f"{all_:.2f} s with {cores}: speed-up {one / all_:.2f}x")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=1_200_000)
@@ -48,15 +78,12 @@ def main() -> int:
     ap.add_argument("--capture", help="use this capture instead of generating one")
     ap.add_argument("--check", action="store_true", help="compare labels with tshark frame by frame")
     ap.add_argument("--no-tshark", action="store_true", help="time pcapan only")
+    ap.add_argument("--folder", type=int, default=0, help="also time report on a folder of this many captures")
+    ap.add_argument("--folder-packets", type=int, default=100_000, help="packets per capture in --folder")
+    ap.add_argument("--workdir", default=os.path.join(HERE, "out"), help="where generated captures are kept")
     ns = ap.parse_args()
 
-    capture = ns.capture
-    if capture is None:
-        os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-        capture = os.path.join(HERE, "out", f"bench_{ns.packets}.pcap")
-        if not os.path.exists(capture):
-            subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), capture,
-                            "--packets", str(ns.packets)], check=True)
+    capture = ns.capture or generated(ns.workdir, ns.packets)
     pcapan = [sys.executable, "-m", "pcap_analyzer"]
     runs = {
         "pcapan report": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull],
@@ -79,6 +106,8 @@ def main() -> int:
         t = results["tshark fields"][0]
         for name in ("pcapan report", "pcapan packets"):
             print(f"{name} is {t / results[name][0]:.2f}x tshark's speed")
+    if ns.folder:
+        folder_speedup(ns.workdir, ns.folder, ns.folder_packets, ns.repeat)
     if ns.check and shutil.which("tshark"):
         from pcap_analyzer import analyze, tshark
         c = tshark.compare(analyze(capture).packets, tshark.fields(capture), check_flags=True)
