@@ -202,10 +202,39 @@ def _retransmission(out, f, rows):
         sub = rows[sel & timed]
         out.add(sub, head, _milliseconds(f.floats("rto_s")[sub]), tail)
     data = rows[~syn & ~syn_ack & timed]
-    out.add(data, "Retransmission of relative seq ", f.text("rel_seq", data), " after ",
-            _milliseconds(f.floats("rto_s")[data]), " ms without an ACK (timeout)")
+    asked = _after_duplicate_acks(f, data)
+    recovery, timeout = data[asked], data[~asked]
+    out.add(recovery, "Retransmission of relative seq ", f.text("rel_seq", recovery), ", ",
+            _milliseconds(f.floats("rto_s")[recovery]), " ms after it was first sent: loss recovery, "
+            "the receiver's duplicate ACKs reported it missing")
+    out.add(timeout, "Retransmission of relative seq ", f.text("rel_seq", timeout), " after ",
+            _milliseconds(f.floats("rto_s")[timeout]), " ms without an ACK (timeout)")
     other = rows[~timed]
     out.add(other, "Retransmission of relative seq ", f.text("rel_seq", other), ": these bytes were sent before")
+
+
+def _after_duplicate_acks(f: _Frames, rows: np.ndarray) -> np.ndarray:
+    """For retransmissions at *rows*: did a duplicate ACK from the other side of
+    the stream, sent after the original segment, ask for data at or before it?
+    (Then the resend is loss recovery, not a timeout; ``pcapan check`` decides
+    the same way.)"""
+    dup = np.flatnonzero(f.ints("dup_ack_num") > 0)
+    if not len(dup) or not len(rows):
+        return np.zeros(len(rows), dtype=bool)
+    side = pd.Series(f.p["from_client"]).to_numpy(dtype=np.int64, na_value=2)
+    frame, stream = f.ints("frame"), f.ints("stream")
+    # one key per (stream, sender); the duplicate ACKs sorted by key, then by frame
+    dup_key = stream[dup] * 3 + side[dup]
+    order = np.lexsort((frame[dup], dup_key))
+    dup, dup_key = dup[order], dup_key[order]
+    want = stream[rows] * 3 + np.where(side[rows] == 2, 2, 1 - side[rows])
+    span = int(frame.max()) + 1
+    at = np.searchsorted(dup_key * span + frame[dup], want * span + frame[rows]) - 1
+    last = dup[np.maximum(at, 0)]
+    found = (at >= 0) & (dup_key[np.maximum(at, 0)] == want) & (side[rows] != 2)
+    original = pd.Series(f.p["rto_frame"]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    after_original = np.isnan(original) | (frame[last] > original)
+    return found & after_original & (f.ints("rel_ack")[last] <= f.ints("rel_seq")[rows])
 
 
 def _out_of_order(out, f, rows):

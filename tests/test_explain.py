@@ -49,9 +49,10 @@ def test_duplicate_acks_count_up():
 
 def test_retransmissions_say_why():
     s = sentences("bulk_loss.pcap")
-    # frame 38 was asked for by the duplicate ACKs; frame 40 waited 4.2 ms for an ACK
+    # frame 38 was asked for by the duplicate ACKs; frame 40 follows them in the same loss recovery
     assert s[38].startswith("Fast retransmission of relative seq 13033 (1448 bytes) after duplicate ACKs asked for it")
-    assert s[40].startswith("Retransmission of relative seq 15929 after 4.2 ms without an ACK (timeout)")
+    assert s[40].startswith("Retransmission of relative seq 15929, 4.2 ms after it was first sent: loss recovery, "
+                            "the receiver's duplicate ACKs reported it missing")
     # the snapshot length of 128 bytes is the note after the sentence
     assert s[40].endswith("; only 128 of its 1514 bytes captured (snapshot length)")
     syn = sentences("crafted/syn_only.pcap")
@@ -140,6 +141,22 @@ def test_report_gives_an_example_sentence_per_label(fmt):
     r = runner.invoke(app, ["report", str(SAMPLES / "bulk_loss.pcap"), "-f", fmt])
     assert r.exit_code == 0, r.output
     assert "frame 25: First duplicate ACK for relative 13033" in r.stdout
-    # the retransmission example is a timeout one: the fast one is the fast_retransmission example
-    assert "frame 40: Retransmission of relative seq 15929 after 4.2 ms" in r.stdout
+    # the retransmission example is a plain one: the fast one is the fast_retransmission example
+    assert "frame 40: Retransmission of relative seq 15929, 4.2 ms after" in r.stdout
     assert "frame 38: Fast retransmission" in r.stdout
+
+
+@pytest.mark.parametrize("capture", ["bulk_loss.pcap", "lab_upload.pcapng", "dumpcap.pcapng"])
+def test_retransmission_causes_agree_with_check(capture):
+    """The sentence and pcapan check name the same cause for every retransmission."""
+    from pcap_analyzer import analyze
+    from pcap_analyzer.check import check
+
+    a = analyze(SAMPLES / capture)
+    explain_by_frame = a.packets.set_index("frame")["explain"]
+    words = {"fast": "Fast retransmission", "recovery": "loss recovery, the receiver's duplicate ACKs",
+             "timeout": "(timeout)", "spurious": "Spurious retransmission"}
+    table = check(a).retransmissions
+    assert len(table)
+    for row in table.itertuples():
+        assert words[row.cause] in explain_by_frame[row.frame], (row.frame, row.cause)
