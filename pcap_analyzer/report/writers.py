@@ -143,7 +143,8 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
                 t.add_row(str(k).replace("_", " "), Text(_cell(v)))
             console.print(t)
         console.print()
-    return buf.getvalue()
+    # rich pads every line to the table width; trailing blanks only get in the way
+    return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
 
 
 def render(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> str:
