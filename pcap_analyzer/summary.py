@@ -237,20 +237,23 @@ def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
     def per_stream(values: np.ndarray, who: bool) -> np.ndarray:
         return np.bincount(row, weights=np.where(side == who, values, 0), minlength=len(table)).astype(np.int64)
 
-    labelled = p["labels"].notna().to_numpy()
-    lab = p.loc[labelled, ["labels"]].assign(pos=np.flatnonzero(labelled))
-    lab = lab.assign(label=lab["labels"].str.split(";")).explode("label")
-    extra = {}
-    for label in SequenceAnalysis.labels:
-        hit = np.zeros(len(p), dtype=np.int64)
-        hit[lab.loc[lab["label"] == label, "pos"].to_numpy(dtype=np.int64)] = 1
-        extra[label] = (hit, False)
-    resent = np.zeros(len(p), dtype=np.int64)
-    resent[lab.loc[lab["label"] == "retransmission", "pos"].to_numpy(dtype=np.int64)] = 1
-    extra["retransmitted_bytes"] = (resent * p["payload_len"].fillna(0).to_numpy(dtype=np.int64), False)
+    # A capture has few distinct label sets: decide membership once per set.
+    codes, sets = pd.factorize(p["labels"])
+    members = [set(str(v).split(";")) for v in sets]
+
+    def carries(label: str) -> np.ndarray:
+        return np.array([label in m for m in members] + [False])[codes].astype(np.int64)   # code -1: none
+
+    def verdict_is(column: str, verdict: str) -> np.ndarray:
+        vcodes, values = pd.factorize(p[column])
+        return np.array([v == verdict for v in values] + [False])[vcodes]
+
+    extra = {label: (carries(label), False) for label in SequenceAnalysis.labels}
+    extra["retransmitted_bytes"] = (carries("retransmission") * p["payload_len"].fillna(0).to_numpy(dtype=np.int64),
+                                    False)
     for verdict in ("bad", "offloaded"):
-        hit = ((p["l4_checksum"].astype("string") == verdict) | (p["ip_checksum"].astype("string") == verdict))
-        extra[f"{verdict}_checksums"] = (hit.fillna(False).to_numpy(dtype=np.int64), True)
+        hit = verdict_is("l4_checksum", verdict) | verdict_is("ip_checksum", verdict)
+        extra[f"{verdict}_checksums"] = (hit.astype(np.int64), True)
     for name, (values, all_protos) in extra.items():
         for who, flag in (("client", True), ("server", False)):
             col = pd.array(per_stream(values, flag), dtype="Int64")
