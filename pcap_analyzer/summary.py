@@ -69,6 +69,25 @@ def conn_state(orig: int, resp: int, orig_bytes: int, resp_bytes: int, history: 
     return "OTH"
 
 
+def walk_rows(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """The rows :func:`_tcp_walk` needs to see; the others cannot change its result.
+
+    Between two SYN/FIN/RST segments of a stream (*group*: one integer per
+    stream, rows grouped by stream in frame order) a segment changes the
+    walk only the first time its kind (ACK flag, payload or not, sender)
+    occurs: the endpoint states only move forward there, and the history
+    and completeness only gain what was not there.  So every SYN/FIN/RST
+    row and the first row of each kind in each stretch are kept.
+    """
+    special = (flags & (_SYN | _FIN | _RST)) != 0
+    stretch = np.cumsum(special)
+    kind = np.where(special, 8, ((flags & _ACK) != 0) * 4 + (plen > 0) * 2 + from_client.astype(np.int64))
+    key = (group.astype(np.int64) << 40) | (stretch.astype(np.int64) << 4) | kind
+    first = np.zeros(len(key), dtype=bool)
+    first[np.unique(key, return_index=True)[1]] = True
+    return special | first
+
+
 def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray):
     """Endpoint states, history and completeness of one TCP stream."""
     state = [INACTIVE, INACTIVE]     # 0 = client (originator), 1 = server
@@ -178,6 +197,7 @@ def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
     seq = col("seq", 0, np.int64)
     reused = col("reused_ports", False, bool)
     n = len(starts)
+    walk = walk_rows(flags, plen, fc, seg)
     fields = {k: [None] * n for k in ("client_isn", "server_isn", "syn_frame", "syn_ack_frame",
                                       "handshake_ack_frame", "handshake", "history", "conn_state",
                                       "completeness", "reused_ports")}
@@ -206,7 +226,8 @@ def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
             fields["handshake"][g] = "syn_only"
         else:
             fields["handshake"][g] = "not_captured"
-        state, history, completeness = _tcp_walk(flags[a:b], plen[a:b], gfc)
+        w = walk[a:b]
+        state, history, completeness = _tcp_walk(flags[a:b][w], plen[a:b][w], gfc[w])
         fields["history"][g] = history
         fields["conn_state"][g] = conn_state(state[0], state[1], int(client_bytes[g]),
                                              int(all_bytes[g] - client_bytes[g]), history)
