@@ -108,34 +108,42 @@ def body(size: int) -> bytes:
 
 # --- servers ---------------------------------------------------------------
 
-def serve_http(a) -> None:
-    """Read a request, send a response of --size bytes of body, then close."""
+def serve_each(a, handle) -> None:
+    """Listen, then run ``handle(conn, peer)`` for each of --count connections;
+    a peer that resets or goes away is logged, not fatal."""
     ls = listener(a.host, a.port)
     ready(a.ready)
     for _ in range(a.count):
         c, peer = ls.accept()
         c.settimeout(TIMEOUT)
         try:
-            req = recv_until(c, b"\r\n\r\n")
-            if not req:  # aborted before sending anything
-                c.close()
-                continue
-            data = body(a.size)
-            conn = "keep-alive" if a.keep_open else "close"
-            head = (
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: {conn}\r\n\r\n"
-            ).encode()
-            c.sendall(head + data)
-            if not a.keep_open:
-                c.shutdown(socket.SHUT_WR)  # "Connection: close": server FIN first
-            drain(c)
-            log(f"served {peer} {len(data)} bytes")
+            handle(c, peer)
         except (ConnectionResetError, BrokenPipeError) as exc:
             log(f"{peer}: {exc}")
         finally:
             c.close()
     ls.close()
+
+
+def serve_http(a) -> None:
+    """Read a request, send a response of --size bytes of body, then close."""
+    def handle(c: socket.socket, peer) -> None:
+        req = recv_until(c, b"\r\n\r\n")
+        if not req:  # aborted before sending anything
+            return
+        data = body(a.size)
+        conn = "keep-alive" if a.keep_open else "close"
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: {conn}\r\n\r\n"
+        ).encode()
+        c.sendall(head + data)
+        if not a.keep_open:
+            c.shutdown(socket.SHUT_WR)  # "Connection: close": server FIN first
+        drain(c)
+        log(f"served {peer} {len(data)} bytes")
+
+    serve_each(a, handle)
 
 
 def serve_sink(a) -> None:
@@ -180,35 +188,27 @@ def serve_sink(a) -> None:
 def serve_post(a) -> None:
     """Read an HTTP POST (headers, then Content-Length bytes of body), answer
     with a short page, wait for the client to close, close."""
-    ls = listener(a.host, a.port)
-    ready(a.ready)
-    for _ in range(a.count):
-        c, peer = ls.accept()
-        c.settimeout(TIMEOUT)
-        try:
-            head = recv_until(c, b"\r\n\r\n")
-            header, _, got = head.partition(b"\r\n\r\n")
-            length = 0
-            for line in header.split(b"\r\n"):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            n = len(got)
-            while n < length:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                n += len(chunk)
-            page = f"<html><body>Received {n} bytes. Thank you.</body></html>\n".encode()
-            c.sendall(("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
-                       f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n").encode() + page)
-            drain(c)
-            log(f"{peer}: POST of {n} bytes")
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            log(f"{peer}: {exc}")
-        finally:
-            c.close()
-    ls.close()
+    def handle(c: socket.socket, peer) -> None:
+        head = recv_until(c, b"\r\n\r\n")
+        header, _, got = head.partition(b"\r\n\r\n")
+        length = 0
+        for line in header.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        n = len(got)
+        while n < length:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            n += len(chunk)
+        page = f"<html><body>Received {n} bytes. Thank you.</body></html>\n".encode()
+        c.sendall(("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                   f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n").encode() + page)
+        drain(c)
+        log(f"{peer}: POST of {n} bytes")
+
+    serve_each(a, handle)
 
 
 def dns_name(name: str) -> bytes:
