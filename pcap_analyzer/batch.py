@@ -103,24 +103,23 @@ def report_error_row(file: str, message: str) -> dict:
 
 
 def _report_row(a) -> dict:
+    from .report.documents import checksum_facts
+
     facts = a.summary()
-    p, s = a.packets, a.streams
-    labels = p["labels"].astype("string").fillna("")
+    checks = checksum_facts(a.packets)
+    tcp = a.streams[a.streams["proto"] == "tcp"] if len(a.streams) else a.streams
 
     def frames_with(label: str) -> int:
-        return int(labels.str.contains(rf"(?:^|;){label}(?:;|$)", regex=True).sum())
+        """Frames carrying *label*: the streams table counts them per side."""
+        return int(tcp[f"client_{label}"].sum() + tcp[f"server_{label}"].sum()) if len(tcp) else 0
 
-    def verdicts(v: str) -> int:
-        return int(((p["ip_checksum"] == v) | (p["l4_checksum"] == v)).fillna(False).sum())
-
-    tcp = s[s["proto"] == "tcp"] if len(s) else s
     return {"error": None, "warnings": "; ".join(facts["warnings"]), "format": facts["format"],
             "packets": facts["packets"], "tcp_streams": facts["tcp_streams"], "udp_streams": facts["udp_streams"],
             "complete_handshakes": int((tcp["handshake"] == "complete").sum()) if len(tcp) else 0,
             "duration_s": round(facts["duration_s"], 6), "retransmissions": frames_with("retransmission"),
             "duplicate_acks": frames_with("duplicate_ack"), "lost_segments": frames_with("lost_segment"),
-            "zero_windows": frames_with("zero_window"), "bad_checksums": verdicts("bad"),
-            "offloaded_checksums": verdicts("offloaded"), "truncated_frames": facts["truncated_frames"],
+            "zero_windows": frames_with("zero_window"), "bad_checksums": checks["bad"],
+            "offloaded_checksums": checks["offloaded"], "truncated_frames": facts["truncated_frames"],
             "malformed_frames": facts["malformed_frames"]}
 
 
