@@ -33,16 +33,17 @@ def _side(src, sport, dst, dport):
     return (b, a), 1
 
 
-def assign(packets: pd.DataFrame, compiled: bool = True) -> pd.DataFrame:
+def assign(packets: pd.DataFrame, compiled: bool = True, carry: StreamCarry | None = None) -> pd.DataFrame:
     """Add ``stream``, ``side``, ``rel_seq``, ``rel_ack`` and ``reused_ports``.
 
     ``side`` is 0 for packets sent by the endpoint that sorts first in the
     four-tuple and 1 for the other; rules turn it into client/server.
     The compiled walk (``streams_kernel``) is used when numba is there; the
-    loop below is its readable reference.
+    loop below is its readable reference.  *carry* (compiled walk only)
+    continues the numbering of earlier chunks of the same capture.
     """
-    if compiled and streams_kernel.walk is not None:
-        return _assign_compiled(packets)
+    if carry is not None or (compiled and streams_kernel.walk is not None):
+        return _assign_compiled(packets, carry)
     n = len(packets)
     stream = np.full(n, -1, dtype=np.int64)
     side = np.full(n, -1, dtype=np.int8)
@@ -165,7 +166,52 @@ def _unknown_length(packets: pd.DataFrame) -> np.ndarray:
             | packets["fragment"].isin(["first", "non_first"]).to_numpy())
 
 
-def _assign_compiled(packets: pd.DataFrame) -> pd.DataFrame:
+class StreamCarry:
+    """What stream numbering knows after some frames, for walking a capture in chunks.
+
+    The four-tuple of every conversation seen and its id, and per conversation
+    the stream it is in now, each side's base sequence number and the SNMP
+    reply bookkeeping: memory grows with conversations, not frames.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict = {}          # (kind, low addr, low port, high addr, high port) -> conversation id
+        self.cur = np.full(0, -1, dtype=np.int64)
+        self.base = np.zeros((0, 2), dtype=np.int64)
+        self.has = np.zeros((0, 2), dtype=np.bool_)
+        self.request_seen = np.zeros(0, dtype=np.bool_)
+        self.pending = np.zeros(0, dtype=np.bool_)
+        self.counters = np.zeros(3, dtype=np.int64)     # index 1 tcp, 2 udp
+
+    def conversation_ids(self, keys: list) -> np.ndarray:
+        """Ids of *keys*, numbering new four-tuples after those seen before."""
+        if not keys:
+            return np.zeros(0, dtype=np.int64)
+        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
+        ids = self.ids
+        mapped = np.empty(len(uniques), dtype=np.int64)
+        for j, key in enumerate(uniques):
+            c = ids.get(key)
+            if c is None:
+                c = ids[key] = len(ids)
+            mapped[j] = c
+        self._grow(len(ids))
+        return mapped[codes]
+
+    def _grow(self, n: int) -> None:
+        old = len(self.cur)
+        if n <= old:
+            return
+        size = max(n, 2 * old)
+        self.cur = np.concatenate([self.cur, np.full(size - old, -1, dtype=np.int64)])
+        self.base = np.concatenate([self.base, np.zeros((size - old, 2), dtype=np.int64)])
+        self.has = np.concatenate([self.has, np.zeros((size - old, 2), dtype=np.bool_)])
+        self.request_seen = np.concatenate([self.request_seen, np.zeros(size - old, dtype=np.bool_)])
+        self.pending = np.concatenate([self.pending, np.zeros(size - old, dtype=np.bool_)])
+
+
+def _assign_compiled(packets: pd.DataFrame, carry: StreamCarry | None = None) -> pd.DataFrame:
+    carry = carry if carry is not None else StreamCarry()
     n = len(packets)
     proto = packets["proto"].to_numpy(dtype=object)
     has_ports = packets["sport"].notna().to_numpy()
@@ -194,7 +240,7 @@ def _assign_compiled(packets: pd.DataFrame) -> pd.DataFrame:
         (lo, hi), _s = _side(qsrc, qsport, qdst, qdport)
         okind[i] = 1 if qproto == "tcp" else 2
         keys.append((okind[i], lo[0], lo[1], hi[0], hi[1]))
-    codes, uniques = pd.factorize(pd.Series(keys, dtype=object)) if keys else (np.zeros(0, np.int64), [])
+    codes = carry.conversation_ids(keys)
     conv = np.zeros(n, dtype=np.int64)
     oconv = np.zeros(n, dtype=np.int64)
     conv[rows] = codes[:len(rows)]
@@ -206,7 +252,8 @@ def _assign_compiled(packets: pd.DataFrame) -> pd.DataFrame:
     streams_kernel.walk(kind.astype(np.int64), conv, side, packets["tcp_flags"].fillna(0).to_numpy(dtype=np.int64),
                         packets["seq"].fillna(0).to_numpy(dtype=np.int64),
                         packets["ack"].fillna(0).to_numpy(dtype=np.int64),
-                        ~_unknown_length(packets), sport, dport, okind, oconv, max(len(uniques), 1),
+                        ~_unknown_length(packets), sport, dport, okind, oconv,
+                        carry.cur, carry.base, carry.has, carry.request_seen, carry.pending, carry.counters,
                         stream, rel_seq, rel_ack, reused)
     return _finish(packets, stream, side, rel_seq, rel_ack, reused)
 
@@ -227,46 +274,66 @@ def _server_side_by_ports(port0: int, port1: int, service_name) -> int | None:
     return None
 
 
-def roles(packets: pd.DataFrame, service_name) -> pd.DataFrame:
+class RoleCarry(dict):
+    """Who is the client of each stream so far: (proto, stream) -> (evidence, client side).
+
+    Evidence ranks the rules of :func:`roles`: 3 a SYN, 2 a SYN-ACK, 1 the
+    ports of the first packet.  A chunk of a capture may raise the evidence
+    (a SYN seen later wins) but never lowers it.
+    """
+
+
+_BY_SYN, _BY_SYN_ACK, _BY_PORTS = 3, 2, 1
+
+
+def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -> pd.DataFrame:
     """Add ``from_client``: who opened each stream.
 
     The client is the sender of the first SYN (without ACK); else the
     receiver of the first SYN-ACK; else, for streams caught mid-way and for
     UDP, the side whose port does not look like a server's (system port,
-    known service, then the lower port); else the first sender.
+    known service, then the lower port); else the first sender.  With a
+    *carry*, the decisions of earlier chunks of the capture are taken up.
     """
+    carry = carry if carry is not None else RoleCarry()
     out = packets.copy(deep=False)
     valid = out["stream"].notna().to_numpy()
     sub = out.loc[valid, ["proto", "stream", "side", "tcp_flags", "sport", "dport"]]
     from_client = np.zeros(len(out), dtype=bool)
     if len(sub):
-        keys = sub["proto"].astype(str) + ":" + sub["stream"].astype(str)
+        proto = sub["proto"].to_numpy(dtype=object)
+        stream = sub["stream"].to_numpy(dtype=np.int64)
+        # one integer per (protocol, stream); stream numbers are per protocol
+        codes, uniques = pd.factorize(np.where(proto == "tcp", 0, 1 << 40) + stream)
         flags = sub["tcp_flags"].fillna(0).astype(np.int64).to_numpy()
         side = sub["side"].astype(np.int64).to_numpy()
-        is_tcp = (sub["proto"] == "tcp").to_numpy()
+        is_tcp = proto == "tcp"
         syn = is_tcp & ((flags & (_SYN | _ACK)) == _SYN)
         synack = is_tcp & ((flags & (_SYN | _ACK)) == (_SYN | _ACK))
-        codes, uniques = pd.factorize(keys)
-        first_pos = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-        syn_pos = pd.Series(np.where(syn, np.arange(len(codes)), -1)).where(syn).groupby(codes).first()
-        synack_pos = pd.Series(np.where(synack, np.arange(len(codes)), -1)).where(synack).groupby(codes).first()
+        pos = np.arange(len(codes))
+        first_pos = pd.Series(pos).groupby(codes).first().to_numpy()
+        syn_pos = pd.Series(pos[syn]).groupby(codes[syn]).first()
+        synack_pos = pd.Series(pos[synack]).groupby(codes[synack]).first()
         sport = sub["sport"].astype(np.int64).to_numpy()
         dport = sub["dport"].astype(np.int64).to_numpy()
         client = np.empty(len(uniques), dtype=np.int64)
-        for c in range(len(uniques)):
+        for c, k in enumerate(uniques.tolist()):
+            key = ("tcp" if k < (1 << 40) else "udp", k & ((1 << 40) - 1))
+            rank, who = carry.get(key, (0, -1))
             p = syn_pos.get(c)
-            if p is not None and not np.isnan(p):
-                client[c] = side[int(p)]
-                continue
+            if rank < _BY_SYN and p is not None:
+                rank, who = _BY_SYN, side[p]
             p = synack_pos.get(c)
-            if p is not None and not np.isnan(p):
-                client[c] = 1 - side[int(p)]
-                continue
-            f = first_pos[c]
-            # ports of side 0 / side 1 from the first packet
-            p_side0, p_side1 = (sport[f], dport[f]) if side[f] == 0 else (dport[f], sport[f])
-            srv = _server_side_by_ports(int(p_side0), int(p_side1), service_name)
-            client[c] = side[f] if srv is None else 1 - srv
+            if rank < _BY_SYN_ACK and p is not None:
+                rank, who = _BY_SYN_ACK, 1 - side[p]
+            if rank < _BY_PORTS:
+                f = first_pos[c]
+                # ports of side 0 / side 1 from the first packet
+                p_side0, p_side1 = (sport[f], dport[f]) if side[f] == 0 else (dport[f], sport[f])
+                srv = _server_side_by_ports(int(p_side0), int(p_side1), service_name)
+                rank, who = _BY_PORTS, side[f] if srv is None else 1 - srv
+            carry[key] = (rank, int(who))
+            client[c] = who
         from_client[valid] = side == client[codes]
     out["from_client"] = pd.array(from_client, dtype="boolean")
     out.loc[~valid, "from_client"] = pd.NA

@@ -18,14 +18,11 @@ _SYN, _ACK = 0x02, 0x10
 SNMP_PORT = 161
 
 
-def _walk(kind, conv, side, flags, seq, ack, known, sport, dport, okind, oconv, nconv,
-          stream, rel_seq, rel_ack, reused):
-    cur = np.full(nconv, -1, dtype=np.int64)
-    base = np.zeros((nconv, 2), dtype=np.int64)
-    has = np.zeros((nconv, 2), dtype=np.bool_)
-    request_seen = np.zeros(nconv, dtype=np.bool_)
-    pending = np.zeros(nconv, dtype=np.bool_)
-    counters = np.zeros(3, dtype=np.int64)      # index 1 tcp, 2 udp
+def _walk(kind, conv, side, flags, seq, ack, known, sport, dport, okind, oconv,
+          cur, base, has, request_seen, pending, counters, stream, rel_seq, rel_ack, reused):
+    """One pass over the frames; the conversation state (``cur`` .. ``counters``,
+    see ``streams.StreamCarry``) is read and updated in place, so a capture can
+    be walked in chunks."""
     for i in range(len(kind)):
         if okind[i] != 0:
             oc = oconv[i]

@@ -143,148 +143,247 @@ def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray):
 
 def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
     """One row per TCP/UDP stream of an analysed packet table."""
-    p = packets[packets["stream"].notna() & packets["proto"].isin(["tcp", "udp"])]
-    if p.empty:
-        return pd.DataFrame()
-    proto = p["proto"].astype(str).to_numpy()
-    sid = p["stream"].to_numpy(dtype=np.int64)
-    # one integer key per (proto, stream), streams in order: tcp first, then udp
-    key = np.where(proto == "tcp", 0, 1 << 40) + sid
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    ends = np.r_[starts[1:], len(key)]
-    rows = order  # positions in p, grouped by stream, frame order inside
-
-    def col(name, fill=None, dtype=None):
-        c = p[name]
-        if fill is not None:
-            c = c.fillna(fill)
-        return c.to_numpy(dtype=dtype)[rows]
-
-    fc = col("from_client", False, bool)
-    plen = col("payload_len", 0, np.int64)
-    frame = col("frame", dtype=np.int64)
-    ts = col("ts_ns", dtype=np.int64)
-    src, dst = col("src", dtype=object), col("dst", dtype=object)
-    sport, dport = col("sport", 0, np.int64), col("dport", 0, np.int64)
-    g_proto = proto[rows][starts]
-    first_fc = fc[starts]
-    seg = np.repeat(np.arange(len(starts)), ends - starts)
-    client_pkts = np.bincount(seg, weights=fc, minlength=len(starts)).astype(np.int64)
-    client_bytes = np.bincount(seg, weights=np.where(fc, plen, 0), minlength=len(starts)).astype(np.int64)
-    all_bytes = np.bincount(seg, weights=plen, minlength=len(starts)).astype(np.int64)
-    client = np.where(first_fc, src[starts], dst[starts])
-    server = np.where(first_fc, dst[starts], src[starts])
-    cport = np.where(first_fc, sport[starts], dport[starts])
-    sport_ = np.where(first_fc, dport[starts], sport[starts])
-    ranges = [";".join(port_ranges(int(x))) or None for x in cport]
-    table = pd.DataFrame({
-        "proto": g_proto, "stream": sid[rows][starts],
-        "client": client, "client_port": cport, "server": server, "server_port": sport_,
-        "service": [service_name(int(x), str(pr)) for x, pr in zip(sport_, g_proto)],
-        "client_port_ephemeral": [r is not None for r in ranges],
-        "client_port_range": ranges,
-        "client_packets": client_pkts, "server_packets": (ends - starts) - client_pkts,
-        "client_bytes": client_bytes, "server_bytes": all_bytes - client_bytes,
-        "first_frame": frame[starts], "last_frame": frame[ends - 1],
-        "start": pd.to_datetime(ts[starts], unit="ns", utc=True),
-        "end": pd.to_datetime(ts[ends - 1], unit="ns", utc=True),
-        "duration_s": (ts[ends - 1] - ts[starts]) / 1e9,
-    })
-    flags = col("tcp_flags", 0, np.int64)
-    phase = col("phase", dtype=object)
-    seq = col("seq", 0, np.int64)
-    reused = col("reused_ports", False, bool)
-    n = len(starts)
-    walk = walk_rows(flags, plen, fc, seg)
-    fields = {k: [None] * n for k in ("client_isn", "server_isn", "syn_frame", "syn_ack_frame",
-                                      "handshake_ack_frame", "handshake", "history", "conn_state",
-                                      "completeness", "reused_ports")}
-    for g in range(n):
-        a, b = starts[g], ends[g]
-        gfc = fc[a:b]
-        if g_proto[g] != "tcp":
-            fields["history"][g] = ("D" if gfc.any() else "") + ("d" if (~gfc).any() else "")
-            fields["conn_state"][g] = "SF" if gfc.any() and (~gfc).any() else ("S0" if gfc.any() else "SHR")
-            continue
-        gphase = phase[a:b]
-        i_syn = _first((gphase == "syn") & gfc)
-        i_sa = _first((gphase == "syn_ack") & ~gfc)
-        i_ha = _first(gphase == "handshake_ack")
-        if i_syn is not None:
-            fields["client_isn"][g], fields["syn_frame"][g] = int(seq[a + i_syn]), int(frame[a + i_syn])
-        if i_sa is not None:
-            fields["server_isn"][g], fields["syn_ack_frame"][g] = int(seq[a + i_sa]), int(frame[a + i_sa])
-        if i_ha is not None:
-            fields["handshake_ack_frame"][g] = int(frame[a + i_ha])
-        if i_syn is not None and i_sa is not None and i_ha is not None:
-            fields["handshake"][g] = "complete"
-        elif i_sa is not None:
-            fields["handshake"][g] = "syn_ack_seen"
-        elif i_syn is not None:
-            fields["handshake"][g] = "syn_only"
-        else:
-            fields["handshake"][g] = "not_captured"
-        w = walk[a:b]
-        state, history, completeness = _tcp_walk(flags[a:b][w], plen[a:b][w], gfc[w])
-        fields["history"][g] = history
-        fields["conn_state"][g] = conn_state(state[0], state[1], int(client_bytes[g]),
-                                             int(all_bytes[g] - client_bytes[g]), history)
-        fields["completeness"][g] = completeness
-        fields["reused_ports"][g] = bool(reused[a])
-    for k, v in fields.items():
-        table[k] = v
-    return _add_label_counts(table, p)
+    facts = StreamFacts()
+    facts.add(packets)
+    return facts.table()
 
 
-def _first(mask: np.ndarray) -> int | None:
+def _firsts(mask: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
+    """Per segment 0..n-1, the position of its first row where *mask* holds (-1: none)."""
+    out = np.full(n, -1, dtype=np.int64)
     hits = np.flatnonzero(mask)
-    return int(hits[0]) if len(hits) else None
+    if len(hits):
+        groups, first = np.unique(seg[hits], return_index=True)
+        out[groups] = hits[first]
+    return out
 
 
-def _add_label_counts(table: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
-    """Per-direction counts of each analysis label and checksum verdict, retransmitted bytes, initial RTT."""
-    from .rules.sequence import SequenceAnalysis
+_LABEL_COUNTS = None   # the sequence labels, filled on first use (rules import this module's users)
 
-    is_tcp = (table["proto"] == "tcp").to_numpy()
-    side = p["from_client"].fillna(False).to_numpy(dtype=bool)
-    # row of the streams table each packet belongs to
-    tkey = np.where(is_tcp, 0, 1 << 40) + table["stream"].to_numpy(dtype=np.int64)
-    pkey = np.where(p["proto"].astype(str).to_numpy() == "tcp", 0, 1 << 40) + p["stream"].to_numpy(dtype=np.int64)
-    sorter = np.argsort(tkey)
-    row = sorter[np.searchsorted(tkey, pkey, sorter=sorter)]
 
-    def per_stream(values: np.ndarray, who: bool) -> np.ndarray:
-        return np.bincount(row, weights=np.where(side == who, values, 0), minlength=len(table)).astype(np.int64)
+def _label_names() -> tuple:
+    global _LABEL_COUNTS
+    if _LABEL_COUNTS is None:
+        from .rules.sequence import SequenceAnalysis
+        _LABEL_COUNTS = tuple(SequenceAnalysis.labels)
+    return _LABEL_COUNTS
 
-    # A capture has few distinct label sets: decide membership once per set.
-    codes, sets = pd.factorize(p["labels"])
-    members = [set(str(v).split(";")) for v in sets]
 
-    def carries(label: str) -> np.ndarray:
-        return np.array([label in m for m in members] + [False])[codes].astype(np.int64)   # code -1: none
+class StreamFacts:
+    """The streams table, added up from packet tables of consecutive frames.
 
-    def verdict_is(column: str, verdict: str) -> np.ndarray:
-        vcodes, values = pd.factorize(p[column])
-        return np.array([v == verdict for v in values] + [False])[vcodes]
+    :func:`stream_table` gives it a whole capture at once; a capture read in
+    chunks adds one chunk after another and gets the same table.  Memory
+    grows with streams: per stream a few numbers, and for the Zeek state
+    walk only the rows that can change it (:func:`walk_rows`).
+    """
 
-    extra = {label: (carries(label), False) for label in SequenceAnalysis.labels}
-    extra["retransmitted_bytes"] = (carries("retransmission") * p["payload_len"].fillna(0).to_numpy(dtype=np.int64),
-                                    False)
-    for verdict in ("bad", "offloaded"):
-        hit = verdict_is("l4_checksum", verdict) | verdict_is("ip_checksum", verdict)
-        extra[f"{verdict}_checksums"] = (hit.astype(np.int64), True)
-    for name, (values, all_protos) in extra.items():
-        for who, flag in (("client", True), ("server", False)):
-            col = pd.array(per_stream(values, flag), dtype="Int64")
-            if not all_protos:
-                col[~is_tcp] = pd.NA
-            table[f"{who}_{name}"] = col
-    irtt = np.full(len(table), np.nan)
-    vals = p["initial_rtt_s"].to_numpy(dtype=float)
-    known = ~np.isnan(vals)
-    np.fmax.at(irtt, row[known], vals[known])
-    table["initial_rtt_s"] = irtt
-    table.loc[~is_tcp, "initial_rtt_s"] = np.nan
-    return table
+    _INTS = ("stream", "client_port", "server_port", "first_frame", "last_frame", "start", "end",
+             "syn_frame", "syn_seq", "sa_frame", "sa_seq", "ha_frame")
+
+    def __init__(self) -> None:
+        self.slot_of: dict[int, int] = {}
+        self.n = 0
+        self.ints = {k: np.zeros(0, dtype=np.int64) for k in self._INTS}
+        self.is_tcp = np.zeros(0, dtype=bool)
+        self.reused = np.zeros(0, dtype=bool)
+        self.client = np.zeros(0, dtype=object)
+        self.server = np.zeros(0, dtype=object)
+        self.irtt = np.zeros(0, dtype=float)
+        # per stream: [client, server] packets, bytes, and each counted label / verdict
+        self.counts: dict[str, np.ndarray] = {}
+        self.walk: list[tuple] = []
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        slots = np.empty(len(keys), dtype=np.int64)
+        new = []
+        for i, k in enumerate(keys.tolist()):
+            s = self.slot_of.get(k)
+            if s is None:
+                s = self.slot_of[k] = self.n + len(new)
+                new.append(i)
+            slots[i] = s
+        if new:
+            m = len(new)
+            for k in self._INTS:
+                self.ints[k] = np.concatenate([self.ints[k], np.full(m, -1, dtype=np.int64)])
+            self.is_tcp = np.concatenate([self.is_tcp, np.zeros(m, dtype=bool)])
+            self.reused = np.concatenate([self.reused, np.zeros(m, dtype=bool)])
+            self.client = np.concatenate([self.client, np.empty(m, dtype=object)])
+            self.server = np.concatenate([self.server, np.empty(m, dtype=object)])
+            self.irtt = np.concatenate([self.irtt, np.full(m, np.nan)])
+            for k in self.counts:
+                self.counts[k] = np.concatenate([self.counts[k], np.zeros((m, 2), dtype=np.int64)])
+            self.n += m
+        return slots
+
+    def _count(self, name: str, slot: np.ndarray, fc: np.ndarray, values: np.ndarray) -> None:
+        c = self.counts.get(name)
+        if c is None:
+            c = self.counts[name] = np.zeros((self.n, 2), dtype=np.int64)
+        weights = np.asarray(values, dtype=np.int64)
+        c[:, 0] += np.bincount(slot, weights=np.where(fc, weights, 0), minlength=self.n).astype(np.int64)
+        c[:, 1] += np.bincount(slot, weights=np.where(fc, 0, weights), minlength=self.n).astype(np.int64)
+
+    def add(self, packets: pd.DataFrame) -> None:
+        """Take in the next frames of the capture (an analysed packet table)."""
+        p = packets[packets["stream"].notna() & packets["proto"].isin(["tcp", "udp"])]
+        if p.empty:
+            return
+        proto = p["proto"].astype(str).to_numpy()
+        sid = p["stream"].to_numpy(dtype=np.int64)
+        # one integer key per (proto, stream), streams in order: tcp first, then udp
+        key = np.where(proto == "tcp", 0, 1 << 40) + sid
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        ends = np.r_[starts[1:], len(key)]
+        rows = order  # positions in p, grouped by stream, frame order inside
+
+        def col(name, fill=None, dtype=None):
+            c = p[name]
+            if fill is not None:
+                c = c.fillna(fill)
+            return c.to_numpy(dtype=dtype)[rows]
+
+        fresh = len(self.slot_of)
+        gslot = self._slots(key[starts])
+        new = gslot >= fresh
+        seg = np.repeat(np.arange(len(starts)), ends - starts)
+        slot = gslot[seg]
+        fc = col("from_client", False, bool)
+        plen = col("payload_len", 0, np.int64)
+        frame = col("frame", dtype=np.int64)
+        ts = col("ts_ns", dtype=np.int64)
+        flags = col("tcp_flags", 0, np.int64)
+        ints = self.ints
+        # who talked to whom: the first packet of the stream and who the client is
+        f = starts[new]
+        ns = gslot[new]
+        first_fc = fc[f]
+        src, dst = col("src", dtype=object), col("dst", dtype=object)
+        sport, dport = col("sport", 0, np.int64), col("dport", 0, np.int64)
+        self.client[ns] = np.where(first_fc, src[f], dst[f])
+        self.server[ns] = np.where(first_fc, dst[f], src[f])
+        ints["client_port"][ns] = np.where(first_fc, sport[f], dport[f])
+        ints["server_port"][ns] = np.where(first_fc, dport[f], sport[f])
+        ints["stream"][ns] = sid[rows][f]
+        self.is_tcp[ns] = proto[rows][f] == "tcp"
+        self.reused[ns] = col("reused_ports", False, bool)[f]
+        ints["first_frame"][ns] = frame[f]
+        ints["start"][ns] = ts[f]
+        ints["last_frame"][gslot] = frame[ends - 1]
+        ints["end"][gslot] = ts[ends - 1]
+        one = np.ones(len(rows), dtype=np.int64)
+        self._count("packets", slot, fc, one)
+        self._count("bytes", slot, fc, plen)
+        # the handshake: first SYN from the client, SYN-ACK from the server, handshake ACK
+        phase = col("phase", dtype=object)
+        seq = col("seq", 0, np.int64)
+        for name, mask in (("syn", (phase == "syn") & fc), ("sa", (phase == "syn_ack") & ~fc),
+                           ("ha", phase == "handshake_ack")):
+            pos = _firsts(mask, seg, len(starts))
+            take = (pos >= 0) & (ints[f"{name}_frame"][gslot] < 0)
+            ints[f"{name}_frame"][gslot[take]] = frame[pos[take]]
+            if name != "ha":
+                ints[f"{name}_seq"][gslot[take]] = seq[pos[take]]
+        walk = walk_rows(flags, plen, fc, seg)
+        self.walk.append((slot[walk], flags[walk], plen[walk], fc[walk]))
+        # per-direction counts of each analysis label and checksum verdict
+        codes, sets = pd.factorize(p["labels"].to_numpy(dtype=object)[rows])
+        members = [set(str(v).split(";")) for v in sets]
+
+        def carries(label: str) -> np.ndarray:
+            return np.array([label in m for m in members] + [False])[codes].astype(np.int64)   # code -1: none
+
+        for label in _label_names():
+            self._count(label, slot, fc, carries(label))
+        self._count("retransmitted_bytes", slot, fc, carries("retransmission") * plen)
+        for verdict in ("bad", "offloaded"):
+            hit = np.zeros(len(rows), dtype=bool)
+            for column in ("l4_checksum", "ip_checksum"):
+                vcodes, values = pd.factorize(p[column].to_numpy(dtype=object)[rows])
+                hit |= np.array([v == verdict for v in values] + [False])[vcodes]
+            self._count(f"{verdict}_checksums", slot, fc, hit)
+        vals = p["initial_rtt_s"].to_numpy(dtype=float)[rows]
+        known = ~np.isnan(vals)
+        np.fmax.at(self.irtt, slot[known], vals[known])
+
+    def table(self) -> pd.DataFrame:
+        """The streams table of everything added so far."""
+        if not self.n:
+            return pd.DataFrame()
+        ints = self.ints
+        keys = np.where(self.is_tcp, 0, 1 << 40) + ints["stream"]
+        order = np.argsort(keys, kind="stable")
+        g_proto = np.where(self.is_tcp, "tcp", "udp").astype(object)[order]
+        pk, by = self.counts["packets"][order], self.counts["bytes"][order]
+        cport, sport_ = ints["client_port"][order], ints["server_port"][order]
+        ranges = [";".join(port_ranges(int(x))) or None for x in cport]
+        table = pd.DataFrame({
+            "proto": g_proto, "stream": ints["stream"][order],
+            "client": self.client[order], "client_port": cport, "server": self.server[order],
+            "server_port": sport_,
+            "service": [service_name(int(x), str(pr)) for x, pr in zip(sport_, g_proto)],
+            "client_port_ephemeral": [r is not None for r in ranges],
+            "client_port_range": ranges,
+            "client_packets": pk[:, 0], "server_packets": pk[:, 1],
+            "client_bytes": by[:, 0], "server_bytes": by[:, 1],
+            "first_frame": ints["first_frame"][order], "last_frame": ints["last_frame"][order],
+            "start": pd.to_datetime(ints["start"][order], unit="ns", utc=True),
+            "end": pd.to_datetime(ints["end"][order], unit="ns", utc=True),
+            "duration_s": (ints["end"][order] - ints["start"][order]) / 1e9,
+        })
+        n = self.n
+        fields = {k: [None] * n for k in ("client_isn", "server_isn", "syn_frame", "syn_ack_frame",
+                                          "handshake_ack_frame", "handshake", "history", "conn_state",
+                                          "completeness", "reused_ports")}
+        w_slot, w_flags, w_plen, w_fc = (np.concatenate(parts) for parts in zip(*self.walk))
+        w_order = np.argsort(w_slot, kind="stable")
+        w_slot, w_flags, w_plen, w_fc = w_slot[w_order], w_flags[w_order], w_plen[w_order], w_fc[w_order]
+        w_start = np.searchsorted(w_slot, np.arange(n), side="left")
+        w_end = np.searchsorted(w_slot, np.arange(n), side="right")
+        for g, s in enumerate(order.tolist()):
+            if not self.is_tcp[s]:
+                c, r = pk[g, 0] > 0, pk[g, 1] > 0
+                fields["history"][g] = ("D" if c else "") + ("d" if r else "")
+                fields["conn_state"][g] = "SF" if c and r else ("S0" if c else "SHR")
+                continue
+            syn, sa, ha = ints["syn_frame"][s], ints["sa_frame"][s], ints["ha_frame"][s]
+            if syn >= 0:
+                fields["client_isn"][g], fields["syn_frame"][g] = int(ints["syn_seq"][s]), int(syn)
+            if sa >= 0:
+                fields["server_isn"][g], fields["syn_ack_frame"][g] = int(ints["sa_seq"][s]), int(sa)
+            if ha >= 0:
+                fields["handshake_ack_frame"][g] = int(ha)
+            if syn >= 0 and sa >= 0 and ha >= 0:
+                fields["handshake"][g] = "complete"
+            elif sa >= 0:
+                fields["handshake"][g] = "syn_ack_seen"
+            elif syn >= 0:
+                fields["handshake"][g] = "syn_only"
+            else:
+                fields["handshake"][g] = "not_captured"
+            a, b = w_start[s], w_end[s]
+            state, history, completeness = _tcp_walk(w_flags[a:b], w_plen[a:b], w_fc[a:b])
+            fields["history"][g] = history
+            fields["conn_state"][g] = conn_state(state[0], state[1], int(by[g, 0]), int(by[g, 1]), history)
+            fields["completeness"][g] = completeness
+            fields["reused_ports"][g] = bool(self.reused[s])
+        for k, v in fields.items():
+            table[k] = v
+        is_tcp = self.is_tcp[order]
+        names = [(label, False) for label in _label_names()] + [("retransmitted_bytes", False),
+                                                                ("bad_checksums", True),
+                                                                ("offloaded_checksums", True)]
+        for name, all_protos in names:
+            counts = self.counts[name][order]
+            for who, i in (("client", 0), ("server", 1)):
+                c = pd.array(counts[:, i], dtype="Int64")
+                if not all_protos:
+                    c[~is_tcp] = pd.NA
+                table[f"{who}_{name}"] = c
+        irtt = self.irtt[order].copy()
+        irtt[~is_tcp] = np.nan
+        table["initial_rtt_s"] = irtt
+        return table

@@ -27,6 +27,36 @@ from ..checksum import BAD, GOOD, MAYBE_OFFLOADED, OFFLOADED
 from .base import Rule, RuleContext
 
 
+class ChecksumTally:
+    """Per address: checksums sent and received, and how many were not good.
+
+    Enough to decide which senders offload (see :meth:`offloaders`); added
+    up chunk by chunk when a capture is analysed in pieces.
+    """
+
+    def __init__(self) -> None:
+        self.counts = pd.DataFrame(columns=["sent", "sent_not_good", "received", "received_not_good"],
+                                   dtype=np.int64)
+
+    def add(self, src: np.ndarray, dst: np.ndarray, l4: np.ndarray) -> None:
+        checked = np.isin(l4, [GOOD, BAD, OFFLOADED])
+        if not checked.any():
+            return
+        not_good = (l4 != GOOD)[checked].astype(np.int64)
+        one = np.ones(len(not_good), dtype=np.int64)
+        sent = pd.DataFrame({"sent": one, "sent_not_good": not_good}).groupby(src[checked]).sum()
+        received = pd.DataFrame({"received": one, "received_not_good": not_good}).groupby(dst[checked]).sum()
+        part = sent.join(received, how="outer").fillna(0).astype(np.int64)
+        self.counts = part if self.counts.empty else self.counts.add(part, fill_value=0).astype(np.int64)
+
+    def offloaders(self, consistent_min: int) -> frozenset:
+        """Senders all of whose checksums fail (at least *consistent_min*) while all they receive is right."""
+        c = self.counts
+        hit = ((c["sent"] >= consistent_min) & (c["sent_not_good"] == c["sent"])
+               & (c["received"] > 0) & (c["received_not_good"] == 0))
+        return frozenset(c.index[hit.to_numpy()])
+
+
 @dataclass
 class Checksums(Rule):
     name = "checksums"
@@ -39,6 +69,11 @@ class Checksums(Rule):
     columns = {"ip_checksum": "IPv4 header checksum verdict", "l4_checksum": "TCP/UDP/ICMP checksum verdict"}
     # A sender failing this many checksums, and no others, while all it receives is right.
     consistent_min: int = 3
+    # For a capture analysed in chunks: the offloading senders, decided over
+    # the whole capture beforehand (None: decide from this table), and the
+    # tally that collects what decides them.
+    offloaders: frozenset | None = None
+    tally: ChecksumTally | None = None
 
     def run(self, ctx: RuleContext) -> None:
         p = ctx.packets
@@ -58,14 +93,15 @@ class Checksums(Rule):
 
     def _by_consistency(self, p: pd.DataFrame, l4: np.ndarray) -> None:
         bad = l4 == BAD
+        src = p["src"].to_numpy(dtype=object)
+        if self.tally is not None:
+            self.tally.add(src, p["dst"].to_numpy(dtype=object), l4)
         if not bad.any():
             return
-        checked = np.isin(l4, [GOOD, BAD, OFFLOADED])
-        df = pd.DataFrame({"src": p["src"].to_numpy(), "dst": p["dst"].to_numpy(), "v": l4})[checked]
-        if df.empty:
-            return
-        sent_all_bad = df.groupby("src")["v"].agg(lambda s: bool((s != GOOD).all()) and len(s) >= self.consistent_min)
-        received_ok = df.groupby("dst")["v"].agg(lambda s: bool((s == GOOD).all()))
-        offloaders = [a for a, all_bad in sent_all_bad.items() if all_bad and received_ok.get(a, False)]
+        offloaders = self.offloaders
+        if offloaders is None:
+            tally = ChecksumTally()
+            tally.add(src, p["dst"].to_numpy(dtype=object), l4)
+            offloaders = tally.offloaders(self.consistent_min)
         if offloaders:
-            l4[bad & np.isin(p["src"].to_numpy(dtype=object), offloaders)] = OFFLOADED
+            l4[bad & np.isin(src, list(offloaders))] = OFFLOADED

@@ -25,10 +25,18 @@ _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _MASK = 0xFFFFFFFF
 
 
+class PhaseCarry(dict):
+    """Per TCP stream after some chunks of a capture: (server ISN of its first
+    SYN-ACK or None, handshake ACK already seen)."""
+
+
 @dataclass
 class Phase(Rule):
     name = "phase"
     columns = {"phase": "handshake phase of each TCP packet"}
+    # Set when the capture is analysed in chunks: the handshake state of each
+    # stream carries over from one chunk to the next.
+    carry: PhaseCarry | None = None
 
     def run(self, ctx: RuleContext) -> None:
         proto = ctx.packets["proto"].to_numpy()
@@ -57,11 +65,26 @@ class Phase(Rule):
             is_synack = (phase[rows] == "syn_ack") & ~from_client[rows]
             sa = pd.DataFrame({"stream": st[is_synack], "row_sa": rows[is_synack],
                                "isn": seq[rows][is_synack]}).drop_duplicates("stream")
+            carry = self.carry
+            if carry:
+                # streams whose SYN-ACK came in an earlier chunk: every row is after it
+                done = [k for k, (isn, found) in carry.items() if found]
+                earlier = pd.DataFrame([(k, -1, isn) for k, (isn, found) in carry.items()
+                                        if isn is not None and not found],
+                                       columns=["stream", "row_sa", "isn"])
+                sa = sa[~sa["stream"].isin(list(carry))]
+                sa = pd.concat([earlier.astype(sa.dtypes.to_dict()), sa], ignore_index=True) if len(earlier) else sa
             cand = from_client[rows] & (flags[rows] & (_SYN | _RST | _FIN) == 0) & (flags[rows] & _ACK != 0)
             c = pd.DataFrame({"stream": st[cand], "row": rows[cand], "ack": ack[rows][cand]})
+            if carry:
+                c = c[~c["stream"].isin(done)]
             c = c.merge(sa, on="stream", how="inner")
             c = c[(c["row"] > c["row_sa"]) & (c["ack"] == (c["isn"] + 1) & _MASK)]
-            first = c.drop_duplicates("stream")["row"].to_numpy()
-            phase[first] = "handshake_ack"
+            firsts = c.drop_duplicates("stream")
+            phase[firsts["row"].to_numpy()] = "handshake_ack"
+            if carry is not None:
+                found = set(firsts["stream"].tolist())
+                for k, isn in zip(sa["stream"].tolist(), sa["isn"].tolist()):
+                    carry[k] = (isn, k in found)
         phase[~tcp] = None
         ctx.add_column("phase", phase)
