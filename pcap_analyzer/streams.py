@@ -279,11 +279,25 @@ class RoleCarry(dict):
 
     Evidence ranks the rules of :func:`roles`: 3 a SYN, 2 a SYN-ACK, 1 the
     ports of the first packet.  A chunk of a capture may raise the evidence
-    (a SYN seen later wins) but never lowers it.
+    (a SYN seen later wins) but never lowers it.  ``changed`` lists the
+    streams whose client a later chunk turned round (earlier frames were
+    then analysed with the other side as client); :meth:`decided` gives the
+    final answers to start a second pass with.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed: set = set()
 
-_BY_SYN, _BY_SYN_ACK, _BY_PORTS = 3, 2, 1
+    def decided(self, keys) -> "RoleCarry":
+        """A carry that fixes the client of *keys* as decided here."""
+        out = RoleCarry()
+        for k in keys:
+            out[k] = (_GIVEN, self[k][1])
+        return out
+
+
+_GIVEN, _BY_SYN, _BY_SYN_ACK, _BY_PORTS = 4, 3, 2, 1
 
 
 def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -> pd.DataFrame:
@@ -319,7 +333,7 @@ def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -
         client = np.empty(len(uniques), dtype=np.int64)
         for c, k in enumerate(uniques.tolist()):
             key = ("tcp" if k < (1 << 40) else "udp", k & ((1 << 40) - 1))
-            rank, who = carry.get(key, (0, -1))
+            rank, who = before = carry.get(key, (0, -1))
             p = syn_pos.get(c)
             if rank < _BY_SYN and p is not None:
                 rank, who = _BY_SYN, side[p]
@@ -332,6 +346,8 @@ def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -
                 p_side0, p_side1 = (sport[f], dport[f]) if side[f] == 0 else (dport[f], sport[f])
                 srv = _server_side_by_ports(int(p_side0), int(p_side1), service_name)
                 rank, who = _BY_PORTS, side[f] if srv is None else 1 - srv
+            if before[1] >= 0 and who != before[1]:
+                carry.changed.add(key)
             carry[key] = (rank, int(who))
             client[c] = who
         from_client[valid] = side == client[codes]

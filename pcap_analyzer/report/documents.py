@@ -1,6 +1,7 @@
 """What each command shows: the sections of its document."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..analysis import Analysis
@@ -128,61 +129,115 @@ def _both(s: pd.DataFrame, label: str) -> pd.Series:
     return total.where(s["proto"] == "tcp")
 
 
-def _grouped_events(ev: pd.DataFrame, packets: pd.DataFrame) -> pd.DataFrame:
-    if ev.empty:
-        return pd.DataFrame(columns=["label", "count", "streams", "frames", "meaning", "example"])
-    examples = _examples(packets, ev)
-    rows = []
-    for label, g in ev.groupby("label", sort=False):
-        frames = g["frame"].astype(str).tolist()
-        shown = ", ".join(frames[:_MAX_FRAMES_LISTED])
-        if len(frames) > _MAX_FRAMES_LISTED:
-            shown += f", … {len(frames) - _MAX_FRAMES_LISTED} more"
-        streams = [f"{p} {n}" for p, n in g[["proto", "stream"]].dropna().drop_duplicates()
-                   .itertuples(index=False, name=None)]
-        rows.append({"label": label, "count": len(frames),
-                     "streams": ", ".join(streams[:4]) + (f", … {len(streams) - 4} more" if len(streams) > 4 else ""),
-                     "frames": shown, "meaning": g["meaning"].iloc[0], "example": examples.get(label)})
-    return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+class EventDigest:
+    """The notable frames of a report, grouped per label, added up frame table by frame table.
+
+    Per label it keeps the count, the first frames and streams, and one
+    example sentence: the first frame whose ``explain`` sentence is about
+    that label, else the first frame carrying it.  A capture read in chunks
+    adds each chunk's labelled frames in turn and gets the same table.
+    """
+
+    def __init__(self, leave_out: tuple = ()) -> None:
+        self.leave_out = set(leave_out)
+        self.groups: dict[str, dict] = {}
+
+    def add(self, labelled: pd.DataFrame) -> None:
+        """Take in analysed frames (only those with labels count), with their ``explain`` column."""
+        labelled = labelled[labelled["labels"].notna()]
+        if labelled.empty:
+            return
+        ev = events_table(labelled)
+        ev = ev[~ev["label"].isin(self.leave_out)]
+        if ev.empty:
+            return
+        about = topics(labelled).to_numpy(dtype=object, na_value=None)
+        frames = labelled["frame"].to_numpy()
+        text = labelled["explain"].to_numpy(dtype=object)
+        for label, g in ev.groupby("label", sort=False):
+            d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": g["meaning"].iloc[0],
+                                               "about": None, "first": None})
+            d["count"] += len(g)
+            if len(d["frames"]) < _MAX_FRAMES_LISTED:
+                d["frames"].extend(g["frame"].head(_MAX_FRAMES_LISTED - len(d["frames"])).tolist())
+            for key in g[["proto", "stream"]].dropna().drop_duplicates().itertuples(index=False, name=None):
+                d["streams"].setdefault(key, None)
+            rows = np.isin(frames, g["frame"].to_numpy())
+            if d["first"] is None:
+                i = int(rows.argmax())
+                d["first"] = f"frame {frames[i]}: {text[i]}"
+            pick = rows & (about == label)
+            if d["about"] is None and pick.any():
+                i = int(pick.argmax())
+                d["about"] = f"frame {frames[i]}: {text[i]}"
+
+    def table(self) -> pd.DataFrame:
+        if not self.groups:
+            return pd.DataFrame(columns=["label", "count", "streams", "frames", "meaning", "example"])
+        rows = []
+        for label, d in self.groups.items():
+            shown = ", ".join(str(f) for f in d["frames"])
+            if d["count"] > _MAX_FRAMES_LISTED:
+                shown += f", … {d['count'] - _MAX_FRAMES_LISTED} more"
+            streams = [f"{p} {n}" for p, n in d["streams"]]
+            rows.append({"label": label, "count": d["count"],
+                         "streams": ", ".join(streams[:4]) + (f", … {len(streams) - 4} more" if len(streams) > 4 else ""),
+                         "frames": shown, "meaning": d["meaning"], "example": d["about"] or d["first"]})
+        return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _examples(packets: pd.DataFrame, ev: pd.DataFrame) -> dict[str, str]:
-    """Per label, one frame's ``explain`` sentence: the first frame whose sentence is
-    about that label, else the first frame carrying it."""
-    labelled = packets[packets["labels"].notna()]
-    about = topics(labelled).to_numpy(dtype=object, na_value=None)
-    out = {}
-    for label, g in ev.groupby("label", sort=False):
-        rows = labelled["frame"].isin(g["frame"]).to_numpy()
-        pick = rows & (about == label)
-        i = int(pick.argmax()) if pick.any() else int(rows.argmax())
-        out[label] = f"frame {labelled['frame'].iloc[i]}: {labelled['explain'].iloc[i]}"
-    return out
+_VERDICTS = ("good", "bad", "offloaded", "unverified")
+_BAD_FRAMES_LISTED = 8
+
+
+class ChecksumDigest:
+    """Checksum verdict counts of a capture, added up frame table by frame table."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(_VERDICTS, 0)
+        self.offloaded = 0
+        self.offloading_hosts: set = set()
+        self.bad = 0
+        self.bad_frames: list = []
+
+    def add(self, packets: pd.DataFrame) -> None:
+        ip = packets["ip_checksum"].astype("string")
+        l4 = packets["l4_checksum"].astype("string")
+        for verdict in _VERDICTS:
+            self.counts[verdict] += int(((ip == verdict) | (l4 == verdict)).fillna(False).sum())
+        off = packets[((ip == "offloaded") | (l4 == "offloaded")).fillna(False)]
+        self.offloaded += len(off)
+        self.offloading_hosts.update(off["src"].dropna().astype(str).unique().tolist())
+        bad = packets[((ip == "bad") | (l4 == "bad")).fillna(False)]
+        self.bad += len(bad)
+        self.bad_frames.extend(bad["frame"].head(_BAD_FRAMES_LISTED - len(self.bad_frames)).tolist()
+                               if len(self.bad_frames) < _BAD_FRAMES_LISTED else [])
+
+    def facts(self) -> dict:
+        """The counts and one sentence that says what they mean."""
+        facts = dict(self.counts)
+        notes = []
+        if self.offloaded:
+            hosts = ", ".join(sorted(self.offloading_hosts)[:3])
+            notes.append(f"{self.offloaded} packets from {hosts} carry checksums that were not filled in yet: "
+                         "the capture was taken on that host before its network card computed them "
+                         "(checksum offload), which is normal and not an error.")
+        if self.bad:
+            frames = ", ".join(str(f) for f in self.bad_frames)
+            notes.append(f"{self.bad} packets have a wrong checksum (frames {frames}"
+                         f"{', …' if self.bad > _BAD_FRAMES_LISTED else ''}): "
+                         "their bits changed between sender and capture, so the receiver would discard them.")
+        if not notes:
+            notes.append("Every verified checksum is correct." if facts["good"] else "No checksum could be verified.")
+        facts["meaning"] = " ".join(notes)
+        return facts
 
 
 def checksum_facts(packets: pd.DataFrame) -> dict:
     """Checksum verdict counts and one sentence that says what they mean."""
-    ip = packets["ip_checksum"].astype("string")
-    l4 = packets["l4_checksum"].astype("string")
-    facts = {}
-    for verdict in ("good", "bad", "offloaded", "unverified"):
-        facts[verdict] = int(((ip == verdict) | (l4 == verdict)).fillna(False).sum())
-    notes = []
-    off = packets[((ip == "offloaded") | (l4 == "offloaded")).fillna(False)]
-    if len(off):
-        hosts = ", ".join(sorted(off["src"].dropna().astype(str).unique())[:3])
-        notes.append(f"{len(off)} packets from {hosts} carry checksums that were not filled in yet: the capture "
-                     "was taken on that host before its network card computed them (checksum offload), "
-                     "which is normal and not an error.")
-    bad = packets[((ip == "bad") | (l4 == "bad")).fillna(False)]
-    if len(bad):
-        frames = ", ".join(str(f) for f in bad["frame"].head(8))
-        notes.append(f"{len(bad)} packets have a wrong checksum (frames {frames}{', …' if len(bad) > 8 else ''}): "
-                     "their bits changed between sender and capture, so the receiver would discard them.")
-    if not notes:
-        notes.append("Every verified checksum is correct." if facts["good"] else "No checksum could be verified.")
-    facts["meaning"] = " ".join(notes)
-    return facts
+    digest = ChecksumDigest()
+    digest.add(packets)
+    return digest.facts()
 
 
 def _capture_overview(facts: dict, checks: dict) -> dict:
@@ -218,12 +273,13 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
     if for_table:
         # Frames cut by the snapshot length are counted in the capture facts;
         # listing them here would bury what TCP did.
-        notable = ev[ev["label"] != "truncated"] if not labels or "truncated" not in labels else ev
+        digest = EventDigest(leave_out=("truncated",) if not labels or "truncated" not in labels else ())
+        digest.add(packets)
         shown, more = _busiest(s)
         overview = _stream_overview(shown).reset_index(drop=True)
         if more:
             overview.loc[len(overview), ["stream", "client"]] = [
                 "…", f"{more:,} more streams, fewer packets each (pcapan streams lists every one)"]
         return {"capture": _capture_overview(facts, checks), "streams": overview,
-                "notable_frames": _grouped_events(notable, packets)}
+                "notable_frames": digest.table()}
     return {"capture": facts, "streams": s.reset_index(drop=True), "checksums": checks, "events": ev}
