@@ -52,22 +52,40 @@ class Analysis:
     def summary(self) -> dict:
         """Capture facts as a plain dict (what ``pcapan report`` shows first)."""
         p = self.packets
-        t = p["time_rel_s"]
-        return {
-            "file": os.path.basename(self.info.path),
-            "format": self.info.file_format + (" (gzip)" if self.info.compressed else ""),
-            "link_types": sorted({reader.linktype_name(v) for v in self.info.linktypes.values()}),
-            "packets": int(len(p)),
-            "tcp_packets": int((p["proto"] == "tcp").sum()),
-            "udp_packets": int((p["proto"] == "udp").sum()),
-            "tcp_streams": int((self.streams["proto"] == "tcp").sum()) if len(self.streams) else 0,
-            "udp_streams": int((self.streams["proto"] == "udp").sum()) if len(self.streams) else 0,
-            "first_time": p["time"].iloc[0].isoformat() if len(p) else None,
-            "duration_s": float(t.iloc[-1]) if len(p) else 0.0,
-            "truncated_frames": int(p["labels"].str.contains("truncated", regex=False).sum()) if len(p) else 0,
-            "malformed_frames": int(p["malformed"].notna().sum()),
-            "warnings": list(self.info.warnings),
-        }
+        return capture_facts(self.info, frame_counts(p), self.streams,
+                             p["time"].iloc[0] if len(p) else None,
+                             float(p["time_rel_s"].iloc[-1]) if len(p) else 0.0)
+
+
+def frame_counts(p: pd.DataFrame) -> dict:
+    """Frames per protocol and frames cut short, in one table of frames (they add up over chunks)."""
+    return {
+        "packets": int(len(p)),
+        "tcp_packets": int((p["proto"] == "tcp").sum()),
+        "udp_packets": int((p["proto"] == "udp").sum()),
+        "truncated_frames": int(p["labels"].str.contains("truncated", regex=False).sum()) if len(p) else 0,
+        "malformed_frames": int(p["malformed"].notna().sum()),
+    }
+
+
+def capture_facts(info: reader.CaptureInfo, counts: dict, streams: pd.DataFrame, first_time,
+                  duration_s: float) -> dict:
+    """The capture facts of a report from the frame counts and the streams table."""
+    return {
+        "file": os.path.basename(info.path),
+        "format": info.file_format + (" (gzip)" if info.compressed else ""),
+        "link_types": sorted({reader.linktype_name(v) for v in info.linktypes.values()}),
+        "packets": counts["packets"],
+        "tcp_packets": counts["tcp_packets"],
+        "udp_packets": counts["udp_packets"],
+        "tcp_streams": int((streams["proto"] == "tcp").sum()) if len(streams) else 0,
+        "udp_streams": int((streams["proto"] == "udp").sum()) if len(streams) else 0,
+        "first_time": first_time.isoformat() if first_time is not None else None,
+        "duration_s": duration_s,
+        "truncated_frames": counts["truncated_frames"],
+        "malformed_frames": counts["malformed_frames"],
+        "warnings": list(info.warnings),
+    }
 
 
 def _flag_names(value: int) -> str:
@@ -84,11 +102,13 @@ def _flag_text(flags: pd.Series) -> pd.Series:
     return out.where(flags.notna(), pd.NA)
 
 
-def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
-    """Derived display columns and the documented column order/dtypes."""
+def _finish_packets(p: pd.DataFrame, first_ts_ns: int | None = None) -> pd.DataFrame:
+    """Derived display columns; times are relative to *first_ts_ns* (default: the first frame's)."""
     p = p.copy(deep=False)   # new columns only; copy-on-write keeps the caller's table intact
     p["time"] = pd.to_datetime(p["ts_ns"], unit="ns", utc=True)
-    p["time_rel_s"] = (p["ts_ns"] - (p["ts_ns"].iloc[0] if len(p) else 0)) / 1e9
+    if first_ts_ns is None:
+        first_ts_ns = p["ts_ns"].iloc[0] if len(p) else 0
+    p["time_rel_s"] = (p["ts_ns"] - first_ts_ns) / 1e9
     names = {v: reader.linktype_name(int(v)) for v in p["linktype_id"].unique()}
     p["linktype"] = p["linktype_id"].map(names).astype("category")
     p["flags"] = _flag_text(p["tcp_flags"])

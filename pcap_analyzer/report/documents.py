@@ -268,18 +268,27 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
     s = a.streams
     if stream is not None and len(s):
         s = s[(s["stream"] == stream) & (s["proto"] == "tcp")]
-    ev = events_table(packets)
     checks = checksum_facts(packets)
     if for_table:
         # Frames cut by the snapshot length are counted in the capture facts;
         # listing them here would bury what TCP did.
         digest = EventDigest(leave_out=("truncated",) if not labels or "truncated" not in labels else ())
         digest.add(packets)
+        return _report(facts, s, checks, digest.table(), None, True)
+    return _report(facts, s, checks, None, events_table(packets), False)
+
+
+def digest_document(d, for_table: bool = True) -> dict:
+    """The report of a capture analysed chunk by chunk (a :class:`pcap_analyzer.streaming.Digest`)."""
+    return _report(d.facts, d.streams, d.checksums, d.notable, d.events, for_table)
+
+
+def _report(facts: dict, s: pd.DataFrame, checks: dict, notable, ev, for_table: bool) -> dict:
+    if for_table:
         shown, more = _busiest(s)
         overview = _stream_overview(shown).reset_index(drop=True)
         if more:
             overview.loc[len(overview), ["stream", "client"]] = [
                 "…", f"{more:,} more streams, fewer packets each (pcapan streams lists every one)"]
-        return {"capture": _capture_overview(facts, checks), "streams": overview,
-                "notable_frames": digest.table()}
+        return {"capture": _capture_overview(facts, checks), "streams": overview, "notable_frames": notable}
     return {"capture": facts, "streams": s.reset_index(drop=True), "checksums": checks, "events": ev}

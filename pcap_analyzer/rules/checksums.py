@@ -18,7 +18,7 @@ Labels:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ class ChecksumTally:
     """
 
     def __init__(self) -> None:
-        self.counts = pd.DataFrame(columns=["sent", "sent_not_good", "received", "received_not_good"],
+        self.counts = pd.DataFrame(columns=["sent", "sent_not_good", "sent_bad", "received", "received_not_good"],
                                    dtype=np.int64)
 
     def add(self, src: np.ndarray, dst: np.ndarray, l4: np.ndarray) -> None:
@@ -43,8 +43,9 @@ class ChecksumTally:
         if not checked.any():
             return
         not_good = (l4 != GOOD)[checked].astype(np.int64)
+        bad = (l4 == BAD)[checked].astype(np.int64)
         one = np.ones(len(not_good), dtype=np.int64)
-        sent = pd.DataFrame({"sent": one, "sent_not_good": not_good}).groupby(src[checked]).sum()
+        sent = pd.DataFrame({"sent": one, "sent_not_good": not_good, "sent_bad": bad}).groupby(src[checked]).sum()
         received = pd.DataFrame({"received": one, "received_not_good": not_good}).groupby(dst[checked]).sum()
         part = sent.join(received, how="outer").fillna(0).astype(np.int64)
         self.counts = part if self.counts.empty else self.counts.add(part, fill_value=0).astype(np.int64)
@@ -55,6 +56,11 @@ class ChecksumTally:
         hit = ((c["sent"] >= consistent_min) & (c["sent_not_good"] == c["sent"])
                & (c["received"] > 0) & (c["received_not_good"] == 0))
         return frozenset(c.index[hit.to_numpy()])
+
+    def relabelled(self, offloaders: frozenset) -> bool:
+        """Whether deciding *offloaders* turns any checksum labelled bad into offloaded."""
+        c = self.counts
+        return bool(len(offloaders)) and bool((c.loc[c.index.isin(list(offloaders)), "sent_bad"] > 0).any())
 
 
 @dataclass
@@ -74,6 +80,10 @@ class Checksums(Rule):
     # tally that collects what decides them.
     offloaders: frozenset | None = None
     tally: ChecksumTally | None = None
+
+    def for_chunks(self, offloaders: frozenset = frozenset(), tally: ChecksumTally | None = None,
+                   **shared) -> "Checksums":
+        return replace(self, offloaders=offloaders, tally=tally)
 
     def run(self, ctx: RuleContext) -> None:
         p = ctx.packets

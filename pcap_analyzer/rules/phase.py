@@ -14,7 +14,7 @@ Phases (column ``phase``), first match wins:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ class Phase(Rule):
     # Set when the capture is analysed in chunks: the handshake state of each
     # stream carries over from one chunk to the next.
     carry: PhaseCarry | None = None
+
+    def for_chunks(self, **shared) -> "Phase":
+        return replace(self, carry=PhaseCarry())
 
     def run(self, ctx: RuleContext) -> None:
         proto = ctx.packets["proto"].to_numpy()
