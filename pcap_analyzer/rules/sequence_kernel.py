@@ -5,6 +5,8 @@ Same decisions, same order, same state as the readable Python version in
 sample capture and demand identical output).  This one walks every stream in
 one compiled loop over column arrays, with per-endpoint state held in small
 arrays and each endpoint's unacknowledged segments in a fixed-size buffer.
+For chunked runs it can also take each stream's start state and hand back
+its final state (see :class:`.sequence.SequenceCarry`).
 """
 from __future__ import annotations
 
@@ -34,18 +36,56 @@ _MAX_UNACKED = 10_000
 NSLOTS = 17
 
 
+def fresh_state(n: int) -> np.ndarray:
+    """Endpoint state of *n* streams never seen: shape (n, 2, NSLOTS)."""
+    ep = np.zeros((n, 2, NSLOTS), dtype=np.int64)
+    ep[:, :, WINDOW] = _M
+    ep[:, :, VALID_BIF] = 1
+    ep[:, :, WIN_SCALE] = -1
+    return ep
+
+
+def no_carry():
+    """The carry arguments of :func:`kernel` when there is no carry (all empty)."""
+    z2 = np.zeros((0, 2), dtype=np.int64)
+    return (False, np.zeros((0, 2, NSLOTS), dtype=np.int64), z2, np.zeros((0, 4), dtype=np.int64), z2,
+            np.zeros((0, 2, NSLOTS), dtype=np.int64), z2.copy(), np.zeros((0, 4), dtype=np.int64), z2.copy())
+
+
 def _kernel(starts, ends, frame, ts, flags, seq, ack, window, wscale, sack, side, rel_seq, known, plen,
-            labels, dup_num, dup_of, acks_frame, bif, rto_frame, rtt, rto, irtt_col, wsize):
+            labels, dup_num, dup_of, acks_frame, bif, rto_frame, rtt, rto, irtt_col, wsize,
+            carry, in_ep, in_times, in_una, in_una_start, out_ep, out_times, out_una, out_una_start):
+    """Walk every group (stream) ``starts[g]:ends[g]``; return the unacked entries written out.
+
+    Without *carry* every group starts fresh and the ``in_``/``out_`` arrays
+    are not touched (they may be empty).  With it, group g starts from
+    ``in_ep[g]`` (2 x NSLOTS), ``in_times[g]`` (irtt, last SYN time) and, for
+    side e, the ``in_ep[g, e, NUNACKED]`` unacked entries (frame, seq, end,
+    time) at ``in_una[in_una_start[g, e]:]``; its final state goes to
+    ``out_ep[g]``, ``out_times[g]`` and ``out_una`` from ``out_una_start[g, e]``
+    on, groups and sides one after the other (``out_una`` needs room for the
+    input entries of the groups plus one per row).
+    """
     ep = np.zeros((2, NSLOTS), dtype=np.int64)
     una = np.zeros((2, _MAX_UNACKED, 4), dtype=np.int64)   # frame, seq, end, time
+    used = 0
     for g in range(len(starts)):
-        for e in range(2):
-            ep[e, :] = 0
-            ep[e, WINDOW] = _M
-            ep[e, VALID_BIF] = 1
-            ep[e, WIN_SCALE] = -1
-        irtt = 0
-        last_syn = 0
+        if carry:
+            for e in range(2):
+                ep[e, :] = in_ep[g, e, :]
+                b = in_una_start[g, e]
+                for j in range(ep[e, NUNACKED]):
+                    una[e, j, :] = in_una[b + j, :]
+            irtt = in_times[g, 0]
+            last_syn = in_times[g, 1]
+        else:
+            for e in range(2):
+                ep[e, :] = 0
+                ep[e, WINDOW] = _M
+                ep[e, VALID_BIF] = 1
+                ep[e, WIN_SCALE] = -1
+            irtt = 0
+            last_syn = 0
         for r in range(starts[g], ends[g]):
             s = side[r]
             o = 1 - s
@@ -221,6 +261,16 @@ def _kernel(starts, ends, frame, ts, flags, seq, ack, window, wscale, sack, side
                     ep[o, WIN_SCALE] = -2
                 elif (f & _ACK) and ep[o, WIN_SCALE] == -2:
                     ep[s, WIN_SCALE] = -2
+        if carry:
+            for e in range(2):
+                out_ep[g, e, :] = ep[e, :]
+                out_una_start[g, e] = used
+                for j in range(ep[e, NUNACKED]):
+                    out_una[used, :] = una[e, j, :]
+                    used += 1
+            out_times[g, 0] = irtt
+            out_times[g, 1] = last_syn
+    return used
 
 
 kernel = numba.njit(cache=True, nogil=True)(_kernel) if numba is not None else None
