@@ -57,7 +57,7 @@ over the whole capture while only the state of the streams is kept.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -415,6 +415,9 @@ class SequenceAnalysis(Rule):
         "window_size": "advertised window in bytes after window scaling",
         "initial_rtt_s": "handshake round-trip time, SYN to the first ACK (once known)",
     }
+
+    def for_chunks(self, **shared) -> "SequenceAnalysis":
+        return replace(self, carry=SequenceCarry())
 
     def run(self, ctx: RuleContext) -> None:
         n = ctx.n
