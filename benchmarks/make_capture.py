@@ -28,29 +28,35 @@ SHORT_PER_BULK = 120       # short connections written after each bulk copy
 
 
 def _template(path):
-    """(ts offset ns, frame bytes, offsets of the client port fields, tcp checksum offset)."""
+    """Frames of a template: (ts offset ns, bytes, client port field offset, tcp checksum offset,
+    wire length, which of the template's client ports it is); the number of client ports; the time span."""
     frames = list(read_frames(os.path.join(ROOT, path)))
     t0 = frames[0].ts_ns
-    client_port = None
+    server_port = None
+    client_ports: dict[int, int] = {}
     out = []
     for fr in frames:
         d = fr.data
         if len(d) < 34 or d[12:14] != b"\x08\x00" or d[23] != 6:
-            out.append((fr.ts_ns - t0, d, None, None, fr.wire_len))
+            out.append((fr.ts_ns - t0, d, None, None, fr.wire_len, 0))
             continue
         ihl = (d[14] & 0x0F) * 4
         tcp = 14 + ihl
         sport, dport = struct.unpack_from("!HH", d, tcp)
-        if client_port is None:
-            client_port = sport
-        pos = tcp if sport == client_port else tcp + 2
-        out.append((fr.ts_ns - t0, d, pos, tcp + 16 if len(d) >= tcp + 18 else None, fr.wire_len))
+        if server_port is None:
+            server_port = dport      # the first frame is a client's SYN
+        pos = tcp if dport == server_port else tcp + 2
+        port = sport if dport == server_port else dport
+        which = client_ports.setdefault(port, len(client_ports))
+        out.append((fr.ts_ns - t0, d, pos, tcp + 16 if len(d) >= tcp + 18 else None, fr.wire_len, which))
     span = frames[-1].ts_ns - t0
-    return out, client_port, span
+    return out, len(client_ports), span
 
 
-def _fix(frame: bytes, port_pos, ck_pos, old: int, new: int) -> bytes:
+def _fix(frame: bytes, port_pos, ck_pos, new: int) -> bytes:
+    """*frame* with the port at *port_pos* set to *new*, its TCP checksum updated (RFC 1624)."""
     b = bytearray(frame)
+    old = struct.unpack_from("!H", b, port_pos)[0]
     struct.pack_into("!H", b, port_pos, new)
     if ck_pos is not None:
         hc = struct.unpack_from("!H", b, ck_pos)[0]
@@ -66,8 +72,8 @@ def main() -> int:
     ap.add_argument("out")
     ap.add_argument("--packets", type=int, default=1_200_000)
     ns = ap.parse_args()
-    bulk, bulk_port, bulk_span = _template(TEMPLATES[0])
-    short, short_port, short_span = _template(TEMPLATES[1])
+    bulk, bulk_ports, bulk_span = _template(TEMPLATES[0])
+    short, short_ports, short_span = _template(TEMPLATES[1])
     hdr = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1)
     rec = struct.Struct("<IIII")
     written = 0
@@ -76,13 +82,13 @@ def main() -> int:
     with open(ns.out + ".tmp", "wb") as f:
         f.write(hdr)
         while written < ns.packets:
-            plan = [(bulk, bulk_port, 20000 + copy % 10000, bulk_span)]
-            plan += [(short, short_port, 30000 + (copy * SHORT_PER_BULK + k) % 30000, short_span)
+            plan = [(bulk, 20000 + (copy * bulk_ports) % 10000, bulk_span)]
+            plan += [(short, 30000 + ((copy * SHORT_PER_BULK + k) * short_ports) % 30000, short_span)
                      for k in range(SHORT_PER_BULK)]
-            for frames, old, new, span in plan:
-                for off, data, port_pos, ck_pos, wire in frames:
+            for frames, first_port, span in plan:
+                for off, data, port_pos, ck_pos, wire, which in frames:
                     if port_pos is not None:
-                        data = _fix(data, port_pos, ck_pos, old, new)
+                        data = _fix(data, port_pos, ck_pos, first_port + which)
                     ts = t + off
                     f.write(rec.pack(ts // 10**9, ts % 10**9, len(data), wire))
                     f.write(data)
