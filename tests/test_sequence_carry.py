@@ -58,7 +58,8 @@ def _whole(table: pd.DataFrame):
     Phase().run(ctx)
     SequenceAnalysis().run(ctx)
     annotated = table.assign(phase=ctx.added["phase"])
-    labels = {r: ";".join(v) for r, v in ctx.labels.items()}
+    col = ctx.labels_column()
+    labels = {r: v for r, v in enumerate(col.tolist()) if v is not pd.NA}
     cols = {k: pd.Series(v) for k, v in ctx.added.items() if k in SequenceAnalysis.columns}
     return annotated, labels, cols
 
@@ -73,8 +74,9 @@ def _chunked(annotated: pd.DataFrame, size: int, compiled: bool = True):
         chunk = annotated.iloc[a:a + size].reset_index(drop=True)
         ctx = RuleContext(chunk)
         rule.run(ctx)
-        for r, v in ctx.labels.items():
-            labels[a + r] = ";".join(v)
+        for r, v in enumerate(ctx.labels_column().tolist()):
+            if v is not pd.NA:
+                labels[a + r] = v
         for k in parts:
             parts[k].append(pd.Series(ctx.added[k]))
     cols = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}

@@ -42,11 +42,7 @@ def apply(packets: pd.DataFrame, rules: tuple[Rule, ...] = REGISTRY) -> pd.DataF
     out = packets.copy(deep=False)
     for name, values in ctx.added.items():
         out[name] = values
-    labels = pd.Series(pd.NA, index=out.index, dtype="string")
-    if ctx.labels:
-        pos = list(ctx.labels)
-        labels.iloc[pos] = [";".join(dict.fromkeys(v)) for v in ctx.labels.values()]
-    out["labels"] = labels
+    out["labels"] = ctx.labels_column()
     return out
 
 

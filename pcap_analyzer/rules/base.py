@@ -22,7 +22,7 @@ class RuleContext:
         self.packets = packets
         self.n = len(packets)
         self._arrays: dict[tuple, np.ndarray] = {}
-        self.labels: dict[int, list[str]] = {}
+        self._marks: list[tuple[np.ndarray, str]] = []   # (row positions, label), in the order given
         self.added: dict[str, object] = {}
 
     def array(self, name: str, fill=0, dtype=None) -> np.ndarray:
@@ -35,11 +35,35 @@ class RuleContext:
         return self._arrays[key]
 
     def label(self, row: int, name: str) -> None:
-        self.labels.setdefault(int(row), []).append(name)
+        self._marks.append((np.array([row], dtype=np.int64), name))
 
     def label_rows(self, rows, name: str) -> None:
-        for r in np.asarray(rows).tolist():
-            self.labels.setdefault(r, []).append(name)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows):
+            self._marks.append((rows, name))
+
+    def label_bits(self, rows: np.ndarray, bits: np.ndarray, names: tuple[str, ...]) -> None:
+        """Label ``rows[i]`` with ``names[b]`` for every bit b set in ``bits[i]``."""
+        for b, name in enumerate(names):
+            self.label_rows(rows[(bits >> b) & 1 == 1], name)
+
+    def labels_column(self) -> pd.Series:
+        """Every row's labels joined by ";" (missing for none), each label once, in the
+        order labels were first given (rules emit theirs in one fixed order)."""
+        out = pd.Series(pd.NA, index=self.packets.index, dtype="string")
+        if not self._marks:
+            return out
+        order = list(dict.fromkeys(name for _, name in self._marks))
+        index = {name: i for i, name in enumerate(order)}
+        mask = np.zeros(self.n, dtype=np.uint64)
+        for rows, name in self._marks:
+            mask[rows] |= np.uint64(1 << index[name])
+        hit = np.flatnonzero(mask)
+        codes, sets = pd.factorize(mask[hit])
+        text = np.array([";".join(order[i] for i in range(len(order)) if int(m) >> i & 1) for m in sets],
+                        dtype=object)
+        out.iloc[hit] = text[codes]
+        return out
 
     def add_column(self, name: str, values) -> None:
         self.added[name] = values

@@ -503,12 +503,7 @@ class SequenceAnalysis(Rule):
         for k in out:
             out[k][order] = o[k]
         rtt[order], rto[order], irtt_col[order], wsize[order] = o_rtt, o_rto, o_irtt, o_wsize
-        hit = np.flatnonzero(labels)
-        names = sequence_kernel.LABEL_BITS
-        for i in hit.tolist():
-            bits = int(labels[i])
-            ctx.labels.setdefault(int(order[i]), []).extend(
-                names[b] for b in range(len(names)) if bits >> b & 1)
+        ctx.label_bits(order, labels, sequence_kernel.LABEL_BITS)
 
     def _run_python(self, ctx, a, out, rtt, rto, irtt_col, wsize, carry: SequenceCarry | None = None) -> None:
         """The readable reference: one stream at a time, one packet at a time."""
@@ -516,6 +511,8 @@ class SequenceAnalysis(Rule):
         window, wscale, sack, side, rel_seq = a["window"], a["wscale"], a["sack"], a["side"], a["rel_seq"]
         known, plen = a["known"], a["plen"]
         p = Packet()
+        names = sequence_kernel.LABEL_BITS
+        bits = np.zeros(ctx.n, dtype=np.int64)   # labels as the kernel gives them, in its fixed order
         streams = list(ctx.tcp_streams())
         if carry is not None:
             ids = np.asarray([sid for sid, _ in streams], dtype=np.int64)
@@ -542,8 +539,8 @@ class SequenceAnalysis(Rule):
                     if fwd.base is None:
                         fwd.base = (p.seq - int(rel_seq[r])) & _M
                     got = self._analyse(p, fwd, rev, r, irtt, out, rtt, rto)
-                    if got:
-                        ctx.labels.setdefault(r, []).extend(got)
+                    for name in got:
+                        bits[r] |= 1 << names.index(name)
                 # window_size is the raw field scaled by the shift known so far
                 if not f & _SYN and fwd.win_scale >= 0:
                     wsize[r] = p.window << fwd.win_scale
@@ -568,6 +565,7 @@ class SequenceAnalysis(Rule):
                         fwd.win_scale = -2
             if carry is not None:
                 final.append((ends, irtt, last_syn))
+        ctx.label_bits(np.arange(ctx.n), bits, names)
         if carry is not None and streams:
             state = np.stack([np.stack([_endpoint_to_state(e) for e in pair]) for pair, _, _ in final])
             times = np.asarray([(t_rtt, t_syn) for _, t_rtt, t_syn in final], dtype=np.int64)
