@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from contextlib import contextmanager
 
 from dpkt import ethernet as _eth
 from dpkt import ip as _ip
@@ -84,7 +85,7 @@ def _row(proto, ver=None, src=None, dst=None, truncated=False, malformed=None, f
 # Bytes of the current frame on the wire beyond those captured: an IP length
 # that claims more than the frame held is cut to the frame, as Wireshark does.
 _uncaptured = 0
-# Fragments waiting for the rest of their datagram (set by build_table for
+# Fragments waiting for the rest of their datagram (set by reassembling() for
 # the capture being read; None decodes frames one by one, unreassembled).
 _defrag: Defragmenter | None = None
 
@@ -622,9 +623,84 @@ def _udp(data, off, end, l4len, ver, src, dst, truncated, fragment, ip_ck, l3, f
             None, None, None, None, None, ip_ck, l4_ck, fragment, truncated, malformed, None)
 
 
-def _decode_all(frames, append, ts, meta, comments, progress) -> int:
+# Whole-file tables are built in parts of this many frames and concatenated:
+# no slower than in one piece, and the intermediate rows and arrays stay small.
+BUILD_CHUNK_FRAMES = 250_000
+
+# Every column's dtype is fixed whatever its values, so the tables of parts
+# of a capture concatenate to the table of the whole.  (pandas would infer it
+# from the values: str when a column holds text, object when it is empty or
+# all None, bool when every value is True.)  Text-or-None columns take pandas'
+# default text dtype, the integer ones Int64, sack_perm and other_flow object.
+TEXT_FIELDS = ("proto", "src", "dst", "ip_checksum", "l4_checksum", "fragment", "malformed")
+INT_FIELDS = ("ip_version", "sport", "dport", "tcp_flags", "seq", "ack", "window", "payload_len",
+              "tcp_hdr_len", "mss", "wscale", "sack_bytes")
+_text_dtype = None
+
+
+def text_array(values):
+    """*values* (object ndarray of str or None) in pandas' default text dtype."""
+    global _text_dtype
+    import numpy as np
+    import pandas as pd
+
+    if _text_dtype is None:
+        # what pandas makes of a column of text: str (pandas 3) or object (earlier)
+        _text_dtype = pd.DataFrame({"t": np.array(["t"], dtype=object)})["t"].dtype
+    if _text_dtype == object:
+        return values
+    return pd.array(values, dtype=_text_dtype)
+
+
+def object_array(values):
+    """*values* as a column that stays object whatever it holds."""
+    import pandas as pd
+
+    return pd.array(values, dtype=object)
+
+
+def comment_array(n, comments):
+    """The comment column of *n* frames: *comments* maps row -> text, the rest missing."""
+    import numpy as np
+    import pandas as pd
+
+    column = pd.array([None], dtype="string").take(np.zeros(n, dtype=np.intp))
+    if comments:
+        column[list(comments)] = list(comments.values())
+    return column
+
+
+@contextmanager
+def reassembling(defrag: Defragmenter):
+    """``with reassembling(d):`` decode_frame reassembles IP fragments in *d*.
+
+    One Defragmenter per capture, kept from one part of the capture to the
+    next, so a datagram whose fragments straddle two parts is reassembled.
+    The previous one (normally None) is back afterwards.
+    """
+    global _defrag
+    saved, _defrag = _defrag, defrag
+    try:
+        yield
+    finally:
+        _defrag = saved
+
+
+def _decode_some(frames, limit, done, progress):
+    """Decode up to *limit* frames (all when None) of the iterator *frames*.
+
+    Returns (rows, ts, meta, comments); *done* frames were decoded before,
+    for *progress* (called every 20000 frames with the running count).
+    """
+    from itertools import islice
+
+    rows = []
+    append = rows.append
+    ts = []
+    meta = []
+    comments = {}
     n = 0
-    for fr in frames:
+    for fr in islice(frames, limit):
         n += 1
         try:
             append(decode_frame(fr.linktype, fr.data, fr.wire_len))
@@ -636,9 +712,70 @@ def _decode_all(frames, append, ts, meta, comments, progress) -> int:
         meta.append((fr.iface, fr.linktype, len(fr.data), fr.wire_len))
         if fr.comment is not None:
             comments[n - 1] = fr.comment
-        if progress is not None and n % 20000 == 0:
-            progress(n)
-    return n
+        if progress is not None and (done + n) % 20000 == 0:
+            progress(done + n)
+    return rows, ts, meta, comments
+
+
+def _table(rows, ts, meta, comments, first):
+    """The packet table of decoded *rows*, numbered from frame *first*."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(rows)
+    m = np.array(meta, dtype=np.int64).reshape(-1, 4)
+    cols = {
+        "frame": np.arange(first, first + n, dtype=np.int64),
+        "ts_ns": np.array(ts, dtype=np.int64),
+        "iface": m[:, 0],
+        "linktype_id": m[:, 1],
+        "cap_len": m[:, 2],
+        "wire_len": m[:, 3],
+    }
+    values = zip(*rows) if n else [()] * len(FIELDS)
+    for name, column in zip(FIELDS, values):
+        if name in INT_FIELDS:
+            # None means "not applicable"; via float (None -> NaN) is exact, all values are below 2**53
+            cols[name] = pd.array(np.array(column, dtype=np.float64), dtype="Int64")
+        elif name == "truncated":
+            cols[name] = np.array(column, dtype=bool)
+        else:
+            column = np.fromiter(column, dtype=object, count=n)   # keeps tuples whole
+            cols[name] = text_array(column) if name in TEXT_FIELDS else object_array(column)
+    cols["comment"] = comment_array(n, comments)
+    return pd.DataFrame(cols)
+
+
+def _tables(frames, limit, progress, keep_empty):
+    """Tables of consecutive frames, up to *limit* each, one Defragmenter throughout.
+
+    No empty table, except one when *keep_empty* and there are no frames at all.
+    """
+    frames = iter(frames)
+    defrag = Defragmenter()
+    first = 1
+    while True:
+        with reassembling(defrag):
+            rows, ts, meta, comments = _decode_some(frames, limit, first - 1, progress)
+        if rows or (keep_empty and first == 1):
+            yield _table(rows, ts, meta, comments, first)
+        first += len(rows)
+        if limit is None or len(rows) < limit:
+            return
+
+
+def iter_tables(frames, chunk_frames=None, progress=None):
+    """Decode *frames* (``reader.RawFrame``) into packet tables of at most *chunk_frames* rows.
+
+    Frames are numbered across the tables, and IP fragments are reassembled
+    across them, so the tables concatenated are the table of all frames
+    (:func:`build_table`).  A source without frames gives no table.
+    *progress*, if given, is called with the number of frames decoded so far
+    every few thousand frames.
+    """
+    if chunk_frames is not None and chunk_frames < 1:
+        raise ValueError("chunk_frames must be at least 1")
+    return _tables(frames, chunk_frames, progress, keep_empty=False)
 
 
 def build_table(frames, progress=None):
@@ -647,36 +784,12 @@ def build_table(frames, progress=None):
     *progress*, if given, is called with the number of frames decoded so far
     every few thousand frames.
     """
-    import numpy as np
+    return concat_tables(_tables(frames, BUILD_CHUNK_FRAMES, progress, keep_empty=True))
+
+
+def concat_tables(tables):
+    """One packet table from the tables of consecutive parts of a capture (at least one)."""
     import pandas as pd
 
-    global _defrag
-    rows = []
-    append = rows.append
-    ts = []
-    meta = []
-    comments = {}
-    n = 0
-    _defrag = Defragmenter()
-    try:
-        n = _decode_all(frames, append, ts, meta, comments, progress)
-    finally:
-        _defrag = None
-    df = pd.DataFrame.from_records(rows, columns=FIELDS, nrows=n)
-    m = np.array(meta, dtype=np.int64).reshape(-1, 4)
-    df.insert(0, "frame", np.arange(1, n + 1, dtype=np.int64))
-    df.insert(1, "ts_ns", np.array(ts, dtype=np.int64))
-    df.insert(2, "iface", m[:, 0])
-    df.insert(3, "linktype_id", m[:, 1])
-    df.insert(4, "cap_len", m[:, 2])
-    df.insert(5, "wire_len", m[:, 3])
-    comment = pd.Series(pd.NA, index=df.index, dtype="string")
-    if comments:
-        comment.iloc[list(comments)] = list(comments.values())
-    df["comment"] = comment
-    # Nullable integer columns: None means "not applicable".
-    for col in ("sport", "dport", "tcp_flags", "seq", "ack", "window", "payload_len",
-                "tcp_hdr_len", "mss", "wscale", "sack_bytes", "ip_version"):
-        df[col] = pd.array(df[col].tolist(), dtype="Int64") if n else pd.array([], dtype="Int64")
-    df["truncated"] = df["truncated"].astype(bool)
-    return df
+    tables = list(tables)
+    return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)

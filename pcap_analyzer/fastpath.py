@@ -9,6 +9,11 @@ per-frame decoder in :mod:`.decode`, which stays the reference: the tests
 decode every sample and development capture both ways and demand identical
 tables.  Framing follows :func:`.reader.read_frames` rule for rule,
 including its warnings.
+
+The file is read a chunk of records at a time (:func:`iter_tables`), each
+chunk indexed, decoded and made a table of its own, with frame numbers and
+IP fragment reassembly carried from one chunk to the next; :func:`build_table`
+concatenates the chunks.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import mmap
 import os
 import socket
 import struct
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,14 +41,17 @@ _NONE, _GOOD, _BAD, _MAYBE, _UNVERIFIED = 0, 1, 2, 3, 4
 _VERDICTS = np.array([None, _ck.GOOD, _ck.BAD, _ck.MAYBE_OFFLOADED, _ck.UNVERIFIED], dtype=object)
 
 
-def _frame_index(buf, start, big_endian, extra):
-    """Record offsets of a classic pcap; stops like the Python reader does.
+def _frame_index(buf, start, big_endian, extra, limit):
+    """Offsets of up to *limit* records of a classic pcap from *start*; stops like the Python reader.
 
-    Returns (count, offsets, caplens, wirelens, secs, fracs, status, bad_caplen) where status
-    is 0 clean end, 1 record header cut, 2 record data cut, 3 absurd length.
+    Returns (count, next, offsets, caplens, wirelens, secs, fracs, status, bad_caplen) where
+    next is where the first record not read starts and status is 0 clean end, 1 record
+    header cut, 2 record data cut, 3 absurd length, 4 *limit* reached before the end.
+    The arrays hold *count* records, are sized by the smaller of *limit* and what the
+    rest of the file could hold.
     """
     n = len(buf)
-    cap = max(16, (n - start) // 16 + 1)
+    cap = max(1, min(limit, (n - start) // 16 + 1))
     offs = np.empty(cap, dtype=np.int64)
     caps = np.empty(cap, dtype=np.int64)
     wires = np.empty(cap, dtype=np.int64)
@@ -54,6 +63,9 @@ def _frame_index(buf, start, big_endian, extra):
     bad = 0
     while True:
         if pos >= n:
+            break
+        if k >= limit:
+            status = 4
             break
         if pos + 16 + extra > n:
             status = 1
@@ -83,7 +95,7 @@ def _frame_index(buf, start, big_endian, extra):
         fracs[k] = frac
         k += 1
         pos = data + cl
-    return k, offs, caps, wires, secs, fracs, status, bad
+    return k, pos, offs, caps, wires, secs, fracs, status, bad
 
 
 def _fold(s):
@@ -321,24 +333,34 @@ if numba is not None:
 _FAST_LINKTYPES = (1, 101, 228, 229)
 
 
-def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> np.ndarray:
-    """Text addresses from 64-bit halves, converting each distinct address once."""
-    out = np.empty(len(hi), dtype=object)
+def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> tuple[np.ndarray, list]:
+    """(codes, texts): each address from its 64-bit halves as an index into its text, converted once."""
+    codes = np.empty(len(hi), dtype=np.intp)
+    texts: list = []
     v4 = ver == 4
     if v4.any():
-        uniq, codes = np.unique(lo[v4], return_inverse=True)
-        text = [socket.inet_ntop(socket.AF_INET, struct.pack("!I", int(x) & 0xFFFFFFFF)) for x in uniq]
-        out[v4] = np.asarray(text, dtype=object)[codes.reshape(-1)]
+        uniq, c = np.unique(lo[v4], return_inverse=True)
+        codes[v4] = c.reshape(-1)
+        texts += [socket.inet_ntop(socket.AF_INET, struct.pack("!I", int(x) & 0xFFFFFFFF)) for x in uniq]
     if (~v4).any():
-        keys = pd.MultiIndex.from_arrays([hi[~v4], lo[~v4]])
-        codes, uniq = pd.factorize(keys)
-        text = [socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", int(h), int(l))) for h, l in uniq]
-        out[~v4] = np.asarray(text, dtype=object)[codes]
-    return out
+        c, uniq = pd.factorize(pd.MultiIndex.from_arrays([hi[~v4], lo[~v4]]))
+        codes[~v4] = c + len(texts)
+        texts += [socket.inet_ntop(socket.AF_INET6, struct.pack("!qq", int(h), int(l))) for h, l in uniq]
+    return codes, texts
 
 
-def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
-    """The packet table of a classic, uncompressed pcap; None when another reader must do it."""
+class _Pcap(NamedTuple):
+    """An open classic pcap the compiled path reads: its memory map and header facts."""
+
+    mm: mmap.mmap
+    big_endian: bool
+    nano: bool
+    snaplen: int
+    linktype: int
+
+
+def _open(path: str) -> _Pcap | None:
+    """The capture at *path* mapped for the compiled path; None when another reader must do it."""
     if numba is None or os.environ.get("PCAPAN_NO_FASTPATH"):
         return None
     try:
@@ -361,44 +383,76 @@ def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             return None
+    return _Pcap(mm, order == ">", nano, snaplen, linktype)
+
+
+def iter_tables(path: str, info: reader.CaptureInfo,
+                chunk_frames: int | None = None) -> Iterator[pd.DataFrame] | None:
+    """Packet tables of at most *chunk_frames* consecutive frames of a classic, uncompressed pcap.
+
+    None when another reader must do the file (decided now, before any table).
+    Frames are numbered and IP fragments reassembled across the tables, so
+    concatenated they are :func:`build_table`'s table; a capture without
+    frames gives no table.  The file stays mapped until the iteration ends.
+    """
+    if chunk_frames is not None and chunk_frames < 1:
+        raise ValueError("chunk_frames must be at least 1")
+    pcap = _open(path)
+    if pcap is None:
+        return None
+    return _tables(pcap, info, chunk_frames, keep_empty=False)
+
+
+def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
+    """The packet table of a classic, uncompressed pcap; None when another reader must do it."""
+    pcap = _open(path)
+    if pcap is None:
+        return None
+    # in parts: no slower than one table of the whole file, and less memory at the peak
+    return decode.concat_tables(_tables(pcap, info, decode.BUILD_CHUNK_FRAMES, keep_empty=True))
+
+
+def _tables(pcap: _Pcap, info: reader.CaptureInfo, limit: int | None, keep_empty: bool):
+    """Tables of up to *limit* frames (all in one when None); empty only if *keep_empty* and no frames.
+
+    Records are indexed a table's worth at a time, so memory follows the table,
+    not the file; the pages of the map already decoded are handed back as it
+    goes.  ``info.frames`` counts the frames read so far; *info* is complete
+    (warnings included) when the last table is handed out.
+    """
+    mm = pcap.mm
+    buf = np.frombuffer(mm, dtype=np.uint8)
     try:
-        buf = np.frombuffer(mm, dtype=np.uint8)
-        k, offs, caps, wires, secs, fracs, status, bad = _frame_index(buf, 24, order == ">", 0)
-        offs, caps, wires = offs[:k], caps[:k], wires[:k]
-        ts = secs[:k] * 1_000_000_000 + fracs[:k] * (1 if nano else 1000)
-        info.file_format = "pcap-ns" if nano else "pcap"
-        info.snaplen = snaplen
-        info.linktypes[0] = linktype
-        info.frames = int(k)
-        if status == 1:
-            info.warn(f"capture truncated after frame {k}: record header cut short")
-        elif status == 2:
-            info.warn(f"capture truncated after frame {k}: last record cut short")
-        elif status == 3:
-            info.warn(f"capture damaged after frame {k}: record claims {bad} bytes "
-                      f"(limit {_MAX_RECORD}); stopped reading")
-        out = np.full((k, 18), -1, dtype=np.int64)
-        addr = np.zeros((k, 4), dtype=np.int64)
-        _decode(buf, offs, caps, wires, 1 if linktype == 1 else 101, out, addr)
-        if linktype in (228, 229):
-            # raw IP of a fixed version: the first nibble must agree, else Python decides
-            ver = 4 if linktype == 228 else 6
-            out[out[:, 2] != ver, 0] = 0
-        fast = out[:, 0] == 1
-        slow = np.flatnonzero(~fast)
-        slow_rows = []
-        if len(slow):
-            decode._defrag = decode.Defragmenter()
-            try:
-                for i in slow.tolist():
-                    data = bytes(buf[offs[i]: offs[i] + caps[i]])
-                    try:
-                        slow_rows.append(decode.decode_frame(linktype, data, int(wires[i])))
-                    except (struct.error, IndexError, ValueError):
-                        slow_rows.append(decode._row("other", malformed="link"))
-            finally:
-                decode._defrag = None
-        return _assemble(k, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows)
+        info.file_format = "pcap-ns" if pcap.nano else "pcap"
+        info.snaplen = pcap.snaplen
+        info.linktypes[0] = pcap.linktype
+        # no limit: room for every record the file could hold, so one call indexes them all
+        step = (len(buf) - 24) // 16 + 1 if limit is None else limit
+        defrag = decode.Defragmenter()
+        pos = 24
+        done = 0
+        released = 0
+        while True:
+            k, pos, offs, caps, wires, secs, fracs, status, bad = _frame_index(buf, pos, pcap.big_endian, 0, step)
+            ts = secs[:k] * 1_000_000_000 + fracs[:k] * (1 if pcap.nano else 1000)
+            table = _decode_table(buf, offs[:k], caps[:k], wires[:k], ts, pcap.linktype, done + 1, defrag)
+            del offs, caps, wires, secs, fracs, ts
+            done += k
+            info.frames = done
+            if status == 1:
+                info.warn(f"capture truncated after frame {done}: record header cut short")
+            elif status == 2:
+                info.warn(f"capture truncated after frame {done}: last record cut short")
+            elif status == 3:
+                info.warn(f"capture damaged after frame {done}: record claims {bad} bytes "
+                          f"(limit {_MAX_RECORD}); stopped reading")
+            if status == 4:
+                released = reader.release_pages(mm, released, pos)
+            if k or (keep_empty and done == 0):
+                yield table
+            del table
+            if status != 4:
+                return
     finally:
         del buf
         try:
@@ -407,63 +461,94 @@ def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
             pass
 
 
-def _assemble(k, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) -> pd.DataFrame:
-    cols: dict[str, object] = {}
-    proto = np.empty(k, dtype=object)
-    proto[fast] = np.where(out[fast, 1] == 6, "tcp", "udp")
+def _decode_table(buf, offs, caps, wires, ts, linktype, first, defrag) -> pd.DataFrame:
+    """Decode the records at *offs* into a packet table numbered from frame *first*."""
+    k = len(offs)
+    out = np.full((k, 18), -1, dtype=np.int64)
+    addr = np.zeros((k, 4), dtype=np.int64)
+    _decode(buf, offs, caps, wires, 1 if linktype == 1 else 101, out, addr)
+    if linktype in (228, 229):
+        # raw IP of a fixed version: the first nibble must agree, else Python decides
+        ver = 4 if linktype == 228 else 6
+        out[out[:, 2] != ver, 0] = 0
+    fast = out[:, 0] == 1
+    slow = np.flatnonzero(~fast)
+    slow_rows = []
+    if len(slow):
+        with decode.reassembling(defrag):
+            for i in slow.tolist():
+                data = bytes(buf[offs[i]: offs[i] + caps[i]])
+                try:
+                    slow_rows.append(decode.decode_frame(linktype, data, int(wires[i])))
+                except (struct.error, IndexError, ValueError):
+                    slow_rows.append(decode._row("other", malformed="link"))
+    return _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows)
+
+
+def _text(k, fast, fast_codes, texts, slow, slow_values):
+    """A text column: fast rows by their code into *texts* (whose entry 0 is None), slow rows as decoded."""
+    codes = np.zeros(k, dtype=np.intp)
+    codes[fast] = fast_codes
+    texts = list(texts)
+    if len(slow):
+        c, uniq = pd.factorize(np.asarray(slow_values, dtype=object))   # None -> -1
+        codes[slow] = np.where(c >= 0, c + len(texts), 0)
+        texts += list(uniq)
+    return decode.text_array(np.asarray(texts, dtype=object)).take(codes)
+
+
+def _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) -> pd.DataFrame:
+    idx = {f: j for j, f in enumerate(decode.FIELDS)}
+    cols_slow = list(zip(*slow_rows)) if len(slow) else [()] * len(decode.FIELDS)
+
+    def slow_of(name):
+        return cols_slow[idx[name]]
+
     ver = out[:, 2]
-    src = np.empty(k, dtype=object)
-    dst = np.empty(k, dtype=object)
-    if fast.any():
-        src[fast] = _addresses(addr[fast, 0], addr[fast, 1], ver[fast])
-        dst[fast] = _addresses(addr[fast, 2], addr[fast, 3], ver[fast])
     names = {"ip_version": 2, "sport": 3, "dport": 4, "tcp_flags": 5, "seq": 6, "ack": 7, "window": 8,
              "payload_len": 9, "tcp_hdr_len": 10, "mss": 11, "wscale": 12, "sack_bytes": 14}
     ints = {name: out[:, c].copy() for name, c in names.items()}
     nulls = {name: ~fast | (out[:, c] < 0) for name, c in names.items()}
     sack_perm = np.empty(k, dtype=object)
     sack_perm[fast] = np.where(out[fast, 13] == 1, True, None)   # like decode: True or None
-    ipck = np.empty(k, dtype=object)
-    l4ck = np.empty(k, dtype=object)
-    ipck[fast] = _VERDICTS[out[fast, 15]]
-    l4ck[fast] = _VERDICTS[out[fast, 16]]
     truncated = out[:, 17] == 1
-    fragment = np.full(k, None, dtype=object)
-    malformed = np.full(k, None, dtype=object)
-    other_flow = np.full(k, None, dtype=object)
+    no_text = np.zeros(int(fast.sum()), dtype=np.intp)   # fast rows have none
+    src_codes, src_texts = _addresses(addr[fast, 0], addr[fast, 1], ver[fast])
+    dst_codes, dst_texts = _addresses(addr[fast, 2], addr[fast, 3], ver[fast])
+    texts = {
+        "proto": (np.where(out[fast, 1] == 6, 1, 2), [None, "tcp", "udp"]),
+        "src": (src_codes + 1, [None] + src_texts),
+        "dst": (dst_codes + 1, [None] + dst_texts),
+        "ip_checksum": (out[fast, 15], _VERDICTS),
+        "l4_checksum": (out[fast, 16], _VERDICTS),
+        "fragment": (no_text, [None]),
+        "malformed": (no_text, [None]),
+    }
+    objects = {"sack_perm": sack_perm, "other_flow": np.full(k, None, dtype=object)}
     if len(slow):
-        idx = {f: j for j, f in enumerate(decode.FIELDS)}
-        cols_slow = list(zip(*slow_rows))
-        proto[slow] = cols_slow[idx["proto"]]
-        src[slow] = cols_slow[idx["src"]]
-        dst[slow] = cols_slow[idx["dst"]]
         for name in names:
-            vals = np.array([-1 if v is None else int(v) for v in cols_slow[idx[name]]], dtype=np.int64)
-            miss = np.array([v is None for v in cols_slow[idx[name]]], dtype=bool)
-            ints[name][slow] = vals
-            nulls[name][slow] = miss
-        sack_perm[slow] = cols_slow[idx["sack_perm"]]
-        ipck[slow] = cols_slow[idx["ip_checksum"]]
-        l4ck[slow] = cols_slow[idx["l4_checksum"]]
-        truncated[slow] = np.asarray(cols_slow[idx["truncated"]], dtype=bool)
-        fragment[slow] = cols_slow[idx["fragment"]]
-        malformed[slow] = cols_slow[idx["malformed"]]
-        other_flow[slow] = cols_slow[idx["other_flow"]]
-    cols["frame"] = np.arange(1, k + 1, dtype=np.int64)
+            ints[name][slow] = [-1 if v is None else int(v) for v in slow_of(name)]
+            nulls[name][slow] = [v is None for v in slow_of(name)]
+        truncated[slow] = np.asarray(slow_of("truncated"), dtype=bool)
+        for name, column in objects.items():
+            column[slow] = np.fromiter(slow_of(name), dtype=object, count=len(slow))
+    cols: dict[str, object] = {}
+    cols["frame"] = np.arange(first, first + k, dtype=np.int64)
     cols["ts_ns"] = ts
     cols["iface"] = np.zeros(k, dtype=np.int64)
     cols["linktype_id"] = np.full(k, linktype, dtype=np.int64)
     cols["cap_len"] = caps
     cols["wire_len"] = wires
-    objects = {"proto": proto, "src": src, "dst": dst, "sack_perm": sack_perm, "ip_checksum": ipck,
-               "l4_checksum": l4ck, "fragment": fragment, "truncated": truncated, "malformed": malformed,
-               "other_flow": other_flow}
     for f in decode.FIELDS:
         if f in names:
             a = pd.array(ints[f], dtype="Int64")
             a[nulls[f]] = pd.NA
             cols[f] = a
+        elif f in texts:
+            cols[f] = _text(k, fast, *texts[f], slow, slow_of(f))
+        elif f == "truncated":
+            cols[f] = truncated
         else:
-            cols[f] = objects[f]
-    cols["comment"] = pd.array([pd.NA] * k, dtype="string")
+            cols[f] = decode.object_array(objects[f])
+    cols["comment"] = decode.comment_array(k, None)
     return pd.DataFrame(cols)

@@ -113,11 +113,33 @@ def _open_bytes(path: str) -> tuple[BinaryIO, bool]:
     return io.BufferedReader(_MmapRaw(mm)), False  # type: ignore[arg-type]
 
 
+def release_pages(mm: mmap.mmap, start: int, end: int) -> int:
+    """Unmap the whole pages of mm[start:end] from this process, once they have been read.
+
+    The file stays in the page cache; only this process's resident size
+    stops growing with the part of the file already read.  Returns where
+    the released part ends (the next *start*).
+    """
+    start -= start % mmap.PAGESIZE
+    end -= end % mmap.PAGESIZE
+    if end > start and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+        except OSError:
+            return start
+    return max(start, end)
+
+
+# Bytes read between two releases of the pages behind the read position.
+_RELEASE_EVERY = 32 * 1024 * 1024
+
+
 class _MmapRaw(io.RawIOBase):
     """Minimal raw stream over a memory map (so mmap and gzip share one code path)."""
 
     def __init__(self, mm: mmap.mmap) -> None:
         self._mm = mm
+        self._released = 0
 
     def readable(self) -> bool:
         return True
@@ -126,6 +148,9 @@ class _MmapRaw(io.RawIOBase):
         data = self._mm.read(len(b))
         n = len(data)
         b[:n] = data
+        pos = self._mm.tell()
+        if pos - self._released >= _RELEASE_EVERY:
+            self._released = release_pages(self._mm, self._released, pos)
         return n
 
     def close(self) -> None:

@@ -1,0 +1,51 @@
+"""A capture as a sequence of packet tables, for reading big files in bounded memory.
+
+:func:`iter_packet_tables` hands out the packet table of a capture a chunk
+of consecutive frames at a time.  Each chunk is what the whole-file readers
+(:func:`.fastpath.build_table`, else :func:`.decode.build_table` over
+:func:`.reader.read_frames`) would give for those rows: frame numbers run on
+across chunks, an IP datagram whose fragments straddle two chunks is
+reassembled as in the whole file, and the column dtypes do not depend on
+the chunk's contents, so ``pd.concat(chunks, ignore_index=True)`` is the
+whole-file table.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import closing
+from typing import Callable, Iterator
+
+import pandas as pd
+
+from . import decode, fastpath, reader
+
+DEFAULT_CHUNK_FRAMES = 250_000
+
+
+def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
+                       chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                       progress: Callable[[int], None] | None = None) -> Iterator[pd.DataFrame]:
+    """Yield the packet table of the capture at *path* in chunks of at most *chunk_frames* rows.
+
+    No chunk is empty; a capture without frames yields nothing.  *info* is
+    filled in as the file is read (warnings about damage as reading stops)
+    and is complete once the iteration ends.  *progress*, if given, is called
+    with the number of frames read so far as each chunk is ready.
+
+    Raises :class:`.reader.CaptureError` when the first chunk is asked for if
+    the file is not a capture.  The file stays open until the iteration ends
+    or the generator is closed.
+    """
+    if chunk_frames < 1:
+        raise ValueError("chunk_frames must be at least 1")
+    path = os.fspath(path)
+    tables = fastpath.iter_tables(path, info, chunk_frames)
+    if tables is None:
+        tables = decode.iter_tables(reader.read_frames(path, info), chunk_frames)
+    done = 0
+    with closing(tables):
+        for table in tables:
+            done += len(table)
+            if progress is not None:
+                progress(done)
+            yield table
