@@ -15,12 +15,16 @@ tshark's, and the peak resident memory of each process.  --check also
 compares pcapan's labels with tshark's frame by frame on that capture.
 --folder N times `pcapan report DIR` on a folder of N captures of
 --folder-packets packets each, with one worker process and with one per
-core, and prints the speed-up.
+core, and prints the speed-up.  --memory 1000000,10000000 instead prints
+the peak RSS of `pcapan report` (table) and `pcapan check` on benchmark
+captures of those sizes: both read the capture in chunks, so it should not
+grow with the packets.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,11 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run of *cmd*."""
+def timed(cmd: list[str], stdout: str = os.devnull) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run of *cmd* (its output written to *stdout*)."""
     start = time.perf_counter()
-    with open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE)
+    with open(stdout, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
         _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -71,6 +75,21 @@ def folder_speedup(workdir: str, count: int, packets: int, repeat: int) -> None:
           f"{all_:.2f} s with {cores}: speed-up {one / all_:.2f}x")
 
 
+def memory(workdir: str, sizes: list[int]) -> None:
+    """Peak RSS of `report` and `check` on benchmark captures of each size: flat in packets."""
+    print(f"{'packets':>11} {'streams':>8}  {'command':<14} {'seconds':>8} {'peak RSS MiB':>13}")
+    report = os.path.join(workdir, "memory_report.txt")
+    for n in sizes:
+        capture = generated(workdir, n)
+        sec, rss = timed([sys.executable, "-m", "pcap_analyzer", "report", capture, "-q"], stdout=report)
+        with open(report, encoding="utf-8") as f:
+            found = re.search(r"TCP in ([\d,]+) streams", f.read())
+        streams = int(found.group(1).replace(",", "")) if found else -1
+        print(f"{n:>11,} {streams:>8,}  {'pcapan report':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
+        sec, rss = timed([sys.executable, "-m", "pcap_analyzer", "check", capture, "--format", "json", "-q"])
+        print(f"{n:>11,} {streams:>8,}  {'pcapan check':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=1_200_000)
@@ -81,7 +100,12 @@ def main() -> int:
     ap.add_argument("--folder", type=int, default=0, help="also time report on a folder of this many captures")
     ap.add_argument("--folder-packets", type=int, default=100_000, help="packets per capture in --folder")
     ap.add_argument("--workdir", default=os.path.join(HERE, "out"), help="where generated captures are kept")
+    ap.add_argument("--memory", default="", metavar="N,N,...",
+                    help="only measure peak RSS of report and check on captures of these sizes")
     ns = ap.parse_args()
+    if ns.memory:
+        memory(ns.workdir, [int(x) for x in ns.memory.split(",")])
+        return 0
 
     capture = ns.capture or generated(ns.workdir, ns.packets)
     pcapan = [sys.executable, "-m", "pcap_analyzer"]

@@ -129,19 +129,21 @@ def parse_server(text: str) -> tuple[str, int | None]:
     return address, None
 
 
-def check(a: Analysis, server: str | None = None) -> CheckResult:
+def check(a: Analysis, server: str | None = None, total_packets: int | None = None) -> CheckResult:
     """Grade the TCP lab conversation of *a*.
 
     *server* (``HOST`` or ``HOST:PORT``) names the server the student was
     asked to talk to; without it the TCP conversation with a complete
     handshake and the most payload is graded.  Raises :class:`CheckError`
     for a malformed *server*; a capture without the conversation is a
-    result whose ``conversation`` item fails, not an error.
+    result whose ``conversation`` item fails, not an error.  *a* may hold
+    only the graded conversation's frames (see :func:`check_file`); then
+    *total_packets* gives the capture's frame count.
     """
     file = os.path.basename(a.info.path)
     row, how = pick_conversation(a.streams, server)
     if row is None:
-        return _no_conversation(a, file, how)
+        return _no_conversation(a, file, how, len(a.packets) if total_packets is None else total_packets)
     stream = int(row["stream"])
     p = a.packets
     p = p[(p["proto"] == "tcp") & (p["stream"] == stream)].reset_index(drop=True)
@@ -231,13 +233,32 @@ def _same_address(host: str):
     return same
 
 
-def _no_conversation(a: Analysis, file: str, why: str) -> CheckResult:
+def check_file(path, server: str | None = None, progress=None) -> tuple[CheckResult, Analysis]:
+    """Grade the capture at *path*, reading it chunk by chunk.
+
+    The first read gives the streams table (see :mod:`.streaming`), the
+    second keeps only the graded conversation's frames: memory grows with
+    the streams and that conversation, not with the capture.  Returns the
+    result and an :class:`Analysis` holding the streams and those frames.
+    """
+    from . import schema
+    from .streaming import digest, frames_of
+
+    d = digest(path, progress=progress)
+    row, _how = pick_conversation(d.streams, server)
+    packets = (frames_of(path, d, "tcp", int(row["stream"])) if row is not None
+               else schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS))
+    a = Analysis(info=d.info, packets=packets, streams=d.streams)
+    return check(a, server, total_packets=d.facts["packets"]), a
+
+
+def _no_conversation(a: Analysis, file: str, why: str, total_packets: int) -> CheckResult:
     verdicts = [FAIL] + [NA] * (len(RUBRIC) - 1)
     rubric = pd.DataFrame({"item": list(RUBRIC_KEYS), "verdict": verdicts,
                            "evidence": [why] + ["no conversation to check"] * (len(RUBRIC) - 1),
                            "frames": [""] * len(RUBRIC)})
     facts = {"file": file, "overall": FAIL, "conversation": "none", "chosen": why,
-             "packets": int(len(a.packets)), "warnings": "; ".join(a.info.warnings)}
+             "packets": int(total_packets), "warnings": "; ".join(a.info.warnings)}
     summary = summary_row({"file": file, "overall": FAIL, "error": "", "warnings": facts["warnings"],
                            **dict(zip(RUBRIC_KEYS, verdicts))})
     empty = pd.DataFrame()

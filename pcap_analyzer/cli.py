@@ -19,6 +19,7 @@ from .analysis import Analysis, analyze
 from .export import ExportError, replace_atomically
 from .reader import CaptureError
 from .report import FORMATS, packets_document, render, report_document, streams_document
+from .report.documents import digest_document
 
 app = typer.Typer(
     help="Read a packet capture and explain what TCP did in it.",
@@ -59,16 +60,27 @@ def _fail(message: str, code: int = 2) -> "typer.Exit":
 
 
 def _load(path: Path, quiet: bool) -> Analysis:
+    return _run(path, quiet, analyze)
+
+
+def _load_digest(path: Path, quiet: bool, events: bool):
+    """What a report of *path* shows, read chunk by chunk (memory bounded by streams, not frames)."""
+    from .streaming import digest
+
+    return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress))
+
+
+def _run(path: Path, quiet: bool, job):
     try:
         size = path.stat().st_size if path.is_file() else 0
         if quiet or size < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
-            a = analyze(path)
+            a = job(path)
         else:
             from rich.console import Console
 
             # A spinner on stderr naming the step under way; it vanishes when done.
             with Console(stderr=True).status(f"{path.name}: reading") as status:
-                a = analyze(path, progress=lambda step: status.update(f"{path.name}: {step}"))
+                a = job(path, progress=lambda step: status.update(f"{path.name}: {step}"))
     except CaptureError as exc:
         raise _fail(str(exc)) from None
     except MemoryError:
@@ -192,9 +204,14 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
         _report_many(captures, format, output, workers, quiet)
         return
     capture = Path(captures[0])
-    a = _load(capture, quiet)
     fmt = _fmt(format)
-    doc = report_document(a, stream, label, for_table=fmt in ("table", "markdown"))
+    for_table = fmt in ("table", "markdown")
+    if stream is None and not label:
+        # The whole capture: read in chunks, so memory stays bounded on big files.
+        # csv carries the streams only; json lists every labelled frame as well
+        doc = digest_document(_load_digest(capture, quiet, events=fmt == "json"), for_table)
+    else:
+        doc = report_document(_load(capture, quiet), stream, label, for_table=for_table)
     _emit(_render(doc, fmt, "streams", output), output, capture)
 
 

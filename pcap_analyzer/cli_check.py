@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``check`` command to *app*."""
     # Imported here: cli imports this module while it is being built.  (No
     # ``from __future__ import annotations``: typer must see the aliases.)
-    from .cli import (FormatOpt, OutputOpt, QuietOpt, WorkersOpt, _fail, _fmt, _load, _render, batch_files,
+    from .cli import (FormatOpt, OutputOpt, QuietOpt, WorkersOpt, _fail, _fmt, _render, _run, batch_files,
                       batch_progress, is_batch, write_atomically)
 
     CapturesArg = Annotated[list[str], typer.Argument(
@@ -47,10 +47,17 @@ def register(app: typer.Typer) -> None:
             _batch(captures, server, fmt, output, workers, quiet)
             return
         capture = Path(captures[0])
-        a = _load(capture, quiet)
-        from .check import check as grade
+        from .check import check_file
 
-        result = grade(a, server)
+        graded = {}
+
+        def job(path, progress=None):
+            # read chunk by chunk: memory grows with streams, not frames
+            graded["result"], a = check_file(path, server, progress)
+            return a
+
+        a = _run(capture, quiet, job)
+        result = graded["result"]
         if fmt == "csv":
             text = _render({"grades": pd.DataFrame([result.summary])}, "csv", "grades", output)
         else:
