@@ -73,9 +73,11 @@ def collect(specs: Iterable[str]) -> list[tuple[str, Path]]:
 
 def check_file(name: str, path: str | os.PathLike, server: str | None = None) -> dict:
     """The summary row of one submission; never raises."""
-    from .check import check
+    from . import check
 
-    return _guarded(name, path, lambda a: check(a, server).summary, error_row)
+    # read in chunks, as `pcapan check` does
+    return _guarded(name, path, lambda graded: graded[0].summary, error_row,
+                    load=lambda p: check.check_file(p, server))
 
 
 def check_many(files: list[tuple[str, Path]], server: str | None = None, workers: int | None = None,
@@ -102,12 +104,11 @@ def report_error_row(file: str, message: str) -> dict:
     return {col: message if col == "error" else (file if col == "file" else None) for col in REPORT_COLUMNS}
 
 
-def _report_row(a) -> dict:
-    from .report.documents import checksum_facts
-
-    facts = a.summary()
-    checks = checksum_facts(a.packets)
-    tcp = a.streams[a.streams["proto"] == "tcp"] if len(a.streams) else a.streams
+def _report_row(d) -> dict:
+    """The overview row of a capture's report digest (:func:`pcap_analyzer.streaming.digest`)."""
+    facts = d.summary()
+    checks = d.checksums
+    tcp = d.streams[d.streams["proto"] == "tcp"] if len(d.streams) else d.streams
 
     def frames_with(label: str) -> int:
         """Frames carrying *label*: the streams table counts them per side."""
@@ -125,7 +126,10 @@ def _report_row(a) -> dict:
 
 def report_file(name: str, path: str | os.PathLike) -> dict:
     """The overview row of one capture; never raises."""
-    return _guarded(name, path, _report_row, report_error_row)
+    from .streaming import digest
+
+    # read in chunks, as `pcapan report` does: memory bounded by streams, not frames
+    return _guarded(name, path, _report_row, report_error_row, load=digest)
 
 
 def report_many(files: list[tuple[str, Path]], workers: int | None = None,
@@ -139,13 +143,15 @@ def report_many(files: list[tuple[str, Path]], workers: int | None = None,
 
 # --- the pool ---------------------------------------------------------------
 
-def _guarded(name, path, make_row: Callable, on_error: Callable[[str, str], dict]) -> dict:
-    """*make_row* of the analysis of *path*, with ``file`` set; any failure becomes *on_error*'s row."""
+def _guarded(name, path, make_row: Callable, on_error: Callable[[str, str], dict],
+             load: Callable | None = None) -> dict:
+    """*make_row* of the analysis of *path* (by *load*, default :func:`.analysis.analyze`), with
+    ``file`` set; any failure becomes *on_error*'s row."""
     from .analysis import analyze
     from .reader import CaptureError
 
     try:
-        row = make_row(analyze(path))
+        row = make_row((load or analyze)(path))
     except CaptureError as exc:
         return on_error(name, str(exc))
     except MemoryError:
