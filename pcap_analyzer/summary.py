@@ -88,12 +88,16 @@ def walk_rows(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray, grou
     return special | first
 
 
-def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray):
-    """Endpoint states, history and completeness of one TCP stream."""
-    state = [INACTIVE, INACTIVE]     # 0 = client (originator), 1 = server
-    seen: set[str] = set()
-    hist: list[str] = []
-    completeness = 0
+def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray, start=None):
+    """Endpoint states, history and completeness of one TCP stream.
+
+    *start* continues a walk: the (states, history, completeness) it returned
+    for the stream's earlier segments.
+    """
+    state, history, completeness = start if start is not None else ((INACTIVE, INACTIVE), "", 0)
+    state = list(state)              # 0 = client (originator), 1 = server
+    hist: list[str] = list(history)
+    seen: set[str] = set(hist)
     for f, n, c in zip(flags.tolist(), plen.tolist(), from_client.tolist()):
         e = 0 if c else 1
         letters = []
@@ -192,7 +196,8 @@ class StreamFacts:
         self.irtt = np.zeros(0, dtype=float)
         # per stream: [client, server] packets, bytes, and each counted label / verdict
         self.counts: dict[str, np.ndarray] = {}
-        self.walk: list[tuple] = []
+        # per TCP stream: the state walk so far (endpoint states, history, completeness)
+        self.walk: list = []
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         slots = np.empty(len(keys), dtype=np.int64)
@@ -212,6 +217,7 @@ class StreamFacts:
             self.client = np.concatenate([self.client, np.empty(m, dtype=object)])
             self.server = np.concatenate([self.server, np.empty(m, dtype=object)])
             self.irtt = np.concatenate([self.irtt, np.full(m, np.nan)])
+            self.walk.extend([None] * m)
             for k in self.counts:
                 self.counts[k] = np.concatenate([self.counts[k], np.zeros((m, 2), dtype=np.int64)])
             self.n += m
@@ -287,8 +293,14 @@ class StreamFacts:
             ints[f"{name}_frame"][gslot[take]] = frame[pos[take]]
             if name != "ha":
                 ints[f"{name}_seq"][gslot[take]] = seq[pos[take]]
-        walk = walk_rows(flags, plen, fc, seg)
-        self.walk.append((slot[walk], flags[walk], plen[walk], fc[walk]))
+        # the state walk continues over the rows that can change it, stream by stream
+        walk = walk_rows(flags, plen, fc, seg) & np.repeat(self.is_tcp[gslot], ends - starts)
+        w = np.flatnonzero(walk)
+        if len(w):
+            cuts = np.flatnonzero(np.diff(seg[w])) + 1
+            for part in np.split(w, cuts):
+                g = int(slot[part[0]])
+                self.walk[g] = _tcp_walk(flags[part], plen[part], fc[part], self.walk[g])
         # per-direction counts of each analysis label and checksum verdict
         codes, sets = pd.factorize(p["labels"].to_numpy(dtype=object)[rows])
         members = [set(str(v).split(";")) for v in sets]
@@ -338,11 +350,6 @@ class StreamFacts:
         fields = {k: [None] * n for k in ("client_isn", "server_isn", "syn_frame", "syn_ack_frame",
                                           "handshake_ack_frame", "handshake", "history", "conn_state",
                                           "completeness", "reused_ports")}
-        w_slot, w_flags, w_plen, w_fc = (np.concatenate(parts) for parts in zip(*self.walk))
-        w_order = np.argsort(w_slot, kind="stable")
-        w_slot, w_flags, w_plen, w_fc = w_slot[w_order], w_flags[w_order], w_plen[w_order], w_fc[w_order]
-        w_start = np.searchsorted(w_slot, np.arange(n), side="left")
-        w_end = np.searchsorted(w_slot, np.arange(n), side="right")
         for g, s in enumerate(order.tolist()):
             if not self.is_tcp[s]:
                 c, r = pk[g, 0] > 0, pk[g, 1] > 0
@@ -364,8 +371,7 @@ class StreamFacts:
                 fields["handshake"][g] = "syn_only"
             else:
                 fields["handshake"][g] = "not_captured"
-            a, b = w_start[s], w_end[s]
-            state, history, completeness = _tcp_walk(w_flags[a:b], w_plen[a:b], w_fc[a:b])
+            state, history, completeness = self.walk[s] or ((INACTIVE, INACTIVE), "", 0)
             fields["history"][g] = history
             fields["conn_state"][g] = conn_state(state[0], state[1], int(by[g, 0]), int(by[g, 1]), history)
             fields["completeness"][g] = completeness
