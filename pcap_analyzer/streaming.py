@@ -36,6 +36,7 @@ from .report.documents import ChecksumDigest, EventDigest, events_table
 from .rules.checksums import Checksums, ChecksumTally
 
 CHUNK_FRAMES = 200_000
+_TEXT_COLUMNS = ("proto", "src", "dst", "ip_checksum", "l4_checksum", "fragment", "malformed")
 
 
 @dataclass
@@ -88,6 +89,10 @@ class _Pass:
         self.last_dup_acks = pd.DataFrame()
 
     def add(self, chunk: pd.DataFrame) -> None:
+        # The steps read these text columns as numpy arrays many times over:
+        # converted once here instead of at every read.
+        chunk = chunk.assign(**{c: pd.Series(chunk[c].to_numpy(dtype=object), index=chunk.index, dtype=object)
+                                for c in _TEXT_COLUMNS})
         p = streams.assign(chunk, carry=self.stream_carry)
         p = streams.roles(p, summary.service_name, carry=self.roles)
         p = rules.apply(p, self.rules)
