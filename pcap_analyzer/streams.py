@@ -222,25 +222,41 @@ def _assign_compiled(packets: pd.DataFrame, carry: StreamCarry | None = None) ->
     dport = packets["dport"].fillna(0).to_numpy(dtype=np.int64)
     other = packets["other_flow"].to_numpy(dtype=object)
     orows = np.flatnonzero(pd.notna(other))
-    # canonical four-tuples, as in _side: the endpoint that sorts first is side 0
+    # canonical four-tuples, as in _side: the endpoint that sorts first is side 0.
+    # Addresses are compared through their rank among the distinct addresses
+    # (the same order as comparing the texts), four-tuples factorised as integers.
     rows = np.flatnonzero(kind > 0)
+    m = len(rows)
     a_src, a_dst = src[rows], dst[rows]
-    first = (a_src < a_dst) | ((a_src == a_dst) & (sport[rows] <= dport[rows]))
+    addr_codes, addrs = pd.factorize(np.concatenate([a_src, a_dst]))
+    rank = np.full(len(addrs) + 1, -1, dtype=np.int64)      # the last entry: a missing address (code -1)
+    rank[np.argsort(np.asarray(addrs, dtype=object), kind="stable")] = np.arange(len(addrs))
+    r_src, r_dst = rank[addr_codes[:m]], rank[addr_codes[m:]]
+    p_src, p_dst = sport[rows], dport[rows]
+    first = (r_src < r_dst) | ((r_src == r_dst) & (p_src <= p_dst))
     side = np.full(n, -1, dtype=np.int64)
     side[rows] = np.where(first, 0, 1)
-    lo_a = np.where(first, a_src, a_dst)
-    lo_p = np.where(first, sport[rows], dport[rows])
-    hi_a = np.where(first, a_dst, a_src)
-    hi_p = np.where(first, dport[rows], sport[rows])
-    kinds = list(kind[rows])
-    keys = list(zip(kinds, lo_a, lo_p, hi_a, hi_p))
+    lo = np.where(first, r_src, r_dst) * 65536 + np.where(first, p_src, p_dst)
+    hi = np.where(first, r_dst, r_src) * 65536 + np.where(first, p_dst, p_src)
+    lo_codes, lo_uniq = pd.factorize((kind[rows].astype(np.int64) << 50) | lo)
+    hi_codes, hi_uniq = pd.factorize(hi)
+    row_codes, uniq = pd.factorize(lo_codes.astype(np.int64) * max(len(hi_uniq), 1) + hi_codes)
+    # each distinct four-tuple once, in words, for the ids carried between chunks
+    at = np.full(len(uniq), -1, dtype=np.int64)
+    at[row_codes[::-1]] = np.arange(m)[::-1]          # first row of each
+    r = rows[at]
+    f = first[at]
+    keys = list(zip(kind[r].tolist(), np.where(f, src[r], dst[r]).tolist(),
+                    np.where(f, sport[r], dport[r]).tolist(), np.where(f, dst[r], src[r]).tolist(),
+                    np.where(f, dport[r], sport[r]).tolist()))
     okind = np.zeros(n, dtype=np.int64)
     for i in orows.tolist():
         qproto, qsrc, qsport, qdst, qdport = other[i]
-        (lo, hi), _s = _side(qsrc, qsport, qdst, qdport)
+        (lo_end, hi_end), _s = _side(qsrc, qsport, qdst, qdport)
         okind[i] = 1 if qproto == "tcp" else 2
-        keys.append((okind[i], lo[0], lo[1], hi[0], hi[1]))
-    codes = carry.conversation_ids(keys)
+        keys.append((int(okind[i]), lo_end[0], int(lo_end[1]), hi_end[0], int(hi_end[1])))
+    ids = carry.conversation_ids(keys)
+    codes = np.concatenate([ids[:len(uniq)][row_codes], ids[len(uniq):]])
     conv = np.zeros(n, dtype=np.int64)
     oconv = np.zeros(n, dtype=np.int64)
     conv[rows] = codes[:len(rows)]

@@ -223,13 +223,13 @@ class StreamFacts:
             self.n += m
         return slots
 
-    def _count(self, name: str, slot: np.ndarray, fc: np.ndarray, values: np.ndarray) -> None:
+    def _add_count(self, name: str, per_kind: np.ndarray, kinds: list[int], gslot: np.ndarray) -> None:
+        """Add the counts of the row *kinds* (per stream of the chunk and direction) to column *name*."""
         c = self.counts.get(name)
         if c is None:
             c = self.counts[name] = np.zeros((self.n, 2), dtype=np.int64)
-        weights = np.asarray(values, dtype=np.int64)
-        c[:, 0] += np.bincount(slot, weights=np.where(fc, weights, 0), minlength=self.n).astype(np.int64)
-        c[:, 1] += np.bincount(slot, weights=np.where(fc, 0, weights), minlength=self.n).astype(np.int64)
+        if kinds:
+            c[gslot] += per_kind[:, :, kinds].sum(axis=2)
 
     def add(self, packets: pd.DataFrame) -> None:
         """Take in the next frames of the capture (an analysed packet table)."""
@@ -280,9 +280,11 @@ class StreamFacts:
         ints["start"][ns] = ts[f]
         ints["last_frame"][gslot] = frame[ends - 1]
         ints["end"][gslot] = ts[ends - 1]
-        one = np.ones(len(rows), dtype=np.int64)
-        self._count("packets", slot, fc, one)
-        self._count("bytes", slot, fc, plen)
+        who = (~fc).astype(np.int64)      # 0 client, 1 server
+        groups = len(starts)
+        for name, weights in (("packets", None), ("bytes", plen)):
+            per = np.bincount(seg * 2 + who, weights=weights, minlength=groups * 2).reshape(groups, 1, 2)
+            self._add_count(name, np.rint(per.transpose(0, 2, 1)).astype(np.int64), [0], gslot)
         # the handshake: first SYN from the client, SYN-ACK from the server, handshake ACK
         phase = col("phase", dtype=object)
         seq = col("seq", 0, np.int64)
@@ -301,22 +303,30 @@ class StreamFacts:
             for part in np.split(w, cuts):
                 g = int(slot[part[0]])
                 self.walk[g] = _tcp_walk(flags[part], plen[part], fc[part], self.walk[g])
-        # per-direction counts of each analysis label and checksum verdict
+        # per-direction counts of each analysis label and checksum verdict: rows are
+        # of few kinds (label set, bad and offloaded verdicts), counted once per kind
         codes, sets = pd.factorize(p["labels"].to_numpy(dtype=object)[rows])
-        members = [set(str(v).split(";")) for v in sets]
-
-        def carries(label: str) -> np.ndarray:
-            return np.array([label in m for m in members] + [False])[codes].astype(np.int64)   # code -1: none
-
-        for label in _label_names():
-            self._count(label, slot, fc, carries(label))
-        self._count("retransmitted_bytes", slot, fc, carries("retransmission") * plen)
+        members = [set(str(v).split(";")) for v in sets] + [set()]    # code -1: no labels
+        hit = {}
         for verdict in ("bad", "offloaded"):
-            hit = np.zeros(len(rows), dtype=bool)
+            hit[verdict] = np.zeros(len(rows), dtype=bool)
             for column in ("l4_checksum", "ip_checksum"):
                 vcodes, values = pd.factorize(p[column].to_numpy(dtype=object)[rows])
-                hit |= np.array([v == verdict for v in values] + [False])[vcodes]
-            self._count(f"{verdict}_checksums", slot, fc, hit)
+                hit[verdict] |= np.array([v == verdict for v in values] + [False])[vcodes]
+        kind = codes.astype(np.int64) * 4 + hit["bad"] * 2 + hit["offloaded"]
+        kcodes, kinds = pd.factorize(kind)
+        k_labels = [members[int(k) >> 2] for k in kinds]
+        nk = len(kinds)
+        key = (seg * 2 + who) * nk + kcodes
+        per_kind = np.bincount(key, minlength=groups * 2 * nk).reshape(groups, 2, nk)
+        resent = [i for i, m in enumerate(k_labels) if "retransmission" in m]
+        for label in _label_names():
+            self._add_count(label, per_kind, [i for i, m in enumerate(k_labels) if label in m], gslot)
+        for verdict, bit in (("bad", 2), ("offloaded", 1)):
+            self._add_count(f"{verdict}_checksums", per_kind, [i for i, k in enumerate(kinds) if int(k) & bit],
+                            gslot)
+        bytes_kind = np.bincount(key, weights=plen, minlength=groups * 2 * nk).reshape(groups, 2, nk)
+        self._add_count("retransmitted_bytes", np.rint(bytes_kind).astype(np.int64), resent, gslot)
         vals = p["initial_rtt_s"].to_numpy(dtype=float)[rows]
         known = ~np.isnan(vals)
         np.fmax.at(self.irtt, slot[known], vals[known])
