@@ -233,24 +233,27 @@ class StreamFacts:
 
     def add(self, packets: pd.DataFrame) -> None:
         """Take in the next frames of the capture (an analysed packet table)."""
-        p = packets[packets["stream"].notna() & packets["proto"].isin(["tcp", "udp"])]
-        if p.empty:
+        all_proto = packets["proto"].to_numpy(dtype=object)
+        valid = np.flatnonzero(packets["stream"].notna().to_numpy()
+                               & ((all_proto == "tcp") | (all_proto == "udp")))
+        if not len(valid):
             return
-        proto = p["proto"].astype(str).to_numpy()
-        sid = p["stream"].to_numpy(dtype=np.int64)
+        proto = all_proto[valid]
+        sid = packets["stream"].to_numpy(dtype=np.int64, na_value=-1)[valid]
         # one integer key per (proto, stream), streams in order: tcp first, then udp
         key = np.where(proto == "tcp", 0, 1 << 40) + sid
         order = np.argsort(key, kind="stable")
         key = key[order]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         ends = np.r_[starts[1:], len(key)]
-        rows = order  # positions in p, grouped by stream, frame order inside
+        rows = order  # positions among the valid rows, grouped by stream, frame order inside
+        at = valid[order]   # the same, as positions in *packets*
 
         def col(name, fill=None, dtype=None):
-            c = p[name]
+            c = packets[name]
             if fill is not None:
-                c = c.fillna(fill)
-            return c.to_numpy(dtype=dtype)[rows]
+                return c.to_numpy(dtype=dtype, na_value=fill)[at]
+            return c.to_numpy(dtype=dtype)[at]
 
         fresh = len(self.slot_of)
         gslot = self._slots(key[starts])
@@ -305,13 +308,13 @@ class StreamFacts:
                 self.walk[g] = _tcp_walk(flags[part], plen[part], fc[part], self.walk[g])
         # per-direction counts of each analysis label and checksum verdict: rows are
         # of few kinds (label set, bad and offloaded verdicts), counted once per kind
-        codes, sets = pd.factorize(p["labels"].to_numpy(dtype=object)[rows])
+        codes, sets = pd.factorize(col("labels", dtype=object))
         members = [set(str(v).split(";")) for v in sets] + [set()]    # code -1: no labels
         hit = {}
         for verdict in ("bad", "offloaded"):
             hit[verdict] = np.zeros(len(rows), dtype=bool)
             for column in ("l4_checksum", "ip_checksum"):
-                vcodes, values = pd.factorize(p[column].to_numpy(dtype=object)[rows])
+                vcodes, values = pd.factorize(col(column, dtype=object))
                 hit[verdict] |= np.array([v == verdict for v in values] + [False])[vcodes]
         kind = codes.astype(np.int64) * 4 + hit["bad"] * 2 + hit["offloaded"]
         kcodes, kinds = pd.factorize(kind)
@@ -327,7 +330,7 @@ class StreamFacts:
                             gslot)
         bytes_kind = np.bincount(key, weights=plen, minlength=groups * 2 * nk).reshape(groups, 2, nk)
         self._add_count("retransmitted_bytes", np.rint(bytes_kind).astype(np.int64), resent, gslot)
-        vals = p["initial_rtt_s"].to_numpy(dtype=float)[rows]
+        vals = col("initial_rtt_s", dtype=float)
         known = ~np.isnan(vals)
         np.fmax.at(self.irtt, slot[known], vals[known])
 
