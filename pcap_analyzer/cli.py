@@ -144,7 +144,7 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
 def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
     """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
-    a = _load(capture, quiet)
+    a = _load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     doc = streams_document(a, stream, proto.value if proto else None)
     _emit(_render(doc, _fmt(format), "streams", output), output, capture)
 
