@@ -217,4 +217,10 @@ def _context():
     # Workers start from a clean server process rather than a fork of this
     # one, which may hold threads (the progress display) and a large heap.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+    if "forkserver" not in methods:
+        return multiprocessing.get_context(None)
+    ctx = multiprocessing.get_context("forkserver")
+    # The server imports the analysis once; every worker forked from it starts
+    # with pandas, numba and the pipeline loaded instead of importing them again.
+    ctx.set_forkserver_preload(["pcap_analyzer.streaming", "pcap_analyzer.check"])
+    return ctx
