@@ -115,6 +115,23 @@ def _finish_packets(p: pd.DataFrame, first_ts_ns: int | None = None) -> pd.DataF
     return p
 
 
+def label_frames(packets: pd.DataFrame, rule_set: tuple = rules.REGISTRY,
+                 stream_carry: streams.StreamCarry | None = None, role_carry: streams.RoleCarry | None = None,
+                 first_ts_ns: int | None = None, step: Callable[[str], None] = lambda message: None) -> pd.DataFrame:
+    """Streams, client/server, the rules' labels and the display columns of a table of frames.
+
+    The table is the whole capture, or the next chunk of it: then the
+    carries and *rule_set* (see :func:`.rules.for_chunks`) hold what the
+    earlier chunks left, and *first_ts_ns* is the capture's first timestamp.
+    """
+    step(f"numbering the streams of {len(packets):,} frames")
+    packets = streams.assign(packets, carry=stream_carry)
+    packets = streams.roles(packets, summary.service_name, carry=role_carry)
+    step("analysing TCP")
+    packets = rules.apply(packets, rule_set)
+    return _finish_packets(packets, first_ts_ns)
+
+
 def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:
     """Read and analyse the capture at *path*.
 
@@ -131,12 +148,7 @@ def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = No
     if packets is None:
         packets = decode.build_table(reader.read_frames(path, info),
                                      lambda n: step(f"reading frames ({n:,} so far)"))
-    step(f"numbering the streams of {len(packets):,} frames")
-    packets = streams.assign(packets)
-    packets = streams.roles(packets, summary.service_name)
-    step("analysing TCP")
-    packets = rules.apply(packets)
-    packets = _finish_packets(packets)
+    packets = label_frames(packets, step=step)
     packets = packets.assign(explain=explain.explain(packets))
     step("summarising streams")
     stream_df = summary.stream_table(packets)

@@ -19,9 +19,9 @@ result always equals the whole-capture analysis (the tests compare them
 with chunks of 1, 7 and 1000 frames).
 
 Memory: one chunk of frames (``chunk_frames`` rows, about 2 KiB each) plus
-per stream a few hundred bytes, the segments still unacknowledged, and the
-rows that decide its state (SYN/FIN/RST segments); the labelled frames are
-kept only for machine formats (``events=True``).
+per stream a few KiB (counts, each side's state, the Zeek state walk so far)
+and its segments still unacknowledged; the labelled frames are kept only
+for machine formats (``events=True``).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from typing import Callable
 import pandas as pd
 
 from . import analysis, chunks, explain, reader, rules, schema, streams, summary
-from .report.documents import ChecksumDigest, EventDigest, events_table
+from .report.documents import REPORT_LEAVES_OUT, ChecksumDigest, EventDigest, events_table
 from .rules.checksums import Checksums, ChecksumTally
 
 CHUNK_FRAMES = 200_000
@@ -77,7 +77,7 @@ class _Pass:
         self.consistent_min = consistent_min
         self.rules = rules.for_chunks(offloaders=offloaders, tally=self.tally)
         self.stream_facts = summary.StreamFacts()
-        self.notable = EventDigest(leave_out=("truncated",))
+        self.notable = EventDigest(leave_out=REPORT_LEAVES_OUT)
         self.checks = ChecksumDigest()
         self.counts: dict | None = None
         self.first_ts: int | None = None
@@ -93,12 +93,9 @@ class _Pass:
         # converted once here instead of at every read.
         chunk = chunk.assign(**{c: pd.Series(chunk[c].to_numpy(dtype=object), index=chunk.index, dtype=object)
                                 for c in _TEXT_COLUMNS})
-        p = streams.assign(chunk, carry=self.stream_carry)
-        p = streams.roles(p, summary.service_name, carry=self.roles)
-        p = rules.apply(p, self.rules)
         if self.first_ts is None:
-            self.first_ts = int(p["ts_ns"].iloc[0])
-        p = analysis._finish_packets(p, self.first_ts)
+            self.first_ts = int(chunk["ts_ns"].iloc[0])
+        p = analysis.label_frames(chunk, self.rules, self.stream_carry, self.roles, self.first_ts)
         if self.keep is not None:
             self.kept.append(p[self.keep(p).to_numpy()])
             return

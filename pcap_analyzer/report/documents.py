@@ -186,6 +186,9 @@ class EventDigest:
         return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
+# Frames cut by the snapshot length are counted in the capture facts; listing
+# them among the notable frames would bury what TCP did (unless asked for).
+REPORT_LEAVES_OUT = ("truncated",)
 _VERDICTS = ("good", "bad", "offloaded", "unverified")
 _BAD_FRAMES_LISTED = 8
 
@@ -210,8 +213,7 @@ class ChecksumDigest:
         self.offloading_hosts.update(off["src"].dropna().astype(str).unique().tolist())
         bad = packets[((ip == "bad") | (l4 == "bad")).fillna(False)]
         self.bad += len(bad)
-        self.bad_frames.extend(bad["frame"].head(_BAD_FRAMES_LISTED - len(self.bad_frames)).tolist()
-                               if len(self.bad_frames) < _BAD_FRAMES_LISTED else [])
+        self.bad_frames.extend(bad["frame"].head(max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))).tolist())
 
     def facts(self) -> dict:
         """The counts and one sentence that says what they mean."""
@@ -270,9 +272,8 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
         s = s[(s["stream"] == stream) & (s["proto"] == "tcp")]
     checks = checksum_facts(packets)
     if for_table:
-        # Frames cut by the snapshot length are counted in the capture facts;
-        # listing them here would bury what TCP did.
-        digest = EventDigest(leave_out=("truncated",) if not labels or "truncated" not in labels else ())
+        leave_out = tuple(x for x in REPORT_LEAVES_OUT if not labels or x not in labels)
+        digest = EventDigest(leave_out=leave_out)
         digest.add(packets)
         return _report(facts, s, checks, digest.table(), None, True)
     return _report(facts, s, checks, None, events_table(packets), False)
