@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -214,13 +215,16 @@ def _in_pool(jobs, job, on_error, workers, finished) -> list:
 
 
 def _context():
-    # Workers start from a clean server process rather than a fork of this
-    # one, which may hold threads (the progress display) and a large heap.
+    # A worker forked from this process starts with everything this process
+    # has loaded (pandas, numba and the pipeline), at no cost: the default
+    # when nothing else runs here.  With other threads running a fork could
+    # copy a lock some thread holds; then workers start from a clean server
+    # process instead, which imports the analysis once for all of them.
     methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
     if "forkserver" not in methods:
         return multiprocessing.get_context(None)
     ctx = multiprocessing.get_context("forkserver")
-    # The server imports the analysis once; every worker forked from it starts
-    # with pandas, numba and the pipeline loaded instead of importing them again.
     ctx.set_forkserver_preload(["pcap_analyzer.streaming", "pcap_analyzer.check"])
     return ctx

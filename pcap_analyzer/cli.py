@@ -175,10 +175,13 @@ def batch_progress(total: int, verb: str, quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    # Redrawn after each file rather than by a refresh thread: with no thread
+    # running, the worker processes can be forked from this one (see batch).
     with Progress(TextColumn(verb), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+                  console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
         task = bar.add_task(verb, total=total)
-        yield lambda done, _total: bar.update(task, completed=done)
+        bar.refresh()
+        yield lambda done, _total: bar.update(task, completed=done, refresh=True)
 
 
 def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:

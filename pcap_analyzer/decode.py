@@ -630,26 +630,21 @@ BUILD_CHUNK_FRAMES = 250_000
 # Every column's dtype is fixed whatever its values, so the tables of parts
 # of a capture concatenate to the table of the whole.  (pandas would infer it
 # from the values: str when a column holds text, object when it is empty or
-# all None, bool when every value is True.)  Text-or-None columns take pandas'
-# default text dtype, the integer ones Int64, sack_perm and other_flow object.
+# all None, bool when every value is True.)  Text-or-None columns are object
+# while the analysis works on them (its steps read them as numpy arrays, and
+# pandas' str dtype would be converted at every read); the analysis result
+# gives them their schema dtype once, at the end.  The integer ones are Int64,
+# sack_perm and other_flow object.
 TEXT_FIELDS = ("proto", "src", "dst", "ip_checksum", "l4_checksum", "fragment", "malformed")
 INT_FIELDS = ("ip_version", "sport", "dport", "tcp_flags", "seq", "ack", "window", "payload_len",
               "tcp_hdr_len", "mss", "wscale", "sack_bytes")
-_text_dtype = None
 
 
 def text_array(values):
-    """*values* (object ndarray of str or None) in pandas' default text dtype."""
-    global _text_dtype
-    import numpy as np
+    """*values* (object ndarray of str or None) as a column that stays object."""
     import pandas as pd
 
-    if _text_dtype is None:
-        # what pandas makes of a column of text: str (pandas 3) or object (earlier)
-        _text_dtype = pd.DataFrame({"t": np.array(["t"], dtype=object)})["t"].dtype
-    if _text_dtype == object:
-        return values
-    return pd.array(values, dtype=_text_dtype)
+    return pd.Series(values, dtype=object)
 
 
 def object_array(values):

@@ -494,7 +494,7 @@ def _text(k, fast, fast_codes, texts, slow, slow_values):
         c, uniq = pd.factorize(np.asarray(slow_values, dtype=object))   # None -> -1
         codes[slow] = np.where(c >= 0, c + len(texts), 0)
         texts += list(uniq)
-    return decode.text_array(np.asarray(texts, dtype=object)).take(codes)
+    return decode.text_array(np.asarray(texts, dtype=object)[codes])
 
 
 def _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) -> pd.DataFrame:

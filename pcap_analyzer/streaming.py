@@ -36,7 +36,6 @@ from .report.documents import REPORT_LEAVES_OUT, ChecksumDigest, EventDigest, ev
 from .rules.checksums import Checksums, ChecksumTally
 
 CHUNK_FRAMES = 200_000
-_TEXT_COLUMNS = ("proto", "src", "dst", "ip_checksum", "l4_checksum", "fragment", "malformed")
 
 
 @dataclass
@@ -89,10 +88,6 @@ class _Pass:
         self.last_dup_acks = pd.DataFrame()
 
     def add(self, chunk: pd.DataFrame) -> None:
-        # The steps read these text columns as numpy arrays many times over:
-        # converted once here instead of at every read.
-        chunk = chunk.assign(**{c: pd.Series(chunk[c].to_numpy(dtype=object), index=chunk.index, dtype=object)
-                                for c in _TEXT_COLUMNS})
         if self.first_ts is None:
             self.first_ts = int(chunk["ts_ns"].iloc[0])
         p = analysis.label_frames(chunk, self.rules, self.stream_carry, self.roles, self.first_ts)

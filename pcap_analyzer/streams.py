@@ -316,6 +316,15 @@ class RoleCarry(dict):
 _GIVEN, _BY_SYN, _BY_SYN_ACK, _BY_PORTS = 4, 3, 2, 1
 
 
+def _first_rows(codes: np.ndarray, mask: np.ndarray | None, groups: int) -> np.ndarray:
+    """Per group, the first row (of those in *mask*, default all) whose code is that group; -1 for none."""
+    rows = np.arange(len(codes)) if mask is None else np.flatnonzero(mask)
+    out = np.full(groups, -1, dtype=np.int64)
+    groups_hit, first = np.unique(codes[rows], return_index=True)
+    out[groups_hit] = rows[first]
+    return out
+
+
 def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -> pd.DataFrame:
     """Add ``from_client``: who opened each stream.
 
@@ -340,22 +349,20 @@ def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -
         is_tcp = proto == "tcp"
         syn = is_tcp & ((flags & (_SYN | _ACK)) == _SYN)
         synack = is_tcp & ((flags & (_SYN | _ACK)) == (_SYN | _ACK))
-        pos = np.arange(len(codes))
-        first_pos = pd.Series(pos).groupby(codes).first().to_numpy()
-        syn_pos = pd.Series(pos[syn]).groupby(codes[syn]).first()
-        synack_pos = pd.Series(pos[synack]).groupby(codes[synack]).first()
+        first_pos, syn_pos, synack_pos = (_first_rows(codes, mask, len(uniques))
+                                          for mask in (None, syn, synack))
         sport = sub["sport"].astype(np.int64).to_numpy()
         dport = sub["dport"].astype(np.int64).to_numpy()
         client = np.empty(len(uniques), dtype=np.int64)
+        syn_side = np.where(syn_pos >= 0, side[syn_pos], -1).tolist()
+        synack_side = np.where(synack_pos >= 0, side[synack_pos], -1).tolist()
         for c, k in enumerate(uniques.tolist()):
             key = ("tcp" if k < (1 << 40) else "udp", k & ((1 << 40) - 1))
             rank, who = before = carry.get(key, (0, -1))
-            p = syn_pos.get(c)
-            if rank < _BY_SYN and p is not None:
-                rank, who = _BY_SYN, side[p]
-            p = synack_pos.get(c)
-            if rank < _BY_SYN_ACK and p is not None:
-                rank, who = _BY_SYN_ACK, 1 - side[p]
+            if rank < _BY_SYN and syn_side[c] >= 0:
+                rank, who = _BY_SYN, syn_side[c]
+            if rank < _BY_SYN_ACK and synack_side[c] >= 0:
+                rank, who = _BY_SYN_ACK, 1 - synack_side[c]
             if rank < _BY_PORTS:
                 f = first_pos[c]
                 # ports of side 0 / side 1 from the first packet

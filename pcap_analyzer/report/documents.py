@@ -204,16 +204,19 @@ class ChecksumDigest:
         self.bad_frames: list = []
 
     def add(self, packets: pd.DataFrame) -> None:
-        ip = packets["ip_checksum"].astype("string")
-        l4 = packets["l4_checksum"].astype("string")
+        ip = packets["ip_checksum"].to_numpy(dtype=object, na_value=None)
+        l4 = packets["l4_checksum"].to_numpy(dtype=object, na_value=None)
         for verdict in _VERDICTS:
-            self.counts[verdict] += int(((ip == verdict) | (l4 == verdict)).fillna(False).sum())
-        off = packets[((ip == "offloaded") | (l4 == "offloaded")).fillna(False)]
+            self.counts[verdict] += int(np.count_nonzero((ip == verdict) | (l4 == verdict)))
+        off = np.flatnonzero((ip == "offloaded") | (l4 == "offloaded"))
         self.offloaded += len(off)
-        self.offloading_hosts.update(off["src"].dropna().astype(str).unique().tolist())
-        bad = packets[((ip == "bad") | (l4 == "bad")).fillna(False)]
+        if len(off):
+            self.offloading_hosts.update(str(v) for v in pd.unique(packets["src"].to_numpy(dtype=object)[off])
+                                         if v is not None and v is not pd.NA)
+        bad = np.flatnonzero((ip == "bad") | (l4 == "bad"))
         self.bad += len(bad)
-        self.bad_frames.extend(bad["frame"].head(max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))).tolist())
+        room = max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))
+        self.bad_frames.extend(packets["frame"].to_numpy()[bad[:room]].tolist())
 
     def facts(self) -> dict:
         """The counts and one sentence that says what they mean."""

@@ -5,6 +5,7 @@ may read columns added by rules above it.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .base import Rule, RuleContext
@@ -41,6 +42,9 @@ def apply(packets: pd.DataFrame, rules: tuple[Rule, ...] = REGISTRY) -> pd.DataF
         rule.run(ctx)
     out = packets.copy(deep=False)
     for name, values in ctx.added.items():
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            # text stays object during the analysis (see decode.TEXT_FIELDS)
+            values = pd.Series(values, index=out.index, dtype=object)
         out[name] = values
     out["labels"] = ctx.labels_column()
     return out

@@ -50,9 +50,9 @@ class RuleContext:
     def labels_column(self) -> pd.Series:
         """Every row's labels joined by ";" (missing for none), each label once, in the
         order labels were first given (rules emit theirs in one fixed order)."""
-        out = pd.Series(pd.NA, index=self.packets.index, dtype="string")
+        out = np.full(self.n, None, dtype=object)
         if not self._marks:
-            return out
+            return pd.Series(out, index=self.packets.index, dtype=object)
         order = list(dict.fromkeys(name for _, name in self._marks))
         index = {name: i for i, name in enumerate(order)}
         mask = np.zeros(self.n, dtype=np.uint64)
@@ -62,8 +62,8 @@ class RuleContext:
         codes, sets = pd.factorize(mask[hit])
         text = np.array([";".join(order[i] for i in range(len(order)) if int(m) >> i & 1) for m in sets],
                         dtype=object)
-        out.iloc[hit] = text[codes]
-        return out
+        out[hit] = text[codes]
+        return pd.Series(out, index=self.packets.index, dtype=object)
 
     def add_column(self, name: str, values) -> None:
         self.added[name] = values
