@@ -541,9 +541,7 @@ def _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_r
     cols["wire_len"] = wires
     for f in decode.FIELDS:
         if f in names:
-            a = pd.array(ints[f], dtype="Int64")
-            a[nulls[f]] = pd.NA
-            cols[f] = a
+            cols[f] = pd.arrays.IntegerArray(ints[f], nulls[f])
         elif f in texts:
             cols[f] = _text(k, fast, *texts[f], slow, slow_of(f))
         elif f == "truncated":

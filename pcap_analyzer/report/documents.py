@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..analysis import Analysis
+from ..analysis import Analysis, texts
 from ..explain import topics
 from ..rules import all_labels
 
@@ -204,8 +204,7 @@ class ChecksumDigest:
         self.bad_frames: list = []
 
     def add(self, packets: pd.DataFrame) -> None:
-        ip = packets["ip_checksum"].to_numpy(dtype=object, na_value=None)
-        l4 = packets["l4_checksum"].to_numpy(dtype=object, na_value=None)
+        ip, l4 = texts(packets["ip_checksum"]), texts(packets["l4_checksum"])
         for verdict in _VERDICTS:
             self.counts[verdict] += int(np.count_nonzero((ip == verdict) | (l4 == verdict)))
         off = np.flatnonzero((ip == "offloaded") | (l4 == "offloaded"))
