@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -69,27 +70,82 @@ def conn_state(orig: int, resp: int, orig_bytes: int, resp_bytes: int, history: 
     return "OTH"
 
 
-def walk_rows(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """The rows :func:`_tcp_walk` needs to see; the others cannot change its result.
+# History letters: code k < 6 is the client's, k + 6 the server's (lower case).
+_LETTERS = "SHDFRAshdfra"
+_S, _H, _D, _F, _R, _A = range(6)
 
-    Between two SYN/FIN/RST segments of a stream (*group*: one integer per
-    stream, rows grouped by stream in frame order) a segment changes the
-    walk only the first time its kind (ACK flag, payload or not, sender)
-    occurs: the endpoint states only move forward there, and the history
-    and completeness only gain what was not there.  So every SYN/FIN/RST
-    row and the first row of each kind in each stretch are kept.
+
+def _note(g, letter, side, seen, hist, hist_len):
+    """Add *letter* of *side* (0 client, 1 server) to stream *g*'s history, the first time only."""
+    key = letter + 6 * side
+    if not (seen[g] >> key) & 1:
+        seen[g] |= 1 << key
+        hist[g, hist_len[g]] = key
+        hist_len[g] += 1
+
+
+def _walk(slots, flags, plen, from_client, state, completeness, seen, hist, hist_len):
+    """Zeek's endpoint states, history and completeness, carried on by the rows given.
+
+    Row i is a TCP segment of stream ``slots[i]`` (rows in frame order; the
+    streams may interleave).  Per stream: ``state[g]`` the two endpoint
+    states (client, server), ``completeness[g]`` the bits of what was seen,
+    and the history letters in ``hist[g, :hist_len[g]]`` (``seen[g]`` has a
+    bit per letter already there).  :func:`_tcp_walk` is the readable form
+    the tests hold this to.
     """
-    special = (flags & (_SYN | _FIN | _RST)) != 0
-    stretch = np.cumsum(special)
-    kind = np.where(special, 8, ((flags & _ACK) != 0) * 4 + (plen > 0) * 2 + from_client.astype(np.int64))
-    key = (group.astype(np.int64) << 40) | (stretch.astype(np.int64) << 4) | kind
-    first = np.zeros(len(key), dtype=bool)
-    first[np.unique(key, return_index=True)[1]] = True
-    return special | first
+    for i in range(len(slots)):
+        g = slots[i]
+        f = flags[i]
+        n = plen[i]
+        e = 0 if from_client[i] else 1
+        if f & _SYN:
+            if f & _ACK:
+                _note(g, _H, e, seen, hist, hist_len)
+                completeness[g] |= 2
+                if state[g, e] == INACTIVE:
+                    state[g, e] = SYN_ACK_SENT
+            else:
+                _note(g, _S, e, seen, hist, hist_len)
+                completeness[g] |= 1
+                if state[g, e] == INACTIVE:
+                    state[g, e] = SYN_SENT
+        if n > 0:
+            _note(g, _D, e, seen, hist, hist_len)
+            completeness[g] |= 8
+        if f & _FIN:
+            _note(g, _F, e, seen, hist, hist_len)
+            completeness[g] |= 16
+        if f & _RST:
+            _note(g, _R, e, seen, hist, hist_len)
+            completeness[g] |= 32
+        if f & _ACK and not f & (_SYN | _FIN | _RST):
+            if n == 0:
+                _note(g, _A, e, seen, hist, hist_len)
+            completeness[g] |= 4
+        if f & _RST:
+            state[g, e] = RESET
+        elif f & _FIN:
+            if state[g, e] != RESET:
+                state[g, e] = CLOSED
+        elif not f & _SYN:
+            if state[g, e] == INACTIVE:
+                state[g, e] = PARTIAL
+            if (f & _ACK and (state[g, 0] == SYN_SENT or state[g, 0] == SYN_ACK_SENT)
+                    and (state[g, 1] == SYN_SENT or state[g, 1] == SYN_ACK_SENT)):
+                state[g, 0] = ESTABLISHED
+                state[g, 1] = ESTABLISHED
+            elif state[g, e] == PARTIAL and (state[g, 1 - e] == PARTIAL or state[g, 1 - e] == ESTABLISHED):
+                state[g, e] = state[g, 1 - e]
+
+
+_note = numba.njit(cache=True, nogil=True, inline="always")(_note)
+walk = numba.njit(cache=True, nogil=True)(_walk)
 
 
 def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray, start=None):
-    """Endpoint states, history and completeness of one TCP stream.
+    """Endpoint states, history and completeness of one TCP stream: the readable
+    form of the compiled :func:`walk` (the tests hold one to the other).
 
     *start* continues a walk: the (states, history, completeness) it returned
     for the stream's earlier segments.
@@ -178,8 +234,8 @@ class StreamFacts:
 
     :func:`stream_table` gives it a whole capture at once; a capture read in
     chunks adds one chunk after another and gets the same table.  Memory
-    grows with streams: per stream a few numbers, and for the Zeek state
-    walk only the rows that can change it (:func:`walk_rows`).
+    grows with streams: per stream a few numbers, the Zeek state walk's
+    included.
     """
 
     _INTS = ("stream", "client_port", "server_port", "first_frame", "last_frame", "start", "end",
@@ -196,8 +252,12 @@ class StreamFacts:
         self.irtt = np.zeros(0, dtype=float)
         # per stream: [client, server] packets, bytes, and each counted label / verdict
         self.counts: dict[str, np.ndarray] = {}
-        # per TCP stream: the state walk so far (endpoint states, history, completeness)
-        self.walk: list = []
+        # per TCP stream: the state walk so far (see :func:`walk`)
+        self.state = np.zeros((0, 2), dtype=np.int64)
+        self.completeness = np.zeros(0, dtype=np.int64)
+        self.seen = np.zeros(0, dtype=np.int64)
+        self.hist = np.zeros((0, len(_LETTERS)), dtype=np.int64)
+        self.hist_len = np.zeros(0, dtype=np.int64)
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         slots = np.empty(len(keys), dtype=np.int64)
@@ -217,7 +277,10 @@ class StreamFacts:
             self.client = np.concatenate([self.client, np.empty(m, dtype=object)])
             self.server = np.concatenate([self.server, np.empty(m, dtype=object)])
             self.irtt = np.concatenate([self.irtt, np.full(m, np.nan)])
-            self.walk.extend([None] * m)
+            self.state = np.concatenate([self.state, np.full((m, 2), INACTIVE, dtype=np.int64)])
+            self.hist = np.concatenate([self.hist, np.zeros((m, len(_LETTERS)), dtype=np.int64)])
+            for k in ("completeness", "seen", "hist_len"):
+                setattr(self, k, np.concatenate([getattr(self, k), np.zeros(m, dtype=np.int64)]))
             for k in self.counts:
                 self.counts[k] = np.concatenate([self.counts[k], np.zeros((m, 2), dtype=np.int64)])
             self.n += m
@@ -298,14 +361,11 @@ class StreamFacts:
             ints[f"{name}_frame"][gslot[take]] = frame[pos[take]]
             if name != "ha":
                 ints[f"{name}_seq"][gslot[take]] = seq[pos[take]]
-        # the state walk continues over the rows that can change it, stream by stream
-        walk = walk_rows(flags, plen, fc, seg) & np.repeat(self.is_tcp[gslot], ends - starts)
-        w = np.flatnonzero(walk)
+        # the state walk goes on from where each stream's earlier frames left it
+        w = np.flatnonzero(self.is_tcp[slot])
         if len(w):
-            cuts = np.flatnonzero(np.diff(seg[w])) + 1
-            for part in np.split(w, cuts):
-                g = int(slot[part[0]])
-                self.walk[g] = _tcp_walk(flags[part], plen[part], fc[part], self.walk[g])
+            walk(slot[w], flags[w], plen[w], fc[w], self.state, self.completeness, self.seen, self.hist,
+                 self.hist_len)
         # per-direction counts of each analysis label and checksum verdict: rows are
         # of few kinds (label set, bad and offloaded verdicts), counted once per kind
         codes, sets = pd.factorize(col("labels", dtype=object))
@@ -384,10 +444,11 @@ class StreamFacts:
                 fields["handshake"][g] = "syn_only"
             else:
                 fields["handshake"][g] = "not_captured"
-            state, history, completeness = self.walk[s] or ((INACTIVE, INACTIVE), "", 0)
+            history = "".join(_LETTERS[k] for k in self.hist[s, :self.hist_len[s]].tolist())
             fields["history"][g] = history
-            fields["conn_state"][g] = conn_state(state[0], state[1], int(by[g, 0]), int(by[g, 1]), history)
-            fields["completeness"][g] = completeness
+            fields["conn_state"][g] = conn_state(int(self.state[s, 0]), int(self.state[s, 1]), int(by[g, 0]),
+                                                 int(by[g, 1]), history)
+            fields["completeness"][g] = int(self.completeness[s])
             fields["reused_ports"][g] = bool(self.reused[s])
         for k, v in fields.items():
             table[k] = v

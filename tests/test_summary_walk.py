@@ -1,12 +1,13 @@
-"""The stream table's state walk sees only the rows that can change it: same result as every row."""
+"""The compiled state walk of the streams table equals the readable one, stream by stream."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import SHARED, sample_captures
 from pcap_analyzer import analyze
-from pcap_analyzer.summary import _tcp_walk, walk_rows
+from pcap_analyzer.summary import _LETTERS, _tcp_walk, walk
 
 _TCP_RICH = ["zeek/tcp", "zeek/http", "tcpdump"]
 _BITS = {"FIN": 1, "SYN": 2, "RST": 4, "PSH": 8, "ACK": 16, "URG": 32, "ECE": 64, "CWR": 128, "NS": 256}
@@ -27,33 +28,36 @@ def _captures():
     return out
 
 
+def _compiled(slots, flags, plen, fc, n, split=None):
+    """The compiled walk over rows in frame order (streams interleaved), in pieces cut at *split*."""
+    state = np.zeros((n, 2), dtype=np.int64)
+    completeness, seen, hist_len = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    hist = np.zeros((n, len(_LETTERS)), dtype=np.int64)
+    for part in np.array_split(np.arange(len(slots)), split or 1):
+        walk(slots[part], flags[part], plen[part], fc[part], state, completeness, seen, hist, hist_len)
+    return [([int(x) for x in state[g]], "".join(_LETTERS[k] for k in hist[g, :hist_len[g]]), int(completeness[g]))
+            for g in range(n)]
+
+
 @pytest.mark.parametrize("capture", _captures(), ids=lambda p: p.name)
-def test_walk_of_kept_rows_equals_walk_of_every_row(capture):
+def test_compiled_walk_equals_readable_walk(capture):
     try:
         p = analyze(capture).packets
     except Exception:  # not every shared capture is readable; that is tested elsewhere
         pytest.skip("unreadable capture")
-    tcp = p[(p["proto"] == "tcp") & p["stream"].notna()].sort_values(["stream", "frame"], kind="stable")
+    tcp = p[(p["proto"] == "tcp") & p["stream"].notna()]
     if tcp.empty:
         pytest.skip("no TCP")
     flags = _flag_bits(tcp["flags"])
     plen = tcp["payload_len"].fillna(0).to_numpy(dtype=np.int64)
     fc = tcp["from_client"].fillna(False).to_numpy(dtype=bool)
-    group = tcp["stream"].to_numpy(dtype=np.int64)
-    keep = walk_rows(flags, plen, fc, group)
-    for g in np.unique(group):
-        rows = group == g
-        full = _tcp_walk(flags[rows], plen[rows], fc[rows])
-        kept = _tcp_walk(flags[rows & keep], plen[rows & keep], fc[rows & keep])
-        assert kept == full, (int(g), full, kept)
-
-
-def test_kept_rows_are_few_in_a_bulk_transfer():
-    from conftest import SAMPLES
-
-    p = analyze(SAMPLES / "bulk_loss.pcap").packets
-    tcp = p[p["proto"] == "tcp"].sort_values(["stream", "frame"], kind="stable")
-    keep = walk_rows(_flag_bits(tcp["flags"]),
-                     tcp["payload_len"].fillna(0).to_numpy(dtype=np.int64),
-                     tcp["from_client"].fillna(False).to_numpy(dtype=bool), tcp["stream"].to_numpy(dtype=np.int64))
-    assert keep.sum() < 40 < len(tcp)
+    slots, streams = pd.factorize(tcp["stream"].to_numpy(dtype=np.int64))
+    slots = slots.astype(np.int64)
+    readable = []
+    for g in range(len(streams)):
+        rows = slots == g
+        state, history, completeness = _tcp_walk(flags[rows], plen[rows], fc[rows])
+        readable.append((list(state), history, completeness))
+    assert _compiled(slots, flags, plen, fc, len(streams)) == readable
+    # carried on from piece to piece, as chunks of a capture are
+    assert _compiled(slots, flags, plen, fc, len(streams), split=7) == readable

@@ -34,33 +34,42 @@ class ChecksumTally:
     up chunk by chunk when a capture is analysed in pieces.
     """
 
+    _SENT, _SENT_NOT_GOOD, _SENT_BAD, _RECEIVED, _RECEIVED_NOT_GOOD = range(5)
+
     def __init__(self) -> None:
-        self.counts = pd.DataFrame(columns=["sent", "sent_not_good", "sent_bad", "received", "received_not_good"],
-                                   dtype=np.int64)
+        self.slot: dict = {}                              # address -> row of counts
+        self.counts = np.zeros((0, 5), dtype=np.int64)    # the five counts above, per address
 
     def add(self, src: np.ndarray, dst: np.ndarray, l4: np.ndarray) -> None:
-        checked = np.isin(l4, [GOOD, BAD, OFFLOADED])
-        if not checked.any():
+        checked = np.flatnonzero((l4 == GOOD) | (l4 == BAD) | (l4 == OFFLOADED))
+        if not len(checked):
             return
-        not_good = (l4 != GOOD)[checked].astype(np.int64)
-        bad = (l4 == BAD)[checked].astype(np.int64)
-        one = np.ones(len(not_good), dtype=np.int64)
-        sent = pd.DataFrame({"sent": one, "sent_not_good": not_good, "sent_bad": bad}).groupby(src[checked]).sum()
-        received = pd.DataFrame({"received": one, "received_not_good": not_good}).groupby(dst[checked]).sum()
-        part = sent.join(received, how="outer").fillna(0).astype(np.int64)
-        self.counts = part if self.counts.empty else self.counts.add(part, fill_value=0).astype(np.int64)
+        verdict = l4[checked]
+        not_good = verdict != GOOD
+        n = len(checked)
+        codes, addresses = pd.factorize(np.concatenate([src[checked], dst[checked]]), use_na_sentinel=False)
+        sender, receiver = codes[:n], codes[n:]
+        m = len(addresses)
+        part = np.stack([np.bincount(sender, minlength=m), np.bincount(sender[not_good], minlength=m),
+                         np.bincount(sender[verdict == BAD], minlength=m), np.bincount(receiver, minlength=m),
+                         np.bincount(receiver[not_good], minlength=m)], axis=1)
+        rows = np.array([self.slot.setdefault(a, len(self.slot)) for a in addresses.tolist()], dtype=np.int64)
+        if len(self.slot) > len(self.counts):
+            grown = np.zeros((len(self.slot), 5), dtype=np.int64)
+            grown[:len(self.counts)] = self.counts
+            self.counts = grown
+        self.counts[rows] += part
 
     def offloaders(self, consistent_min: int) -> frozenset:
         """Senders all of whose checksums fail (at least *consistent_min*) while all they receive is right."""
         c = self.counts
-        hit = ((c["sent"] >= consistent_min) & (c["sent_not_good"] == c["sent"])
-               & (c["received"] > 0) & (c["received_not_good"] == 0))
-        return frozenset(c.index[hit.to_numpy()])
+        hit = ((c[:, self._SENT] >= consistent_min) & (c[:, self._SENT_NOT_GOOD] == c[:, self._SENT])
+               & (c[:, self._RECEIVED] > 0) & (c[:, self._RECEIVED_NOT_GOOD] == 0))
+        return frozenset(a for a, row in self.slot.items() if hit[row])
 
     def relabelled(self, offloaders: frozenset) -> bool:
         """Whether deciding *offloaders* turns any checksum labelled bad into offloaded."""
-        c = self.counts
-        return bool(len(offloaders)) and bool((c.loc[c.index.isin(list(offloaders)), "sent_bad"] > 0).any())
+        return any(self.counts[self.slot[a], self._SENT_BAD] > 0 for a in offloaders if a in self.slot)
 
 
 @dataclass
