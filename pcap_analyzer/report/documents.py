@@ -147,24 +147,42 @@ class EventDigest:
         labelled = labelled[labelled["labels"].notna()]
         if labelled.empty:
             return
-        ev = events_table(labelled)
-        ev = ev[~ev["label"].isin(self.leave_out)]
-        if ev.empty:
+        # few distinct label sets: each is split once, each label's rows found through them
+        codes, sets = pd.factorize(texts(labelled["labels"]))
+        members = [str(v).split(";") for v in sets]
+        where: dict[str, tuple[int, int, list[int]]] = {}   # label -> (first set, place in it, its sets)
+        first_row = np.full(len(sets), len(codes), dtype=np.int64)
+        np.minimum.at(first_row, codes, np.arange(len(codes)))
+        for c, labels in enumerate(members):
+            for place, label in enumerate(labels):
+                if label in self.leave_out:
+                    continue
+                hit = where.setdefault(label, (int(first_row[c]), place, []))
+                hit[2].append(c)
+                if (int(first_row[c]), place) < hit[:2]:
+                    where[label] = (int(first_row[c]), place, hit[2])
+        if not where:
             return
         about = topics(labelled).to_numpy(dtype=object, na_value=None)
         frames = labelled["frame"].to_numpy()
         text = labelled["explain"].to_numpy(dtype=object)
-        for label, g in ev.groupby("label", sort=False):
-            d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": g["meaning"].iloc[0],
+        proto = texts(labelled["proto"])
+        stream = labelled["stream"].to_numpy(dtype=np.int64, na_value=-1)
+        meanings = all_labels()
+        # labels in the order they first occur, frame by frame (the table keeps that order for equal counts)
+        for label in sorted(where, key=lambda name: where[name][:2]):
+            rows = np.isin(codes, where[label][2])
+            d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": meanings.get(label, ""),
                                                "about": None, "first": None})
-            d["count"] += len(g)
+            d["count"] += int(rows.sum())
+            at = np.flatnonzero(rows)
             if len(d["frames"]) < _MAX_FRAMES_LISTED:
-                d["frames"].extend(g["frame"].head(_MAX_FRAMES_LISTED - len(d["frames"])).tolist())
-            for key in g[["proto", "stream"]].dropna().drop_duplicates().itertuples(index=False, name=None):
+                d["frames"].extend(frames[at[:_MAX_FRAMES_LISTED - len(d["frames"])]].tolist())
+            known = at[(stream[at] >= 0) & (proto[at] != None)]  # noqa: E711 (element-wise)
+            for key in dict.fromkeys(zip(proto[known].tolist(), stream[known].tolist())):
                 d["streams"].setdefault(key, None)
-            rows = np.isin(frames, g["frame"].to_numpy())
             if d["first"] is None:
-                i = int(rows.argmax())
+                i = int(at[0])
                 d["first"] = f"frame {frames[i]}: {text[i]}"
             pick = rows & (about == label)
             if d["about"] is None and pick.any():
