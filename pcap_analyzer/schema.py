@@ -110,6 +110,19 @@ STREAM_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def _categorical(s: pd.Series) -> pd.Series:
+    """*s* as a category column whose categories are plain str, sorted (as Parquet gives them back)."""
+    if s.dtype == object:
+        try:
+            codes, values = pd.factorize(s.to_numpy(), sort=True)   # every kind of missing -> -1
+        except TypeError:   # values that do not sort together
+            pass
+        else:
+            if len(values):
+                return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(values)), index=s.index)
+    return s.astype(object).where(s.notna(), None).astype("category")
+
+
 def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
     """Return *df* restricted to *columns*, in their order and dtypes."""
     out = {}
@@ -122,8 +135,7 @@ def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
         if col.dtype.startswith("datetime64"):
             s = pd.to_datetime(s, utc=True).astype(col.dtype)
         elif col.dtype == "category" and str(s.dtype) != "category":
-            # via plain objects, so the categories are plain str (as Parquet gives them back)
-            s = s.astype(object).where(s.notna(), None).astype("category")
+            s = _categorical(s)
         elif str(s.dtype) != col.dtype:
             s = s.astype(col.dtype)
         out[col.name] = s
