@@ -339,8 +339,8 @@ def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> tuple[np.ndar
     texts: list = []
     v4 = ver == 4
     if v4.any():
-        uniq, c = np.unique(lo[v4], return_inverse=True)
-        codes[v4] = c.reshape(-1)
+        c, uniq = pd.factorize(lo[v4])
+        codes[v4] = c
         texts += [socket.inet_ntop(socket.AF_INET, struct.pack("!I", int(x) & 0xFFFFFFFF)) for x in uniq]
     if (~v4).any():
         c, uniq = pd.factorize(pd.MultiIndex.from_arrays([hi[~v4], lo[~v4]]))
