@@ -2,7 +2,7 @@
 
 ``pcapan ... -f csv`` used to print ``df.to_csv(index=False,
 date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\\n")``; the writer in
-pcap_analyzer/report/writers.py builds the same text with arrow compute.
+pcap_analyzer/report/csv_text.py builds the same text with arrow compute.
 Every table the commands print, on every sample capture, and frames made
 to hold the awkward cases are written both ways and compared.
 """
@@ -19,7 +19,7 @@ import pytest
 from conftest import sample_captures
 from pcap_analyzer import analyze
 from pcap_analyzer.report import documents, render
-from pcap_analyzer.report import writers
+from pcap_analyzer.report import csv_text
 from pcap_analyzer.schema import PACKET_COLUMNS
 from pcap_analyzer.streaming import digest
 
@@ -50,7 +50,7 @@ class Spy:
     def __init__(self, monkeypatch):
         self.tables = 0
         self.columns = []
-        pandas_csv_, pandas_cells = writers._pandas_csv, writers._pandas_cells
+        pandas_csv_, pandas_cells = csv_text._pandas_csv, csv_text._pandas_cells
 
         def whole(df):
             if len(df):
@@ -61,8 +61,8 @@ class Spy:
             self.columns.append(frame.columns[0])
             return pandas_cells(frame)
 
-        monkeypatch.setattr(writers, "_pandas_csv", whole)
-        monkeypatch.setattr(writers, "_pandas_cells", cells)
+        monkeypatch.setattr(csv_text, "_pandas_csv", whole)
+        monkeypatch.setattr(csv_text, "_pandas_cells", cells)
 
 
 @pytest.fixture()
@@ -115,9 +115,9 @@ def test_packets_across_batches_and_threads(monkeypatch, spy):
     packets = analyze(path).packets
     want = pandas_csv(packets)
     for threads in (1, 2):
-        monkeypatch.setattr(writers, "_CSV_THREADS", threads)
+        monkeypatch.setattr(csv_text, "_CSV_THREADS", threads)
         for cells in (len(packets.columns), 7 * len(packets.columns) + 1, 10_000):
-            monkeypatch.setattr(writers, "_CSV_BATCH_CELLS", cells)
+            monkeypatch.setattr(csv_text, "_CSV_BATCH_CELLS", cells)
             assert written(packets) == want, (threads, cells)
     assert spy.tables == 0 and spy.columns == []
 
@@ -244,7 +244,7 @@ def test_pandas_columns_across_batches(monkeypatch):
     df = pandas_frames()["objects"]
     big = pd.concat([df] * 50, ignore_index=True)
     big["t"] = cycle(TEXTS, len(big))
-    monkeypatch.setattr(writers, "_CSV_BATCH_CELLS", 3 * 37)
+    monkeypatch.setattr(csv_text, "_CSV_BATCH_CELLS", 3 * 37)
     assert_same(big)
 
 
@@ -266,11 +266,11 @@ def test_floats_of_every_kind():
     assert_same(df)
     assert_same(df.astype("Float64"))
     # the arrow layout itself, not only the numpy layout it stands in for when it does not hold
-    assert writers._arrow_float_layout_holds()
+    assert csv_text._arrow_float_layout_holds()
     for name, x in df.items():
         x = x.to_numpy()
         missing = np.isnan(x)
-        assert writers._arrow_float_cells(x, missing).to_pylist() == np.where(missing, "", x.astype(str)).tolist(), name
+        assert csv_text._arrow_float_cells(x, missing).to_pylist() == np.where(missing, "", x.astype(str)).tolist(), name
 
 
 def test_long_table_of_every_kind(monkeypatch):
@@ -287,8 +287,8 @@ def test_long_table_of_every_kind(monkeypatch):
         when=pd.to_datetime(rng.integers(-2 * 10**18, 9 * 10**18, n)).tz_localize("UTC"),
     )
     df.loc[rng.random(n) < 0.1, "when"] = pd.NaT
-    for cells in (writers._CSV_BATCH_CELLS, 1000):
-        monkeypatch.setattr(writers, "_CSV_BATCH_CELLS", cells)
+    for cells in (csv_text._CSV_BATCH_CELLS, 1000):
+        monkeypatch.setattr(csv_text, "_CSV_BATCH_CELLS", cells)
         assert_same(df)
 
 
@@ -296,11 +296,11 @@ def test_failure_inside_falls_back_to_pandas(monkeypatch):
     def broken(cells):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(writers, "_rows_text", broken)
+    monkeypatch.setattr(csv_text, "_rows_text", broken)
     df = fast_frames()["mixed"]
     assert written(df) == pandas_csv(df)
 
 
 def test_quoting_rule_of_this_python():
     # the csv module's rule, as probed: at least the separator, the quote and the newline
-    assert set(b',"\n') <= set(writers._csv_quoting())
+    assert set(b',"\n') <= set(csv_text._csv_quoting())
