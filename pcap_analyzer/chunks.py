@@ -12,6 +12,8 @@ whole-file table.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from contextlib import closing
 from typing import Callable, Iterator
 
@@ -43,9 +45,57 @@ def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
     if tables is None:
         tables = decode.iter_tables(reader.read_frames(path, info), chunk_frames)
     done = 0
-    with closing(tables):
-        for table in tables:
-            done += len(table)
-            if progress is not None:
-                progress(done)
+    for table in _read_ahead(tables):
+        done += len(table)
+        if progress is not None:
+            progress(done)
+        yield table
+
+
+def _read_ahead(tables: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The tables of *tables*, the next one read in a background thread while the caller works on this one.
+
+    Reading is mostly compiled decoding and numpy work that lets go of the
+    interpreter lock, so on a second core it runs alongside the analysis of
+    the chunk before.  At most one table waits ready.  An error while
+    reading is raised here, at the table it stopped; closing this generator
+    stops the reading and closes *tables*.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        with closing(tables):
+            try:
+                for table in tables:
+                    if not hand_over((table, None)):
+                        return
+                    del table
+            except BaseException as exc:  # handed to the reader of the tables, raised there
+                hand_over((None, exc))
+                return
+            hand_over((None, None))
+
+    reader_thread = threading.Thread(target=read, name="pcapan-read-ahead", daemon=True)
+    reader_thread.start()
+    try:
+        while True:
+            table, error = ready.get()
+            if error is not None:
+                raise error
+            if table is None:
+                return
             yield table
+            del table
+    finally:
+        stop.set()
+        reader_thread.join()

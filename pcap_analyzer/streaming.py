@@ -18,7 +18,9 @@ verdicts, the capture is read a second time with those facts given, so the
 result always equals the whole-capture analysis (the tests compare them
 with chunks of 1, 7 and 1000 frames).
 
-Memory: one chunk of frames (``chunk_frames`` rows, about 2 KiB each) plus
+Memory: the chunk being analysed, the next one read meanwhile on another
+core and at most one more waiting (``chunk_frames`` rows each, about 2 KiB
+a row), plus
 per stream a few KiB (counts, each side's state, the Zeek state walk so far)
 and its segments still unacknowledged; the labelled frames are kept only
 for machine formats (``events=True``).
@@ -35,7 +37,7 @@ from . import analysis, chunks, explain, reader, rules, schema, streams, summary
 from .report.documents import REPORT_LEAVES_OUT, ChecksumDigest, EventDigest, events_table
 from .rules.checksums import Checksums, ChecksumTally
 
-CHUNK_FRAMES = 200_000
+CHUNK_FRAMES = 150_000
 
 
 @dataclass

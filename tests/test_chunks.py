@@ -256,3 +256,32 @@ def test_frames_numbered_across_chunks_on_a_gzip_pcapng_and_pcap():
         frames = pd.concat([p["frame"] for p in parts], ignore_index=True)
         assert frames.tolist() == list(range(1, info.frames + 1))
         assert seen[-1] == info.frames
+
+
+def _reading_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "pcapan-read-ahead"]
+
+
+def test_stopping_early_stops_the_read_ahead():
+    path = SAMPLES / "bulk_loss.pcap"
+    tables = iter_packet_tables(path, reader.CaptureInfo(path=str(path)), 50)
+    first = next(tables)
+    assert len(first) == 50 and _reading_threads()
+    tables.close()
+    assert not _reading_threads()
+
+
+def test_an_error_while_reading_ahead_comes_at_the_table_it_stopped():
+    from pcap_analyzer.chunks import _read_ahead
+
+    def tables():
+        yield pd.DataFrame({"frame": [1]})
+        raise ValueError("damaged")
+
+    got = _read_ahead(tables())
+    assert next(got)["frame"].tolist() == [1]
+    with pytest.raises(ValueError, match="damaged"):
+        next(got)
+    assert not _reading_threads()
