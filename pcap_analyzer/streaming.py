@@ -20,10 +20,9 @@ with chunks of 1, 7 and 1000 frames).
 
 Memory: the chunk being analysed, the next one read meanwhile on another
 core and at most one more waiting (``chunk_frames`` rows each, about 2 KiB
-a row), plus
-per stream a few KiB (counts, each side's state, the Zeek state walk so far)
-and its segments still unacknowledged; the labelled frames are kept only
-for machine formats (``events=True``).
+a row), plus per stream a few KiB (counts, each side's state, the Zeek
+state walk so far) and its segments still unacknowledged; the labelled
+frames are kept only for machine formats (``events=True``).
 """
 from __future__ import annotations
 
