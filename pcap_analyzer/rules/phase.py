@@ -23,6 +23,10 @@ from .base import Rule, RuleContext
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _MASK = 0xFFFFFFFF
+# the phases by code; the last one (None) for rows that are not TCP of a stream
+_PHASES = np.array(["rst", "syn", "syn_ack", "fin", "handshake_ack", "data", "ack", None], dtype=object)
+(_RST_PHASE, _SYN_PHASE, _SYN_ACK_PHASE, _FIN_PHASE, _HANDSHAKE_ACK_PHASE, _DATA_PHASE, _ACK_PHASE,
+ _NO_PHASE) = range(len(_PHASES))
 
 
 class PhaseCarry(dict):
@@ -50,22 +54,23 @@ class Phase(Rule):
         seq = ctx.array("seq", 0, np.int64)
         ack = ctx.array("ack", 0, np.int64)
         from_client = ctx.array("from_client", False, bool)
-        phase = np.select(
+        # each row's phase as a code into _PHASES, the text looked up once at the end
+        code = np.select(
             [flags & _RST != 0,
              (flags & (_SYN | _ACK)) == _SYN,
              (flags & (_SYN | _ACK)) == (_SYN | _ACK),
              flags & _FIN != 0,
              plen > 0],
-            ["rst", "syn", "syn_ack", "fin", "data"],
-            "ack",
-        ).astype(object)
+            [_RST_PHASE, _SYN_PHASE, _SYN_ACK_PHASE, _FIN_PHASE, _DATA_PHASE],
+            _ACK_PHASE,
+        )
 
         # The handshake ACK: per stream, the first client packet after the
         # first SYN-ACK that acknowledges the server's ISN + 1.
         rows = np.flatnonzero(tcp)
         if len(rows):
             st = stream[rows]
-            is_synack = (phase[rows] == "syn_ack") & ~from_client[rows]
+            is_synack = (code[rows] == _SYN_ACK_PHASE) & ~from_client[rows]
             sa = pd.DataFrame({"stream": st[is_synack], "row_sa": rows[is_synack],
                                "isn": seq[rows][is_synack]}).drop_duplicates("stream")
             carry = self.carry
@@ -84,10 +89,10 @@ class Phase(Rule):
             c = c.merge(sa, on="stream", how="inner")
             c = c[(c["row"] > c["row_sa"]) & (c["ack"] == (c["isn"] + 1) & _MASK)]
             firsts = c.drop_duplicates("stream")
-            phase[firsts["row"].to_numpy()] = "handshake_ack"
+            code[firsts["row"].to_numpy()] = _HANDSHAKE_ACK_PHASE
             if carry is not None:
                 found = set(firsts["stream"].tolist())
                 for k, isn in zip(sa["stream"].tolist(), sa["isn"].tolist()):
                     carry[k] = (isn, k in found)
-        phase[~tcp] = None
-        ctx.add_column("phase", phase)
+        code[~tcp] = _NO_PHASE
+        ctx.add_column("phase", _PHASES[code])
