@@ -18,6 +18,7 @@ import functools
 import io
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -90,8 +91,6 @@ def _csv_quoting() -> bytes | None:
 
 
 def _fast_csv(df: pd.DataFrame) -> str:
-    from concurrent.futures import ThreadPoolExecutor
-
     header = _pandas_csv(df.iloc[:0])        # the column names, quoted as pandas quotes them
     n, k = df.shape
     columns = [_column_cells(df, j) for j in range(k)]
@@ -110,7 +109,6 @@ def _fast_csv(df: pd.DataFrame) -> str:
 
 def _rows_text(cells: list) -> str:
     """The rows of the (quoted, complete) cell arrays, each ended by a newline."""
-
     if len(cells) == 1:
         # the csv module writes a row of one empty field as ""
         cells = [pc.if_else(pc.equal(pc.binary_length(cells[0]), 0), _scalar('""'), cells[0])]
@@ -125,7 +123,6 @@ def _rows_text(cells: list) -> str:
 
 def _column_cells(df: pd.DataFrame, j: int):
     """A function (start, stop) -> the cells of rows start:stop of column *j*, as pandas writes them, quoted."""
-
     s = df.iloc[:, j]
     dtype = s.dtype
     values = s.to_numpy() if isinstance(dtype, np.dtype) else s.array
@@ -170,54 +167,45 @@ def _pandas_only(values):
 
 
 def _text():
-
     return pa.large_string()
 
 
 def _scalar(s: str):
-
     return pa.scalar(s, pa.large_string())
 
 
 def _arrow(values):
     """An arrow array (one chunk) of pandas or numpy *values*."""
-
     arr = pa.array(values)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _fill(cells):
     """Missing cells are empty."""
-
     return pc.fill_null(cells, _scalar("")) if cells.null_count else cells
 
 
 def _blank(cells, missing):
     """*cells* with the ones under the numpy mask *missing* empty."""
-
     return pc.if_else(pa.array(missing), _scalar(""), cells) if missing.any() else cells
 
 
 def _patch(cells, rows, new):
     """*cells* with the ones at the (increasing) positions *rows* replaced by *new*."""
-
     take = np.arange(len(cells))
     take[rows] = len(cells) + np.arange(len(rows))
     return pa.concat_arrays([cells, new]).take(pa.array(take))
 
 
 def _int_cells(values):
-
     return _fill(pc.cast(_arrow(values), _text()))
 
 
 def _bool_cells(values):
-
     return _fill(pc.if_else(_arrow(values), _scalar("True"), _scalar("False")))
 
 
 def _masked_float_cells(values):
-
     missing = np.asarray(values.isna())
     x = values.to_numpy(dtype="float64", na_value=np.nan)
     if np.isnan(x[~missing]).any():
@@ -227,7 +215,6 @@ def _masked_float_cells(values):
 
 def _numpy_float_cells(x, missing):
     """What pandas writes for floats: numpy's astype(str), missing cells empty."""
-
     return _blank(pa.array(x.astype(str), _text()), missing)
 
 
@@ -247,7 +234,6 @@ def _arrow_float_cells(x, missing):
     exponents of at least two digits.  The cells are laid out again by
     magnitude; those from 1e10 up to 1e16 (rare) are numpy's.
     """
-
     cells = pc.cast(pa.array(x), _text())
     ax = np.abs(x)
     negative = x < 0
@@ -282,7 +268,6 @@ def _arrow_float_cells(x, missing):
 @functools.lru_cache(maxsize=None)
 def _arrow_float_layout_holds() -> bool:
     """`_arrow_float_cells` agrees with numpy for this pyarrow, checked once on numbers of every magnitude."""
-
     probe = [0.0, -0.0, 0.5, 1 / 3, 2 / 3, 0.1 + 0.2, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
              float("inf"), -float("inf"), 9007199254740993.0, 123456789012345680.0]
     for e in range(-12, 24):
@@ -306,7 +291,6 @@ _PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 def _datetime_cells(values):
     """CSV_DATE_FORMAT of each (wall clock) time: microseconds rounded down, a literal Z."""
-
     if getattr(values.dtype, "tz", None) is not None:
         values = values.tz_localize(None)        # pandas writes the local time
     stamps = np.asarray(values)
@@ -343,13 +327,11 @@ def _datetime_cells(values):
 
 
 def _string_cells(values):
-
     return _quote(_fill(pc.cast(_arrow(values), _text())))
 
 
 def _object_cells(values):
     """Python objects: str cells as they are, missing ones empty; others are written by pandas."""
-
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         raise _PandasWrites
     missing = pd.isna(values)
@@ -361,7 +343,6 @@ def _object_cells(values):
 
 def _categorical_cells(s: pd.Series):
     """Each category written once (by pandas unless it is a str), picked per row by its code."""
-
     categories = s.cat.categories
     if len(categories) and pd.api.types.infer_dtype(categories, skipna=False) == "string":
         names = _quote(pa.array(np.asarray(categories, dtype=object), _text()))
@@ -381,7 +362,6 @@ def _categorical_cells(s: pd.Series):
 
 def _quote(cells):
     """*cells* (complete) quoted as the csv module quotes fields: in double quotes, inner quotes doubled."""
-
     offsets = np.frombuffer(cells.buffers()[1], dtype=np.int64)[cells.offset:cells.offset + len(cells) + 1]
     data = cells.buffers()[2]
     if data is None or offsets[-1] == offsets[0]:
