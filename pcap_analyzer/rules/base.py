@@ -72,19 +72,23 @@ class RuleContext:
         """A column added by an earlier rule, or one of the table's."""
         return self.added[name] if name in self.added else self.packets[name]
 
-    def tcp_streams(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(stream index, row positions in frame order) for every TCP stream."""
+    def tcp_groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every TCP stream's rows, grouped: (row positions, stream by stream in frame order;
+        each group's start and end in them; each group's stream index)."""
         proto = self.packets["proto"].to_numpy()
         stream = self.array("stream", fill=-1, dtype=np.int64)
         rows = np.flatnonzero((proto == "tcp") & (stream >= 0))
-        if not len(rows):
-            return
-        order = np.argsort(stream[rows], kind="stable")
-        rows = rows[order]
+        rows = rows[np.argsort(stream[rows], kind="stable")]
         ids = stream[rows]
-        cuts = np.flatnonzero(np.diff(ids)) + 1
-        for part in np.split(rows, cuts):
-            yield int(stream[part[0]]), part
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(rows) else np.zeros(0, dtype=np.int64)
+        ends = np.r_[starts[1:], len(rows)].astype(np.int64)
+        return rows, starts.astype(np.int64), ends, ids[starts]
+
+    def tcp_streams(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(stream index, row positions in frame order) for every TCP stream."""
+        rows, starts, ends, ids = self.tcp_groups()
+        for stream, a, b in zip(ids.tolist(), starts.tolist(), ends.tolist()):
+            yield stream, rows[a:b]
 
 
 @dataclass

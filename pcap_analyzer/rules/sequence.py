@@ -448,34 +448,21 @@ class SequenceAnalysis(Rule):
             self._run_python(ctx, locals(), out, rtt, rto, irtt_col, wsize, self.carry)
 
         def nullable(a):
-            arr = pd.array(a, dtype="Int64")
-            arr[a < 0] = pd.NA
-            return arr
+            return pd.arrays.IntegerArray(a, a < 0)
 
         for name, values in out.items():
             ctx.add_column(name, nullable(values))
         ctx.add_column("ack_rtt_s", rtt)
         ctx.add_column("rto_s", rto)
         ctx.add_column("initial_rtt_s", irtt_col)
-        ws = pd.array(wsize, dtype="Int64")
-        ws[ctx.packets["window"].isna().to_numpy()] = pd.NA
-        ctx.add_column("window_size", ws)
+        ctx.add_column("window_size", pd.arrays.IntegerArray(wsize, ctx.packets["window"].isna().to_numpy()))
 
     @staticmethod
     def _run_compiled(ctx, a, out, rtt, rto, irtt_col, wsize, carry: SequenceCarry | None = None) -> None:
         """All streams in one compiled pass (see sequence_kernel); same results."""
-        rows = []
-        ids = []
-        bounds = [0]
-        for stream, r in ctx.tcp_streams():
-            rows.append(r)
-            ids.append(stream)
-            bounds.append(bounds[-1] + len(r))
-        if not rows:
+        order, starts, ends, ids = ctx.tcp_groups()
+        if not len(order):
             return
-        order = np.concatenate(rows)
-        starts = np.asarray(bounds[:-1], dtype=np.int64)
-        ends = np.asarray(bounds[1:], dtype=np.int64)
         g = {k: np.ascontiguousarray(a[k][order], dtype=np.int64) for k in
              ("frame", "ts", "flags", "seq", "ack", "window", "wscale", "sack", "side", "rel_seq", "plen")}
         known = np.ascontiguousarray(a["known"][order], dtype=np.bool_)
@@ -488,7 +475,6 @@ class SequenceAnalysis(Rule):
             state = sequence_kernel.no_carry()
         else:
             # start state in, final state out; each row adds at most one unacked entry
-            ids = np.asarray(ids, dtype=np.int64)
             in_ep, in_times, in_una, in_start = carry.initial(ids)
             room = int(in_ep[:, :, sequence_kernel.NUNACKED].sum()) + m
             state = (True, in_ep, in_times, in_una, in_start, np.empty_like(in_ep), np.empty_like(in_times),
