@@ -41,17 +41,19 @@ class ChecksumTally:
         self.counts = np.zeros((0, 5), dtype=np.int64)    # the five counts above, per address
 
     def add(self, src: np.ndarray, dst: np.ndarray, l4: np.ndarray) -> None:
-        checked = np.flatnonzero((l4 == GOOD) | (l4 == BAD) | (l4 == OFFLOADED))
+        """Count the checksums *l4* (verdicts, or a :class:`Verdicts`) sent by *src* to *dst*."""
+        l4 = l4 if isinstance(l4, Verdicts) else Verdicts(l4)
+        checked = np.flatnonzero(l4.any_of(GOOD, BAD, OFFLOADED))
         if not len(checked):
             return
-        verdict = l4[checked]
-        not_good = verdict != GOOD
+        not_good = ~l4.any_of(GOOD)[checked]
+        bad = l4.any_of(BAD)[checked]
         n = len(checked)
         codes, addresses = pd.factorize(np.concatenate([src[checked], dst[checked]]), use_na_sentinel=False)
         sender, receiver = codes[:n], codes[n:]
         m = len(addresses)
         part = np.stack([np.bincount(sender, minlength=m), np.bincount(sender[not_good], minlength=m),
-                         np.bincount(sender[verdict == BAD], minlength=m), np.bincount(receiver, minlength=m),
+                         np.bincount(sender[bad], minlength=m), np.bincount(receiver, minlength=m),
                          np.bincount(receiver[not_good], minlength=m)], axis=1)
         rows = np.array([self.slot.setdefault(a, len(self.slot)) for a in addresses.tolist()], dtype=np.int64)
         if len(self.slot) > len(self.counts):
@@ -96,31 +98,65 @@ class Checksums(Rule):
 
     def run(self, ctx: RuleContext) -> None:
         p = ctx.packets
-        ip = p["ip_checksum"].to_numpy(dtype=object).copy()
-        l4 = p["l4_checksum"].to_numpy(dtype=object).copy()
-        ip[ip == MAYBE_OFFLOADED] = OFFLOADED
-        l4[l4 == MAYBE_OFFLOADED] = OFFLOADED
-        self._by_consistency(p, l4)
+        ip = Verdicts(p["ip_checksum"].to_numpy(dtype=object)).renamed(MAYBE_OFFLOADED, OFFLOADED)
+        l4 = Verdicts(p["l4_checksum"].to_numpy(dtype=object)).renamed(MAYBE_OFFLOADED, OFFLOADED)
+        l4 = self._by_consistency(p, l4)
         proto = p["proto"].to_numpy(dtype=object)
-        for rows, label in ((np.flatnonzero(ip == BAD), "bad_ip_checksum"),
-                            (np.flatnonzero((l4 == BAD) & (proto == "tcp")), "bad_tcp_checksum"),
-                            (np.flatnonzero((l4 == BAD) & (proto == "udp")), "bad_udp_checksum"),
-                            (np.flatnonzero((l4 == OFFLOADED) | (ip == OFFLOADED)), "checksum_offloaded")):
+        l4_bad = l4.any_of(BAD)
+        for rows, label in ((np.flatnonzero(ip.any_of(BAD)), "bad_ip_checksum"),
+                            (np.flatnonzero(l4_bad & (proto == "tcp")), "bad_tcp_checksum"),
+                            (np.flatnonzero(l4_bad & (proto == "udp")), "bad_udp_checksum"),
+                            (np.flatnonzero(l4.any_of(OFFLOADED) | ip.any_of(OFFLOADED)), "checksum_offloaded")):
             ctx.label_rows(rows, label)
-        ctx.add_column("ip_checksum", ip)
-        ctx.add_column("l4_checksum", l4)
+        ctx.add_column("ip_checksum", ip.values())
+        ctx.add_column("l4_checksum", l4.values())
 
-    def _by_consistency(self, p: pd.DataFrame, l4: np.ndarray) -> None:
-        bad = l4 == BAD
+    def _by_consistency(self, p: pd.DataFrame, l4: "Verdicts") -> "Verdicts":
+        """*l4* with the bad checksums of offloading senders made offloaded."""
         src = p["src"].to_numpy(dtype=object)
         if self.tally is not None:
             self.tally.add(src, p["dst"].to_numpy(dtype=object), l4)
+        bad = l4.any_of(BAD)
         if not bad.any():
-            return
+            return l4
         offloaders = self.offloaders
         if offloaders is None:
             tally = ChecksumTally()
             tally.add(src, p["dst"].to_numpy(dtype=object), l4)
             offloaders = tally.offloaders(self.consistent_min)
         if offloaders:
-            l4[bad & np.isin(src, list(offloaders))] = OFFLOADED
+            return l4.set(bad & np.isin(src, list(offloaders)), OFFLOADED)
+        return l4
+
+
+class Verdicts:
+    """A column of checksum verdicts as codes into its few distinct values: each
+    test of the column compares integers, not every row's text."""
+
+    def __init__(self, column: np.ndarray) -> None:
+        codes, values = pd.factorize(column)      # missing -> -1
+        self.codes = codes
+        self.names = list(values)
+
+    def any_of(self, *verdicts: str) -> np.ndarray:
+        hit = [i for i, name in enumerate(self.names) if name in verdicts]
+        if not hit:
+            return np.zeros(len(self.codes), dtype=bool)
+        if len(hit) == 1:
+            return self.codes == hit[0]
+        return np.isin(self.codes, hit)
+
+    def renamed(self, old: str, new: str) -> "Verdicts":
+        self.names = [new if name == old else name for name in self.names]
+        return self
+
+    def set(self, rows: np.ndarray, verdict: str) -> "Verdicts":
+        """These verdicts with *rows* (a mask) set to *verdict*."""
+        if verdict not in self.names:
+            self.names.append(verdict)
+        self.codes = np.where(rows, self.names.index(verdict), self.codes)
+        return self
+
+    def values(self) -> np.ndarray:
+        """The verdicts as an object array, missing ones None."""
+        return np.array(self.names + [None], dtype=object)[self.codes]
