@@ -7,6 +7,7 @@ import pandas as pd
 from ..analysis import Analysis, texts
 from ..explain import topics
 from ..rules import all_labels
+from ..rules.checksums import Verdicts
 
 # Labels that describe how a frame was read rather than what TCP did.
 _MAX_FRAMES_LISTED = 12
@@ -222,15 +223,15 @@ class ChecksumDigest:
         self.bad_frames: list = []
 
     def add(self, packets: pd.DataFrame) -> None:
-        ip, l4 = texts(packets["ip_checksum"]), texts(packets["l4_checksum"])
+        ip, l4 = Verdicts(texts(packets["ip_checksum"])), Verdicts(texts(packets["l4_checksum"]))
         for verdict in _VERDICTS:
-            self.counts[verdict] += int(np.count_nonzero((ip == verdict) | (l4 == verdict)))
-        off = np.flatnonzero((ip == "offloaded") | (l4 == "offloaded"))
+            self.counts[verdict] += int(np.count_nonzero(ip.any_of(verdict) | l4.any_of(verdict)))
+        off = np.flatnonzero(ip.any_of("offloaded") | l4.any_of("offloaded"))
         self.offloaded += len(off)
         if len(off):
             self.offloading_hosts.update(str(v) for v in pd.unique(packets["src"].to_numpy(dtype=object)[off])
                                          if v is not None and v is not pd.NA)
-        bad = np.flatnonzero((ip == "bad") | (l4 == "bad"))
+        bad = np.flatnonzero(ip.any_of("bad") | l4.any_of("bad"))
         self.bad += len(bad)
         room = max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))
         self.bad_frames.extend(packets["frame"].to_numpy()[bad[:room]].tolist())
