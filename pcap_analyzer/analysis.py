@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import decode, explain, fastpath, reader, rules, schema, streams, summary
+from .schema import coded, texts
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
     (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
@@ -57,19 +58,11 @@ class Analysis:
                              float(p["time_rel_s"].iloc[-1]) if len(p) else 0.0)
 
 
-def texts(column: pd.Series) -> np.ndarray:
-    """A text column as an object array, missing values None (object columns are taken as they are:
-    the analysis keeps None there)."""
-    if column.dtype == object:
-        return column.to_numpy()
-    return column.to_numpy(dtype=object, na_value=None)
-
-
 def frame_counts(p: pd.DataFrame) -> dict:
     """Frames per protocol and frames cut short, in one table of frames (they add up over chunks)."""
     proto = texts(p["proto"])
     # few distinct label sets: each is looked at once
-    codes, sets = pd.factorize(texts(p["labels"]))
+    codes, sets = coded(p["labels"])
     cut = np.array(["truncated" in str(v).split(";") for v in sets] + [False])
     return {
         "packets": int(len(p)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -108,6 +109,34 @@ STREAM_COLUMNS: tuple[Column, ...] = (
                   "window_probe")
     for who in ("client", "server")
 )
+
+
+def texts(column: pd.Series) -> np.ndarray:
+    """A text column as an object array, missing values None (object columns are taken as they are:
+    the analysis keeps None there)."""
+    if column.dtype == object:
+        return column.to_numpy()
+    return column.to_numpy(dtype=object, na_value=None)
+
+
+def coded(column: pd.Series) -> tuple[np.ndarray, list]:
+    """(a code per row, -1 for missing; the values the codes stand for) of a column of few distinct
+    values: a category column's own codes, else its values factorised."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), list(column.cat.categories)
+    codes, values = pd.factorize(texts(column))
+    return codes, list(values)
+
+
+def categorical(codes: np.ndarray, names: list, index: pd.Index) -> pd.Series:
+    """A category column from codes into *names* (repeats allowed, -1 missing): its categories are
+    the names in use, sorted and each once (as :func:`.schema.conform` makes them)."""
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+    categories = sorted({names[i] for i in used.tolist()})
+    where = {name: i for i, name in enumerate(categories)}
+    remap = np.array([where.get(name, -1) for name in names] + [-1], dtype=np.int64)
+    return pd.Series(pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories, dtype=object)
+                                               if not categories else pd.Index(categories)), index=index)
 
 
 def _categorical(s: pd.Series) -> pd.Series:

@@ -16,6 +16,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from .schema import coded
+
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 
 # Ephemeral (client) port ranges, most widely known first.
@@ -368,14 +370,15 @@ class StreamFacts:
                  self.hist_len)
         # per-direction counts of each analysis label and checksum verdict: rows are
         # of few kinds (label set, bad and offloaded verdicts), counted once per kind
-        codes, sets = pd.factorize(col("labels", dtype=object))
+        codes, sets = coded(packets["labels"])
+        codes = codes[at]
         members = [set(str(v).split(";")) for v in sets] + [set()]    # code -1: no labels
         hit = {}
         for verdict in ("bad", "offloaded"):
             hit[verdict] = np.zeros(len(rows), dtype=bool)
             for column in ("l4_checksum", "ip_checksum"):
-                vcodes, values = pd.factorize(col(column, dtype=object))
-                hit[verdict] |= np.array([v == verdict for v in values] + [False])[vcodes]
+                vcodes, values = coded(packets[column])
+                hit[verdict] |= np.array([v == verdict for v in values] + [False])[vcodes[at]]
         kind = codes.astype(np.int64) * 4 + hit["bad"] * 2 + hit["offloaded"]
         kcodes, kinds = pd.factorize(kind)
         k_labels = [members[int(k) >> 2] for k in kinds]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..analysis import Analysis, texts
+from ..analysis import Analysis
+from ..schema import coded, texts
 from ..explain import topics
 from ..rules import all_labels
 from ..rules.checksums import Verdicts
@@ -149,12 +150,14 @@ class EventDigest:
         if labelled.empty:
             return
         # few distinct label sets: each is split once, each label's rows found through them
-        codes, sets = pd.factorize(texts(labelled["labels"]))
+        codes, sets = coded(labelled["labels"])
         members = [str(v).split(";") for v in sets]
         where: dict[str, tuple[int, int, list[int]]] = {}   # label -> (first set, place in it, its sets)
         first_row = np.full(len(sets), len(codes), dtype=np.int64)
         np.minimum.at(first_row, codes, np.arange(len(codes)))
         for c, labels in enumerate(members):
+            if first_row[c] == len(codes):
+                continue    # a category no frame here has
             for place, label in enumerate(labels):
                 if label in self.leave_out:
                     continue
@@ -223,7 +226,7 @@ class ChecksumDigest:
         self.bad_frames: list = []
 
     def add(self, packets: pd.DataFrame) -> None:
-        ip, l4 = Verdicts(texts(packets["ip_checksum"])), Verdicts(texts(packets["l4_checksum"]))
+        ip, l4 = Verdicts(packets["ip_checksum"]), Verdicts(packets["l4_checksum"])
         for verdict in _VERDICTS:
             self.counts[verdict] += int(np.count_nonzero(ip.any_of(verdict) | l4.any_of(verdict)))
         off = np.flatnonzero(ip.any_of("offloaded") | l4.any_of("offloaded"))

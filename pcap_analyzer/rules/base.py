@@ -14,6 +14,8 @@ from typing import ClassVar, Iterator
 import numpy as np
 import pandas as pd
 
+from ..schema import categorical
+
 
 class RuleContext:
     """Column arrays of the packet table, label sink and added columns."""
@@ -50,20 +52,18 @@ class RuleContext:
     def labels_column(self) -> pd.Series:
         """Every row's labels joined by ";" (missing for none), each label once, in the
         order labels were first given (rules emit theirs in one fixed order)."""
-        out = np.full(self.n, None, dtype=object)
         if not self._marks:
-            return pd.Series(out, index=self.packets.index, dtype=object)
+            return categorical(np.full(self.n, -1, dtype=np.int64), [], self.packets.index)
         order = list(dict.fromkeys(name for _, name in self._marks))
         index = {name: i for i, name in enumerate(order)}
         mask = np.zeros(self.n, dtype=np.uint64)
         for rows, name in self._marks:
             mask[rows] |= np.uint64(1 << index[name])
-        hit = np.flatnonzero(mask)
-        codes, sets = pd.factorize(mask[hit])
-        text = np.array([";".join(order[i] for i in range(len(order)) if int(m) >> i & 1) for m in sets],
-                        dtype=object)
-        out[hit] = text[codes]
-        return pd.Series(out, index=self.packets.index, dtype=object)
+        codes, sets = pd.factorize(mask)
+        text = [";".join(order[i] for i in range(len(order)) if int(m) >> i & 1) or None for m in sets]
+        # the set of no labels (an empty text) is missing
+        codes = np.where(np.array([t is None for t in text] + [True])[codes], -1, codes)
+        return categorical(codes, text, self.packets.index)
 
     def add_column(self, name: str, values) -> None:
         self.added[name] = values

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..checksum import BAD, GOOD, MAYBE_OFFLOADED, OFFLOADED
+from ..schema import categorical, coded
 from .base import Rule, RuleContext
 
 
@@ -98,8 +99,8 @@ class Checksums(Rule):
 
     def run(self, ctx: RuleContext) -> None:
         p = ctx.packets
-        ip = Verdicts(p["ip_checksum"].to_numpy(dtype=object)).renamed(MAYBE_OFFLOADED, OFFLOADED)
-        l4 = Verdicts(p["l4_checksum"].to_numpy(dtype=object)).renamed(MAYBE_OFFLOADED, OFFLOADED)
+        ip = Verdicts(p["ip_checksum"]).renamed(MAYBE_OFFLOADED, OFFLOADED)
+        l4 = Verdicts(p["l4_checksum"]).renamed(MAYBE_OFFLOADED, OFFLOADED)
         l4 = self._by_consistency(p, l4)
         proto = p["proto"].to_numpy(dtype=object)
         l4_bad = l4.any_of(BAD)
@@ -108,8 +109,8 @@ class Checksums(Rule):
                             (np.flatnonzero(l4_bad & (proto == "udp")), "bad_udp_checksum"),
                             (np.flatnonzero(l4.any_of(OFFLOADED) | ip.any_of(OFFLOADED)), "checksum_offloaded")):
             ctx.label_rows(rows, label)
-        ctx.add_column("ip_checksum", ip.values())
-        ctx.add_column("l4_checksum", l4.values())
+        ctx.add_column("ip_checksum", ip.column(p.index))
+        ctx.add_column("l4_checksum", l4.column(p.index))
 
     def _by_consistency(self, p: pd.DataFrame, l4: "Verdicts") -> "Verdicts":
         """*l4* with the bad checksums of offloading senders made offloaded."""
@@ -133,10 +134,8 @@ class Verdicts:
     """A column of checksum verdicts as codes into its few distinct values: each
     test of the column compares integers, not every row's text."""
 
-    def __init__(self, column: np.ndarray) -> None:
-        codes, values = pd.factorize(column)      # missing -> -1
-        self.codes = codes
-        self.names = list(values)
+    def __init__(self, column: pd.Series | np.ndarray) -> None:
+        self.codes, self.names = coded(pd.Series(column) if isinstance(column, np.ndarray) else column)
 
     def any_of(self, *verdicts: str) -> np.ndarray:
         hit = [i for i, name in enumerate(self.names) if name in verdicts]
@@ -157,6 +156,6 @@ class Verdicts:
         self.codes = np.where(rows, self.names.index(verdict), self.codes)
         return self
 
-    def values(self) -> np.ndarray:
-        """The verdicts as an object array, missing ones None."""
-        return np.array(self.names + [None], dtype=object)[self.codes]
+    def column(self, index: pd.Index) -> pd.Series:
+        """The verdicts as a category column."""
+        return categorical(self.codes, self.names, index)
