@@ -142,13 +142,11 @@ def categorical(codes: np.ndarray, names: list, index: pd.Index) -> pd.Series:
 def _categorical(s: pd.Series) -> pd.Series:
     """*s* as a category column whose categories are plain str, sorted (as Parquet gives them back)."""
     if s.dtype == object:
+        codes, values = pd.factorize(s.to_numpy())   # every kind of missing -> -1
         try:
-            codes, values = pd.factorize(s.to_numpy(), sort=True)   # every kind of missing -> -1
+            return categorical(codes, list(values), s.index)
         except TypeError:   # values that do not sort together
             pass
-        else:
-            if len(values):
-                return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(values)), index=s.index)
     return s.astype(object).where(s.notna(), None).astype("category")
 
 

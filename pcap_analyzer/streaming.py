@@ -88,6 +88,11 @@ class _Pass:
         # of a later retransmission looks back to
         self.last_dup_acks = pd.DataFrame()
 
+    def read(self, chunk_frames: int, progress: Callable[[int], None] | None = None) -> None:
+        """Read and add up the whole capture, a chunk at a time."""
+        for chunk in chunks.iter_packet_tables(self.path, self.info, chunk_frames, progress):
+            self.add(chunk)
+
     def add(self, chunk: pd.DataFrame) -> None:
         if self.first_ts is None:
             self.first_ts = int(chunk["ts_ns"].iloc[0])
@@ -148,9 +153,7 @@ def digest(path: str | os.PathLike, chunk_frames: int = CHUNK_FRAMES, events: bo
         run = _Pass(path, roles, offloaders, events)
         label = "reading frames" if attempt == 1 else "reading frames again"
         step(label)
-        for chunk in chunks.iter_packet_tables(path, run.info, chunk_frames,
-                                               lambda n: step(f"{label} ({n:,} so far)")):
-            run.add(chunk)
+        run.read(chunk_frames, lambda n: step(f"{label} ({n:,} so far)"))
         found = run.tally.offloaders(run.consistent_min)
         turned = run.roles.changed
         if attempt == 2 or not (turned or run.tally.relabelled(found)):
@@ -170,8 +173,7 @@ def frames_of(path: str | os.PathLike, d: Digest, proto: str, stream: int,
     """
     run = _Pass(os.fspath(path), d.roles or streams.RoleCarry(), d.offloaders, False,
                 keep=lambda p: (p["proto"] == proto) & (p["stream"] == stream).fillna(False))
-    for chunk in chunks.iter_packet_tables(run.path, run.info, chunk_frames):
-        run.add(chunk)
+    run.read(chunk_frames)
     parts = [k for k in run.kept if len(k)]
     if not parts:
         return schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS)

@@ -242,8 +242,7 @@ def _assign_compiled(packets: pd.DataFrame, carry: StreamCarry | None = None) ->
     hi_codes, hi_uniq = pd.factorize(hi)
     row_codes, uniq = pd.factorize(lo_codes.astype(np.int64) * max(len(hi_uniq), 1) + hi_codes)
     # each distinct four-tuple once, in words, for the ids carried between chunks
-    at = np.full(len(uniq), -1, dtype=np.int64)
-    at[row_codes[::-1]] = np.arange(m)[::-1]          # first row of each
+    at = first_rows(row_codes, None, len(uniq))
     r = rows[at]
     f = first[at]
     keys = list(zip(kind[r].tolist(), np.where(f, src[r], dst[r]).tolist(),
@@ -316,7 +315,7 @@ class RoleCarry(dict):
 _GIVEN, _BY_SYN, _BY_SYN_ACK, _BY_PORTS = 4, 3, 2, 1
 
 
-def _first_rows(codes: np.ndarray, mask: np.ndarray | None, groups: int) -> np.ndarray:
+def first_rows(codes: np.ndarray, mask: np.ndarray | None, groups: int) -> np.ndarray:
     """Per group, the first row (of those in *mask*, default all) whose code is that group; -1 for none."""
     rows = np.arange(len(codes)) if mask is None else np.flatnonzero(mask)
     out = np.full(groups, -1, dtype=np.int64)
@@ -349,7 +348,7 @@ def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -
         is_tcp = proto == "tcp"
         syn = is_tcp & ((flags & (_SYN | _ACK)) == _SYN)
         synack = is_tcp & ((flags & (_SYN | _ACK)) == (_SYN | _ACK))
-        first_pos, syn_pos, synack_pos = (_first_rows(codes, mask, len(uniques))
+        first_pos, syn_pos, synack_pos = (first_rows(codes, mask, len(uniques))
                                           for mask in (None, syn, synack))
         sport = sub["sport"].astype(np.int64).to_numpy()
         dport = sub["dport"].astype(np.int64).to_numpy()

@@ -16,7 +16,9 @@ import numba
 import numpy as np
 import pandas as pd
 
+from .rules.checksums import Verdicts
 from .schema import coded
+from .streams import first_rows
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -145,17 +147,13 @@ _note = numba.njit(cache=True, nogil=True, inline="always")(_note)
 walk = numba.njit(cache=True, nogil=True)(_walk)
 
 
-def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray, start=None):
+def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray):
     """Endpoint states, history and completeness of one TCP stream: the readable
-    form of the compiled :func:`walk` (the tests hold one to the other).
-
-    *start* continues a walk: the (states, history, completeness) it returned
-    for the stream's earlier segments.
-    """
-    state, history, completeness = start if start is not None else ((INACTIVE, INACTIVE), "", 0)
-    state = list(state)              # 0 = client (originator), 1 = server
-    hist: list[str] = list(history)
-    seen: set[str] = set(hist)
+    form of the compiled :func:`walk` (the tests hold one to the other)."""
+    state = [INACTIVE, INACTIVE]     # 0 = client (originator), 1 = server
+    seen: set[str] = set()
+    hist: list[str] = []
+    completeness = 0
     for f, n, c in zip(flags.tolist(), plen.tolist(), from_client.tolist()):
         e = 0 if c else 1
         letters = []
@@ -208,16 +206,6 @@ def stream_table(packets: pd.DataFrame) -> pd.DataFrame:
     facts = StreamFacts()
     facts.add(packets)
     return facts.table()
-
-
-def _firsts(mask: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
-    """Per segment 0..n-1, the position of its first row where *mask* holds (-1: none)."""
-    out = np.full(n, -1, dtype=np.int64)
-    hits = np.flatnonzero(mask)
-    if len(hits):
-        groups, first = np.unique(seg[hits], return_index=True)
-        out[groups] = hits[first]
-    return out
 
 
 _LABEL_COUNTS = None   # the sequence labels, filled on first use (rules import this module's users)
@@ -358,7 +346,7 @@ class StreamFacts:
         seq = col("seq", 0, np.int64)
         for name, mask in (("syn", (phase == "syn") & fc), ("sa", (phase == "syn_ack") & ~fc),
                            ("ha", phase == "handshake_ack")):
-            pos = _firsts(mask, seg, len(starts))
+            pos = first_rows(seg, mask, len(starts))
             take = (pos >= 0) & (ints[f"{name}_frame"][gslot] < 0)
             ints[f"{name}_frame"][gslot[take]] = frame[pos[take]]
             if name != "ha":
@@ -373,12 +361,8 @@ class StreamFacts:
         codes, sets = coded(packets["labels"])
         codes = codes[at]
         members = [set(str(v).split(";")) for v in sets] + [set()]    # code -1: no labels
-        hit = {}
-        for verdict in ("bad", "offloaded"):
-            hit[verdict] = np.zeros(len(rows), dtype=bool)
-            for column in ("l4_checksum", "ip_checksum"):
-                vcodes, values = coded(packets[column])
-                hit[verdict] |= np.array([v == verdict for v in values] + [False])[vcodes[at]]
+        l4, ip = Verdicts(packets["l4_checksum"]), Verdicts(packets["ip_checksum"])
+        hit = {verdict: (l4.any_of(verdict) | ip.any_of(verdict))[at] for verdict in ("bad", "offloaded")}
         kind = codes.astype(np.int64) * 4 + hit["bad"] * 2 + hit["offloaded"]
         kcodes, kinds = pd.factorize(kind)
         k_labels = [members[int(k) >> 2] for k in kinds]

@@ -41,9 +41,8 @@ class ChecksumTally:
         self.slot: dict = {}                              # address -> row of counts
         self.counts = np.zeros((0, 5), dtype=np.int64)    # the five counts above, per address
 
-    def add(self, src: np.ndarray, dst: np.ndarray, l4: np.ndarray) -> None:
-        """Count the checksums *l4* (verdicts, or a :class:`Verdicts`) sent by *src* to *dst*."""
-        l4 = l4 if isinstance(l4, Verdicts) else Verdicts(l4)
+    def add(self, src: np.ndarray, dst: np.ndarray, l4: "Verdicts") -> None:
+        """Count the checksums *l4* sent by *src* to *dst*."""
         checked = np.flatnonzero(l4.any_of(GOOD, BAD, OFFLOADED))
         if not len(checked):
             return
@@ -134,8 +133,8 @@ class Verdicts:
     """A column of checksum verdicts as codes into its few distinct values: each
     test of the column compares integers, not every row's text."""
 
-    def __init__(self, column: pd.Series | np.ndarray) -> None:
-        self.codes, self.names = coded(pd.Series(column) if isinstance(column, np.ndarray) else column)
+    def __init__(self, column: pd.Series) -> None:
+        self.codes, self.names = coded(column)
 
     def any_of(self, *verdicts: str) -> np.ndarray:
         hit = [i for i, name in enumerate(self.names) if name in verdicts]
