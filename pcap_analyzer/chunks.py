@@ -26,7 +26,8 @@ DEFAULT_CHUNK_FRAMES = 250_000
 
 def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
                        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                       progress: Callable[[int], None] | None = None) -> Iterator[pd.DataFrame]:
+                       progress: Callable[[int], None] | None = None,
+                       split: fastpath.Split | None = None) -> Iterator[pd.DataFrame]:
     """Yield the packet table of the capture at *path* in chunks of at most *chunk_frames* rows.
 
     No chunk is empty; a capture without frames yields nothing.  *info* is
@@ -36,19 +37,21 @@ def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
 
     Raises :class:`.reader.CaptureError` when the first chunk is asked for if
     the file is not a capture.  The file stays open until the iteration ends
-    or the generator is closed.
+    or the generator is closed.  *split* keeps one share of the conversations
+    (:class:`.fastpath.Split`; classic pcap files only, see
+    :func:`.fastpath.can_read`); *progress* then still counts every frame read.
     """
     if chunk_frames < 1:
         raise ValueError("chunk_frames must be at least 1")
     path = os.fspath(path)
-    tables = fastpath.iter_tables(path, info, chunk_frames)
+    tables = fastpath.iter_tables(path, info, chunk_frames, split)
     if tables is None:
+        if split is not None:
+            raise ValueError(f"{path}: only classic pcap files can be split")
         tables = decode.iter_tables(reader.read_frames(path, info), chunk_frames)
-    done = 0
     for table in _read_ahead(tables):
-        done += len(table)
         if progress is not None:
-            progress(done)
+            progress(int(table["frame"].iloc[-1]))    # frames are numbered from 1: all read so far
         yield table
 
 

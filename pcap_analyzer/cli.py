@@ -63,11 +63,13 @@ def _load(path: Path, quiet: bool) -> Analysis:
     return _run(path, quiet, analyze)
 
 
-def _load_digest(path: Path, quiet: bool, events: bool):
-    """What a report of *path* shows, read chunk by chunk (memory bounded by streams, not frames)."""
+def _load_digest(path: Path, quiet: bool, events: bool, workers: Optional[int] = None):
+    """What a report of *path* shows, read chunk by chunk (memory bounded by streams, not frames);
+    a big capture's streams shared out among *workers* processes (default: one per core)."""
     from .streaming import digest
 
-    return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress))
+    jobs = workers or os.cpu_count() or 1
+    return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress, jobs=jobs))
 
 
 def _run(path: Path, quiet: bool, job):
@@ -140,20 +142,23 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
     _emit(_render(doc, fmt, "packets", output), output, capture)
 
 
-@app.command()
-def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
-            stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
-    """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
-    a = _load_digest(capture, quiet, events=False)   # the streams table, read in chunks
-    doc = streams_document(a, stream, proto.value if proto else None)
-    _emit(_render(doc, _fmt(format), "streams", output), output, capture)
-
-
 CapturesArg = Annotated[list[str], typer.Argument(
     help="A capture file; or a directory, a glob pattern or several files (one row per capture, "
          "analysed on every core).", show_default=False)]
 WorkersOpt = Annotated[Optional[int], typer.Option(
-    "--workers", "-j", help="Processes for several captures (default: one per core).", show_default=False, min=1)]
+    "--workers", "-j", help="Processes: one capture each, or for one big capture a share of its streams each "
+                            "(default: one per core).", show_default=False, min=1)]
+
+
+@app.command()
+def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
+            stream: StreamOpt = None, proto: ProtoOpt = None, workers: WorkersOpt = None,
+            quiet: QuietOpt = False) -> None:
+    """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
+    a = _load_digest(capture, quiet, events=False, workers=workers)   # the streams table, read in chunks
+    doc = streams_document(a, stream, proto.value if proto else None)
+    _emit(_render(doc, _fmt(format), "streams", output), output, capture)
+
 
 # A batch this long gets a progress bar (on a terminal, without --quiet).
 _PROGRESS_MIN_FILES = 8
@@ -212,7 +217,7 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
     if stream is None and not label:
         # The whole capture: read in chunks, so memory stays bounded on big files.
         # csv carries the streams only; json lists every labelled frame as well
-        doc = digest_document(_load_digest(capture, quiet, events=fmt == "json"), for_table)
+        doc = digest_document(_load_digest(capture, quiet, events=fmt == "json", workers=workers), for_table)
     else:
         doc = report_document(_load(capture, quiet), stream, label, for_table=for_table)
     _emit(_render(doc, fmt, "streams", output), output, capture)

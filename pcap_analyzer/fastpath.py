@@ -14,6 +14,11 @@ The file is read a chunk of records at a time (:func:`iter_tables`), each
 chunk indexed, decoded and made a table of its own, with frame numbers and
 IP fragment reassembly carried from one chunk to the next; :func:`build_table`
 concatenates the chunks.
+
+A :class:`Split` makes the tables hold one share of the capture's
+conversations only (every frame of a four-tuple in the same share, frames
+outside any conversation in share 0), so that several processes can each
+analyse a share of one capture.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ import mmap
 import os
 import socket
 import struct
+import zlib
+from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -349,6 +356,50 @@ def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> tuple[np.ndar
     return codes, texts
 
 
+
+@dataclass
+class Split:
+    """Which share of a capture's conversations the tables keep, and what reading the whole file showed.
+
+    Every frame of a TCP or UDP four-tuple goes to the same one of *count*
+    shares (a hash of its two endpoints, the same whichever side sends);
+    frames outside a conversation go to share 0.  Reading fills in the
+    capture-wide facts a share alone would not see: the first and last
+    timestamps, and whether some frame files itself under a second flow
+    (an ICMP error quoting one): such a frame can number a stream before
+    its own frames come, so shares could not be numbered apart.
+    """
+
+    index: int
+    count: int
+    first_ts: int | None = None
+    last_ts: int | None = None
+    crosses: bool = False
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _endpoint_hashes(addr_hash: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """One 64-bit number per endpoint (address hash, port)."""
+    with np.errstate(over="ignore"):
+        return (addr_hash.astype(np.uint64) * _MIX) ^ (port.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+
+
+def shares(src_hash: np.ndarray, sport: np.ndarray, dst_hash: np.ndarray, dport: np.ndarray,
+           count: int) -> np.ndarray:
+    """The share (0..count-1) of each conversation row; the same for both directions."""
+    h = _endpoint_hashes(src_hash, sport) ^ _endpoint_hashes(dst_hash, dport)
+    with np.errstate(over="ignore"):
+        h = (h * _MIX) >> np.uint64(32)
+    return (h % np.uint64(count)).astype(np.int64)
+
+
+def address_hash(text: str) -> int:
+    """A stable number for an address text (the same in every process)."""
+    return zlib.crc32(text.encode())
+
+
 class _Pcap(NamedTuple):
     """An open classic pcap the compiled path reads: its memory map and header facts."""
 
@@ -386,21 +437,32 @@ def _open(path: str) -> _Pcap | None:
     return _Pcap(mm, order == ">", nano, snaplen, linktype)
 
 
-def iter_tables(path: str, info: reader.CaptureInfo,
-                chunk_frames: int | None = None) -> Iterator[pd.DataFrame] | None:
+def iter_tables(path: str, info: reader.CaptureInfo, chunk_frames: int | None = None,
+                split: Split | None = None) -> Iterator[pd.DataFrame] | None:
     """Packet tables of at most *chunk_frames* consecutive frames of a classic, uncompressed pcap.
 
     None when another reader must do the file (decided now, before any table).
     Frames are numbered and IP fragments reassembled across the tables, so
     concatenated they are :func:`build_table`'s table; a capture without
-    frames gives no table.  The file stays mapped until the iteration ends.
+    frames gives no table.  With *split*, only that share's rows are kept
+    (tables may then be shorter; none is empty).  The file stays mapped
+    until the iteration ends.
     """
     if chunk_frames is not None and chunk_frames < 1:
         raise ValueError("chunk_frames must be at least 1")
     pcap = _open(path)
     if pcap is None:
         return None
-    return _tables(pcap, info, chunk_frames, keep_empty=False)
+    return _tables(pcap, info, chunk_frames, keep_empty=False, split=split)
+
+
+def can_read(path: str) -> bool:
+    """Whether the compiled path reads the capture at *path* (and so can split it)."""
+    pcap = _open(path)
+    if pcap is None:
+        return False
+    pcap.mm.close()
+    return True
 
 
 def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
@@ -412,7 +474,8 @@ def build_table(path: str, info: reader.CaptureInfo) -> pd.DataFrame | None:
     return decode.concat_tables(_tables(pcap, info, decode.BUILD_CHUNK_FRAMES, keep_empty=True))
 
 
-def _tables(pcap: _Pcap, info: reader.CaptureInfo, limit: int | None, keep_empty: bool):
+def _tables(pcap: _Pcap, info: reader.CaptureInfo, limit: int | None, keep_empty: bool,
+            split: Split | None = None):
     """Tables of up to *limit* frames (all in one when None); empty only if *keep_empty* and no frames.
 
     Records are indexed a table's worth at a time, so memory follows the table,
@@ -435,7 +498,11 @@ def _tables(pcap: _Pcap, info: reader.CaptureInfo, limit: int | None, keep_empty
         while True:
             k, pos, offs, caps, wires, secs, fracs, status, bad = _frame_index(buf, pos, pcap.big_endian, 0, step)
             ts = secs[:k] * 1_000_000_000 + fracs[:k] * (1 if pcap.nano else 1000)
-            table = _decode_table(buf, offs[:k], caps[:k], wires[:k], ts, pcap.linktype, done + 1, defrag)
+            if split is not None and k:
+                if split.first_ts is None:
+                    split.first_ts = int(ts[0])
+                split.last_ts = int(ts[-1])
+            table = _decode_table(buf, offs[:k], caps[:k], wires[:k], ts, pcap.linktype, done + 1, defrag, split)
             del offs, caps, wires, secs, fracs, ts
             done += k
             info.frames = done
@@ -448,7 +515,7 @@ def _tables(pcap: _Pcap, info: reader.CaptureInfo, limit: int | None, keep_empty
                           f"(limit {_MAX_RECORD}); stopped reading")
             if status == 4:
                 released = reader.release_pages(mm, released, pos)
-            if k or (keep_empty and done == 0):
+            if len(table) or (keep_empty and done == 0):
                 yield table
             del table
             if status != 4:
@@ -461,8 +528,8 @@ def _tables(pcap: _Pcap, info: reader.CaptureInfo, limit: int | None, keep_empty
             pass
 
 
-def _decode_table(buf, offs, caps, wires, ts, linktype, first, defrag) -> pd.DataFrame:
-    """Decode the records at *offs* into a packet table numbered from frame *first*."""
+def _decode_table(buf, offs, caps, wires, ts, linktype, first, defrag, split=None) -> pd.DataFrame:
+    """Decode the records at *offs* into a packet table numbered from frame *first* (*split*'s share only)."""
     k = len(offs)
     out = np.full((k, 18), -1, dtype=np.int64)
     addr = np.zeros((k, 4), dtype=np.int64)
@@ -482,7 +549,44 @@ def _decode_table(buf, offs, caps, wires, ts, linktype, first, defrag) -> pd.Dat
                     slow_rows.append(decode.decode_frame(linktype, data, int(wires[i])))
                 except (struct.error, IndexError, ValueError):
                     slow_rows.append(decode._row("other", malformed="link"))
-    return _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows)
+    frames = np.arange(first, first + k, dtype=np.int64)
+    if split is not None:
+        keep = _share(out, addr, fast, slow, slow_rows, split) == split.index
+        if not keep.all():
+            kept_slow = keep[slow]
+            slow_rows = [row for row, kept in zip(slow_rows, kept_slow.tolist()) if kept]
+            caps, wires, ts, out, addr, fast, frames = (a[keep] for a in (caps, wires, ts, out, addr, fast, frames))
+            k = len(frames)
+            slow = np.flatnonzero(~fast)
+    return _assemble(k, frames, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows)
+
+
+_SLOW_FIELD = {f: j for j, f in enumerate(decode.FIELDS)}
+
+
+def _share(out, addr, fast, slow, slow_rows, split: Split) -> np.ndarray:
+    """The share of every decoded row (see :class:`Split`); notes a frame that files itself under a second flow."""
+    k = len(out)
+    src_h, dst_h = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+    sport, dport = out[:, 3].copy(), out[:, 4].copy()
+    conv = fast & (sport >= 0) & (dport >= 0) & ((out[:, 1] == 6) | (out[:, 1] == 17))
+    rows = np.flatnonzero(conv)
+    if len(rows):
+        for column, hi, lo in ((src_h, 0, 1), (dst_h, 2, 3)):
+            codes, names = _addresses(addr[rows, hi], addr[rows, lo], out[rows, 2])
+            column[rows] = np.array([address_hash(t) for t in names], dtype=np.int64)[codes]
+    f = _SLOW_FIELD
+    for i, row in zip(slow.tolist(), slow_rows):
+        if row[f["other_flow"]] is not None:
+            split.crosses = True
+        if row[f["proto"]] in ("tcp", "udp") and row[f["sport"]] is not None and row[f["dport"]] is not None \
+                and row[f["src"]] is not None and row[f["dst"]] is not None:
+            conv[i] = True
+            src_h[i], dst_h[i] = address_hash(row[f["src"]]), address_hash(row[f["dst"]])
+            sport[i], dport[i] = row[f["sport"]], row[f["dport"]]
+    share = np.zeros(k, dtype=np.int64)
+    share[conv] = shares(src_h[conv], sport[conv], dst_h[conv], dport[conv], split.count)
+    return share
 
 
 def _text(k, fast, fast_codes, texts, slow, slow_values):
@@ -497,7 +601,7 @@ def _text(k, fast, fast_codes, texts, slow, slow_values):
     return decode.text_array(np.asarray(texts, dtype=object)[codes])
 
 
-def _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) -> pd.DataFrame:
+def _assemble(k, frames, ts, caps, wires, linktype, out, addr, fast, slow, slow_rows) -> pd.DataFrame:
     idx = {f: j for j, f in enumerate(decode.FIELDS)}
     cols_slow = list(zip(*slow_rows)) if len(slow) else [()] * len(decode.FIELDS)
 
@@ -533,7 +637,7 @@ def _assemble(k, first, ts, caps, wires, linktype, out, addr, fast, slow, slow_r
         for name, column in objects.items():
             column[slow] = np.fromiter(slow_of(name), dtype=object, count=len(slow))
     cols: dict[str, object] = {}
-    cols["frame"] = np.arange(first, first + k, dtype=np.int64)
+    cols["frame"] = frames
     cols["ts_ns"] = ts
     cols["iface"] = np.zeros(k, dtype=np.int64)
     cols["linktype_id"] = np.full(k, linktype, dtype=np.int64)

@@ -30,9 +30,10 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
-from . import analysis, chunks, explain, reader, rules, schema, streams, summary
+from . import analysis, chunks, explain, fastpath, reader, rules, schema, streams, summary
 from .report.documents import REPORT_LEAVES_OUT, ChecksumDigest, EventDigest, events_table
 from .rules.checksums import Checksums, ChecksumTally
 
@@ -58,12 +59,21 @@ class Digest:
         return self.facts
 
 
+_COUNTS = ("packets", "tcp_packets", "udp_packets", "truncated_frames", "malformed_frames")
+
+
+def _no_events() -> pd.DataFrame:
+    return events_table(pd.DataFrame(columns=["frame", "proto", "stream", "rel_seq", "rel_ack", "labels"]))
+
+
 class _Pass:
     """One read through the capture with the whole-capture facts assumed so far."""
 
     def __init__(self, path: str, roles: streams.RoleCarry, offloaders: frozenset, events: bool,
-                 keep: Callable[[pd.DataFrame], pd.Series] | None = None) -> None:
+                 keep: Callable[[pd.DataFrame], pd.Series] | None = None,
+                 split: fastpath.Split | None = None) -> None:
         self.path = path
+        self.split = split
         self.info = reader.CaptureInfo(path=path)
         self.stream_carry = streams.StreamCarry()
         self.seed = roles
@@ -90,12 +100,13 @@ class _Pass:
 
     def read(self, chunk_frames: int, progress: Callable[[int], None] | None = None) -> None:
         """Read and add up the whole capture, a chunk at a time."""
-        for chunk in chunks.iter_packet_tables(self.path, self.info, chunk_frames, progress):
+        for chunk in chunks.iter_packet_tables(self.path, self.info, chunk_frames, progress, self.split):
             self.add(chunk)
 
     def add(self, chunk: pd.DataFrame) -> None:
         if self.first_ts is None:
-            self.first_ts = int(chunk["ts_ns"].iloc[0])
+            # times count from the capture's first frame, which a share may not hold
+            self.first_ts = self.split.first_ts if self.split is not None else int(chunk["ts_ns"].iloc[0])
         p = analysis.label_frames(chunk, self.rules, self.stream_carry, self.roles, self.first_ts)
         if self.keep is not None:
             self.kept.append(p[self.keep(p).to_numpy()])
@@ -115,38 +126,56 @@ class _Pass:
         self.notable.add(self._explained(shown))
 
     def _explained(self, labelled: pd.DataFrame) -> pd.DataFrame:
+        """*labelled* with the ``explain`` sentences the report may show as examples (others missing).
+
+        A frame's sentence looks back only at frames of its own stream (the
+        duplicate ACKs before a retransmission, the SYN-ACK of a refused
+        connection), so the sentences are written for the streams of the
+        wanted frames only, which is the same as writing them for all.
+        """
         carried = len(self.last_dup_acks)
         both = pd.concat([self.last_dup_acks, labelled], ignore_index=True) if carried else labelled
-        both = both.assign(explain=explain.explain(both))
+        want = np.concatenate([np.zeros(carried, dtype=bool), self.notable.wanted(labelled)])
+        stream = both["stream"].to_numpy(dtype=np.int64, na_value=-1)
+        rows = np.flatnonzero(want | np.isin(stream, stream[want & (stream >= 0)]))
+        sentences = np.full(len(both), None, dtype=object)
+        if len(rows):
+            sentences[rows] = explain.explain(both.iloc[rows]).to_numpy(dtype=object, na_value=None)
+        both = both.assign(explain=sentences)
         dups = both[both["dup_ack_num"].fillna(0).to_numpy() > 0]
         self.last_dup_acks = dups.drop_duplicates(["stream", "from_client"], keep="last").reset_index(drop=True)
         return both.iloc[carried:].reset_index(drop=True)
 
     def digest(self, passes: int) -> Digest:
         table = schema.conform(self.stream_facts.table(), schema.STREAM_COLUMNS)
-        counts = self.counts or dict.fromkeys(("packets", "tcp_packets", "udp_packets", "truncated_frames",
-                                               "malformed_frames"), 0)
+        counts = self.counts or dict.fromkeys(_COUNTS, 0)
         facts = analysis.capture_facts(self.info, counts, table, self.first_time, self.duration_s)
         events = None
         if self.events is not None:
             parts = [e for e in self.events if len(e)]
-            events = pd.concat(parts, ignore_index=True) if parts else events_table(pd.DataFrame(
-                columns=["frame", "proto", "stream", "rel_seq", "rel_ack", "labels"]))
+            events = pd.concat(parts, ignore_index=True) if parts else _no_events()
         return Digest(info=self.info, streams=table, facts=facts, checksums=self.checks.facts(),
                       notable=self.notable.table(), events=events, passes=passes, roles=self.seed,
                       offloaders=self.offloaders)
 
 
 def digest(path: str | os.PathLike, chunk_frames: int = CHUNK_FRAMES, events: bool = False,
-           progress: Callable[[str], None] | None = None) -> Digest:
+           progress: Callable[[str], None] | None = None, jobs: int = 1) -> Digest:
     """Analyse the capture at *path* chunk by chunk and return what a report shows.
 
     *events* keeps one row per (frame, label) as well (for csv/json reports;
-    that list grows with the labelled frames).  Raises
+    that list grows with the labelled frames).  With *jobs* above 1, a
+    classic pcap file of at least :data:`SPLIT_MIN_BYTES` is analysed by that
+    many processes, each taking a share of the streams (see
+    :func:`_split_digest`); the result is the same.  Raises
     :class:`.reader.CaptureError` for a file that is not a capture.
     """
     step = progress or (lambda message: None)
     path = os.fspath(path)
+    if jobs > 1 and _worth_splitting(path):
+        d = _split_digest(path, jobs, chunk_frames, events, step)
+        if d is not None:
+            return d
     roles = streams.RoleCarry()
     offloaders: frozenset = frozenset()
     for attempt in (1, 2):
@@ -162,6 +191,179 @@ def digest(path: str | os.PathLike, chunk_frames: int = CHUNK_FRAMES, events: bo
         roles = run.roles.decided(turned)
         offloaders = found
     raise AssertionError("unreachable")
+
+
+# Smaller captures are analysed in one process: starting another costs more than it saves.
+SPLIT_MIN_BYTES = 64 * 2**20
+
+
+def _worth_splitting(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= SPLIT_MIN_BYTES and fastpath.can_read(path)
+    except OSError:
+        return False
+
+
+@dataclass
+class _Share:
+    """What one process found in its share of a capture's streams (sent back to the first one)."""
+
+    info: reader.CaptureInfo
+    split: fastpath.Split
+    counts: dict | None
+    streams: pd.DataFrame
+    checks: ChecksumDigest
+    notable: EventDigest
+    events: pd.DataFrame | None
+    tally: ChecksumTally
+    roles_turned: bool
+
+
+def _analyse_share(path: str, split: fastpath.Split, offloaders: frozenset, chunk_frames: int, events: bool,
+                   progress: Callable[[int], None] | None = None) -> _Share:
+    run = _Pass(path, streams.RoleCarry(), offloaders, events, split=split)
+    run.read(chunk_frames, progress)
+    ev = None
+    if run.events is not None:
+        parts = [e for e in run.events if len(e)]
+        ev = pd.concat(parts, ignore_index=True) if parts else None
+    return _Share(run.info, split, run.counts, run.stream_facts.table(), run.checks, run.notable, ev, run.tally,
+                  bool(run.roles.changed))
+
+
+def _share_process(conn, path: str, split: fastpath.Split, offloaders: frozenset, chunk_frames: int,
+                   events: bool) -> None:
+    """In a forked process: analyse one share and send it back (or the error that stopped it)."""
+    try:
+        conn.send(("done", _analyse_share(path, split, offloaders, chunk_frames, events)))
+    except BaseException as exc:  # the first process decides what to do about it
+        try:
+            conn.send(("error", exc))
+        except Exception:
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+def _run_shares(path: str, count: int, offloaders: frozenset, chunk_frames: int, events: bool,
+                progress: Callable[[int], None]) -> list[_Share] | None:
+    """Every share of the capture: share 0 here, the others in forked processes; None if one failed."""
+    import multiprocessing
+
+    # Forked, the other processes start with everything this one has loaded.
+    # Only this process's own code runs in them (no lock another thread of
+    # this process could hold is taken there), and nothing is read yet.
+    ctx = multiprocessing.get_context("fork")
+    workers = []
+    for index in range(1, count):
+        mine, theirs = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_share_process, daemon=True,
+                           args=(theirs, path, fastpath.Split(index, count), offloaders, chunk_frames, events))
+        proc.start()
+        theirs.close()
+        workers.append((proc, mine))
+    results: list[_Share] | None = []
+    try:
+        results.append(_analyse_share(path, fastpath.Split(0, count), offloaders, chunk_frames, events, progress))
+        for proc, conn in workers:
+            try:
+                status, value = conn.recv()
+            except EOFError:                 # the process died (killed, out of memory)
+                results = None
+                continue
+            if status == "error":
+                if isinstance(value, reader.CaptureError):
+                    raise value
+                results = None
+            elif results is not None:
+                results.append(value)
+    finally:
+        for proc, conn in workers:
+            conn.close()
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+    return results
+
+
+def _split_digest(path: str, count: int, chunk_frames: int, events: bool,
+                  step: Callable[[str], None]) -> Digest | None:
+    """The digest of the capture analysed by *count* processes, each a share of its streams.
+
+    Every step of the analysis looks at one stream at a time, except three
+    that see the whole capture, and those are put together here: the
+    stream numbers (in order of each stream's first frame, over all
+    shares), the checksum tally that decides which senders offload, and the
+    frame counts and times.  None -- analyse in one process instead -- when
+    a share could not be analysed apart: a frame filed under a second flow
+    (which may number a stream before its first frame), a stream whose
+    client turned round late (a second pass needs one numbering), or a
+    process that failed.
+    """
+    offloaders: frozenset = frozenset()
+    consistent_min = next(r.consistent_min for r in rules.REGISTRY if isinstance(r, Checksums))
+    for attempt in (1, 2):
+        label = "reading frames" if attempt == 1 else "reading frames again"
+        step(label)
+        parts = _run_shares(path, count, offloaders, chunk_frames, events,
+                            lambda n: step(f"{label} ({n:,} so far)"))
+        if parts is None or parts[0].split.first_ts is None or any(p.split.crosses or p.roles_turned
+                                                                   for p in parts):
+            return None
+        tally = ChecksumTally()
+        for p in parts:
+            tally.merge(p.tally)
+        found = tally.offloaders(consistent_min)
+        if attempt == 2 or not tally.relabelled(found):
+            return _combined(parts, attempt, offloaders, events)
+        offloaders = found
+    raise AssertionError("unreachable")
+
+
+def _combined(parts: list[_Share], passes: int, offloaders: frozenset, events_wanted: bool) -> Digest:
+    """One digest of the shares of a capture."""
+    tables = [p.streams.assign(share=n) for n, p in enumerate(parts) if len(p.streams)]
+    number: dict = {}
+    table = pd.DataFrame()
+    if tables:
+        table = pd.concat(tables, ignore_index=True)
+        # streams are numbered per protocol in order of their first frame, as one process numbers them
+        table = table.sort_values(["proto", "first_frame"], kind="stable", key=lambda c: c != "tcp"
+                                  if c.name == "proto" else c, ignore_index=True)
+        new = table.groupby("proto", sort=False).cumcount().to_numpy()
+        number = dict(zip(zip(table["share"].tolist(), table["proto"].tolist(), table["stream"].tolist()),
+                          new.tolist()))
+        table = table.assign(stream=new).drop(columns="share")
+    counts = dict.fromkeys(_COUNTS, 0)
+    for p in parts:
+        for k in _COUNTS:
+            counts[k] += p.counts[k] if p.counts else 0
+    info = parts[0].info
+    split = parts[0].split
+    first_time = pd.to_datetime(split.first_ts, unit="ns", utc=True)
+    duration_s = (split.last_ts - split.first_ts) / 1e9
+    table = schema.conform(table, schema.STREAM_COLUMNS)
+    facts = analysis.capture_facts(info, counts, table, first_time, duration_s)
+    checks = ChecksumDigest()
+    for p in parts:
+        checks.merge(p.checks)
+    notable = EventDigest.combined([p.notable for p in parts], lambda n, proto, stream: number[(n, proto, stream)])
+    events = None
+    if events_wanted:
+        renumbered = []
+        for n, p in enumerate(parts):
+            if p.events is None:
+                continue
+            ev = p.events.copy()
+            known = ev["stream"].notna().to_numpy()
+            ev.loc[known, "stream"] = [number[(n, pr, st)] for pr, st in
+                                       zip(ev.loc[known, "proto"].astype(str).tolist(),
+                                           ev.loc[known, "stream"].astype(int).tolist())]
+            renumbered.append(ev)
+        events = pd.concat(renumbered, ignore_index=True).sort_values("frame", kind="stable", ignore_index=True) \
+            if renumbered else _no_events()
+    return Digest(info=info, streams=table, facts=facts, checksums=checks.facts(), notable=notable.table(),
+                  events=events, passes=passes, roles=streams.RoleCarry(), offloaders=offloaders)
 
 
 def frames_of(path: str | os.PathLike, d: Digest, proto: str, stream: int,

@@ -137,15 +137,73 @@ class EventDigest:
     Per label it keeps the count, the first frames and streams, and one
     example sentence: the first frame whose ``explain`` sentence is about
     that label, else the first frame carrying it.  A capture read in chunks
-    adds each chunk's labelled frames in turn and gets the same table.
+    adds each chunk's labelled frames in turn and gets the same table; so
+    do digests of shares of a capture's streams put together
+    (:meth:`combined`), as each keeps the frame where it saw things first.
     """
 
     def __init__(self, leave_out: tuple = ()) -> None:
         self.leave_out = set(leave_out)
+        # label -> count, first frames, streams (-> first frame), the examples as (frame, sentence),
+        # and where the label first occurs (frame, place among the frame's labels)
         self.groups: dict[str, dict] = {}
 
+    @classmethod
+    def combined(cls, digests: list["EventDigest"], renumber) -> "EventDigest":
+        """One digest of frames that *digests* took in apart (disjoint sets of streams).
+
+        *renumber* maps each digest's (position in *digests*, proto, stream)
+        to the stream's number in the whole capture.
+        """
+        out = cls(leave_out=tuple(digests[0].leave_out) if digests else ())
+        merged: dict[str, dict] = {}
+        for n, digest in enumerate(digests):
+            for label, d in digest.groups.items():
+                m = merged.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": d["meaning"],
+                                              "about": None, "first": None, "at": d["at"]})
+                m["count"] += d["count"]
+                m["frames"] = sorted(m["frames"] + d["frames"])[:_MAX_FRAMES_LISTED]
+                for (proto, stream), frame in d["streams"].items():
+                    m["streams"][(proto, renumber(n, proto, stream))] = frame
+                for key in ("about", "first"):
+                    if d[key] is not None and (m[key] is None or d[key] < m[key]):
+                        m[key] = d[key]
+                m["at"] = min(m["at"], d["at"])
+        for label in sorted(merged, key=lambda name: merged[name]["at"]):
+            m = merged[label]
+            m["streams"] = dict(sorted(m["streams"].items(), key=lambda item: item[1]))
+            out.groups[label] = m
+        return out
+
+    def wanted(self, labelled: pd.DataFrame) -> np.ndarray:
+        """Which of these labelled frames :meth:`add` may take an example sentence from (a few at most).
+
+        Once a label has both its examples, none of its frames is wanted:
+        the sentences of the others need not be written.
+        """
+        want = np.zeros(len(labelled), dtype=bool)
+        if not len(labelled):
+            return want
+        codes, sets = coded(labelled["labels"])
+        about = topics(labelled).to_numpy(dtype=object, na_value=None)
+        for c, text in enumerate(sets):
+            rows = codes == c
+            if not rows.any():
+                continue
+            for label in str(text).split(";"):
+                d = self.groups.get(label)
+                if label in self.leave_out or (d is not None and d["about"] is not None):
+                    continue
+                if d is None or d["first"] is None:
+                    want[rows.argmax()] = True
+                pick = rows & (about == label)
+                if pick.any():
+                    want[pick.argmax()] = True
+        return want
+
     def add(self, labelled: pd.DataFrame) -> None:
-        """Take in analysed frames (only those with labels count), with their ``explain`` column."""
+        """Take in analysed frames (only those with labels count), with their ``explain`` column
+        (needed only on the frames :meth:`wanted` picks)."""
         labelled = labelled[labelled["labels"].notna()]
         if labelled.empty:
             return
@@ -176,22 +234,24 @@ class EventDigest:
         # labels in the order they first occur, frame by frame (the table keeps that order for equal counts)
         for label in sorted(where, key=lambda name: where[name][:2]):
             rows = np.isin(codes, where[label][2])
+            first_row, place = where[label][:2]
             d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": meanings.get(label, ""),
-                                               "about": None, "first": None})
+                                               "about": None, "first": None,
+                                               "at": (int(frames[first_row]), place)})
             d["count"] += int(rows.sum())
             at = np.flatnonzero(rows)
             if len(d["frames"]) < _MAX_FRAMES_LISTED:
                 d["frames"].extend(frames[at[:_MAX_FRAMES_LISTED - len(d["frames"])]].tolist())
             known = at[(stream[at] >= 0) & (proto[at] != None)]  # noqa: E711 (element-wise)
-            for key in dict.fromkeys(zip(proto[known].tolist(), stream[known].tolist())):
-                d["streams"].setdefault(key, None)
+            for key, frame in zip(zip(proto[known].tolist(), stream[known].tolist()), frames[known].tolist()):
+                d["streams"].setdefault(key, frame)
             if d["first"] is None:
                 i = int(at[0])
-                d["first"] = f"frame {frames[i]}: {text[i]}"
+                d["first"] = (int(frames[i]), text[i])
             pick = rows & (about == label)
             if d["about"] is None and pick.any():
                 i = int(pick.argmax())
-                d["about"] = f"frame {frames[i]}: {text[i]}"
+                d["about"] = (int(frames[i]), text[i])
 
     def table(self) -> pd.DataFrame:
         if not self.groups:
@@ -202,9 +262,10 @@ class EventDigest:
             if d["count"] > _MAX_FRAMES_LISTED:
                 shown += f", … {d['count'] - _MAX_FRAMES_LISTED} more"
             streams = [f"{p} {n}" for p, n in d["streams"]]
+            frame, sentence = d["about"] or d["first"]
             rows.append({"label": label, "count": d["count"],
                          "streams": ", ".join(streams[:4]) + (f", … {len(streams) - 4} more" if len(streams) > 4 else ""),
-                         "frames": shown, "meaning": d["meaning"], "example": d["about"] or d["first"]})
+                         "frames": shown, "meaning": d["meaning"], "example": f"frame {frame}: {sentence}"})
         return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -238,6 +299,15 @@ class ChecksumDigest:
         self.bad += len(bad)
         room = max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))
         self.bad_frames.extend(packets["frame"].to_numpy()[bad[:room]].tolist())
+
+    def merge(self, other: "ChecksumDigest") -> None:
+        """Add the counts of *other*, which took in other frames of the same capture."""
+        for verdict in _VERDICTS:
+            self.counts[verdict] += other.counts[verdict]
+        self.offloaded += other.offloaded
+        self.offloading_hosts |= other.offloading_hosts
+        self.bad += other.bad
+        self.bad_frames = sorted(self.bad_frames + other.bad_frames)[:_BAD_FRAMES_LISTED]
 
     def facts(self) -> dict:
         """The counts and one sentence that says what they mean."""

@@ -62,6 +62,16 @@ class ChecksumTally:
             self.counts = grown
         self.counts[rows] += part
 
+    def merge(self, other: "ChecksumTally") -> None:
+        """Add the counts of *other*, which took in other frames of the same capture."""
+        for address in other.slot:
+            self.slot.setdefault(address, len(self.slot))
+        grown = np.zeros((len(self.slot), 5), dtype=np.int64)
+        grown[:len(self.counts)] = self.counts
+        rows = np.array([self.slot[a] for a in other.slot], dtype=np.int64)
+        grown[rows] += other.counts[list(other.slot.values())]
+        self.counts = grown
+
     def offloaders(self, consistent_min: int) -> frozenset:
         """Senders all of whose checksums fail (at least *consistent_min*) while all they receive is right."""
         c = self.counts
