@@ -27,7 +27,8 @@ DEFAULT_CHUNK_FRAMES = 250_000
 def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
                        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                        progress: Callable[[int], None] | None = None,
-                       split: fastpath.Split | None = None) -> Iterator[pd.DataFrame]:
+                       split: fastpath.Split | None = None,
+                       read_ahead: bool = True) -> Iterator[pd.DataFrame]:
     """Yield the packet table of the capture at *path* in chunks of at most *chunk_frames* rows.
 
     No chunk is empty; a capture without frames yields nothing.  *info* is
@@ -40,6 +41,8 @@ def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
     or the generator is closed.  *split* keeps one share of the conversations
     (:class:`.fastpath.Split`; classic pcap files only, see
     :func:`.fastpath.can_read`); *progress* then still counts every frame read.
+    *read_ahead* reads the next table on another thread meanwhile (see
+    :func:`_read_ahead`); without it, a table is read when asked for.
     """
     if chunk_frames < 1:
         raise ValueError("chunk_frames must be at least 1")
@@ -49,7 +52,7 @@ def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
         if split is not None:
             raise ValueError(f"{path}: only classic pcap files can be split")
         tables = decode.iter_tables(reader.read_frames(path, info), chunk_frames)
-    for table in _read_ahead(tables):
+    for table in (_read_ahead(tables) if read_ahead else tables):
         if progress is not None:
             progress(int(table["frame"].iloc[-1]))    # frames are numbered from 1: all read so far
         yield table

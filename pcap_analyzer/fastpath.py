@@ -542,8 +542,17 @@ def _decode_table(buf, offs, caps, wires, ts, linktype, first, defrag, split=Non
     slow = np.flatnonzero(~fast)
     slow_rows = []
     if len(slow):
+        # ARP right after the Ethernet header: the decoder's row for it names the protocol only
+        arp = np.zeros(k, dtype=bool)
+        if linktype == 1:
+            head = slow[caps[slow] >= 14]
+            arp[head] = (buf[offs[head] + 12] == 0x08) & (buf[offs[head] + 13] == 0x06)
+        arp_row = decode._row("arp")
         with decode.reassembling(defrag):
             for i in slow.tolist():
+                if arp[i]:
+                    slow_rows.append(arp_row)
+                    continue
                 data = bytes(buf[offs[i]: offs[i] + caps[i]])
                 try:
                     slow_rows.append(decode.decode_frame(linktype, data, int(wires[i])))
@@ -611,18 +620,23 @@ def _assemble(k, frames, ts, caps, wires, linktype, out, addr, fast, slow, slow_
     ver = out[:, 2]
     names = {"ip_version": 2, "sport": 3, "dport": 4, "tcp_flags": 5, "seq": 6, "ack": 7, "window": 8,
              "payload_len": 9, "tcp_hdr_len": 10, "mss": 11, "wscale": 12, "sack_bytes": 14}
-    ints = {name: out[:, c].copy() for name, c in names.items()}
-    nulls = {name: ~fast | (out[:, c] < 0) for name, c in names.items()}
+    # the integer fields column by column, each one contiguous (and its own: slow rows are written in)
+    fields = np.ascontiguousarray(out[:, list(names.values())].T)
+    missing = (fields < 0) | ~fast
+    ints = dict(zip(names, fields))
+    nulls = dict(zip(names, missing))
     sack_perm = np.empty(k, dtype=object)
     sack_perm[fast] = np.where(out[fast, 13] == 1, True, None)   # like decode: True or None
     truncated = out[:, 17] == 1
     no_text = np.zeros(int(fast.sum()), dtype=np.intp)   # fast rows have none
-    src_codes, src_texts = _addresses(addr[fast, 0], addr[fast, 1], ver[fast])
-    dst_codes, dst_texts = _addresses(addr[fast, 2], addr[fast, 3], ver[fast])
+    m = int(fast.sum())
+    both_codes, both_texts = _addresses(np.concatenate([addr[fast, 0], addr[fast, 2]]),
+                                        np.concatenate([addr[fast, 1], addr[fast, 3]]),
+                                        np.concatenate([ver[fast], ver[fast]]))
     texts = {
         "proto": (np.where(out[fast, 1] == 6, 1, 2), [None, "tcp", "udp"]),
-        "src": (src_codes + 1, [None] + src_texts),
-        "dst": (dst_codes + 1, [None] + dst_texts),
+        "src": (both_codes[:m] + 1, [None] + both_texts),
+        "dst": (both_codes[m:] + 1, [None] + both_texts),
         "ip_checksum": (out[fast, 15], _VERDICTS),
         "l4_checksum": (out[fast, 16], _VERDICTS),
         "fragment": (no_text, [None]),

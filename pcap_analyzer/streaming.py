@@ -100,7 +100,9 @@ class _Pass:
 
     def read(self, chunk_frames: int, progress: Callable[[int], None] | None = None) -> None:
         """Read and add up the whole capture, a chunk at a time."""
-        for chunk in chunks.iter_packet_tables(self.path, self.info, chunk_frames, progress, self.split):
+        # the processes of a split already keep every core busy: a reading thread would only take turns
+        for chunk in chunks.iter_packet_tables(self.path, self.info, chunk_frames, progress, self.split,
+                                               read_ahead=self.split is None):
             self.add(chunk)
 
     def add(self, chunk: pd.DataFrame) -> None:

@@ -144,17 +144,18 @@ def assign(packets: pd.DataFrame, compiled: bool = True, carry: StreamCarry | No
 def _finish(packets, stream, side, rel_seq, rel_ack, reused) -> pd.DataFrame:
     proto = packets["proto"].to_numpy()
     out = packets.copy(deep=False)
-    out["stream"] = pd.array(np.where(stream >= 0, stream, 0), dtype="Int64")
-    out.loc[stream < 0, "stream"] = pd.NA
-    out["side"] = pd.array(side, dtype="Int8")
-    out.loc[side < 0, "side"] = pd.NA
-    out["rel_seq"] = pd.array(rel_seq, dtype="Int64")
-    out["rel_ack"] = pd.array(rel_ack, dtype="Int64")
     tcp_rows = (proto == "tcp") & (stream >= 0)
-    out.loc[~tcp_rows, ["rel_seq", "rel_ack"]] = pd.NA
-    f = out["tcp_flags"].fillna(0).to_numpy(dtype=np.int64)
+    f = packets["tcp_flags"].to_numpy(dtype=np.int64, na_value=0)
     syn_fin = ((f & _SYN) != 0).astype(np.int64) + ((f & 0x01) != 0).astype(np.int64)
-    out["next_rel_seq"] = (out["rel_seq"] + out["payload_len"] + syn_fin) % (1 << 32)
+    plen = packets["payload_len"]
+    plen_missing = plen.isna().to_numpy()
+    values = np.where(tcp_rows, rel_seq, 0)
+    out["stream"] = pd.arrays.IntegerArray(np.where(stream >= 0, stream, 0), stream < 0)
+    out["side"] = pd.arrays.IntegerArray(np.where(side >= 0, side, 0).astype(np.int8), side < 0)
+    out["rel_seq"] = pd.arrays.IntegerArray(values, ~tcp_rows)
+    out["rel_ack"] = pd.arrays.IntegerArray(np.where(tcp_rows, rel_ack, 0), ~tcp_rows)
+    following = (values + plen.to_numpy(dtype=np.int64, na_value=0) + syn_fin) % (1 << 32)
+    out["next_rel_seq"] = pd.arrays.IntegerArray(following, ~tcp_rows | plen_missing)
     out["reused_ports"] = reused
     return out
 

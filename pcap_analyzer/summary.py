@@ -406,37 +406,35 @@ class StreamFacts:
             "end": pd.to_datetime(ints["end"][order], unit="ns", utc=True),
             "duration_s": (ints["end"][order] - ints["start"][order]) / 1e9,
         })
-        n = self.n
-        fields = {k: [None] * n for k in ("client_isn", "server_isn", "syn_frame", "syn_ack_frame",
-                                          "handshake_ack_frame", "handshake", "history", "conn_state",
-                                          "completeness", "reused_ports")}
-        for g, s in enumerate(order.tolist()):
-            if not self.is_tcp[s]:
-                c, r = pk[g, 0] > 0, pk[g, 1] > 0
-                fields["history"][g] = ("D" if c else "") + ("d" if r else "")
-                fields["conn_state"][g] = "SF" if c and r else ("S0" if c else "SHR")
-                continue
-            syn, sa, ha = ints["syn_frame"][s], ints["sa_frame"][s], ints["ha_frame"][s]
-            if syn >= 0:
-                fields["client_isn"][g], fields["syn_frame"][g] = int(ints["syn_seq"][s]), int(syn)
-            if sa >= 0:
-                fields["server_isn"][g], fields["syn_ack_frame"][g] = int(ints["sa_seq"][s]), int(sa)
-            if ha >= 0:
-                fields["handshake_ack_frame"][g] = int(ha)
-            if syn >= 0 and sa >= 0 and ha >= 0:
-                fields["handshake"][g] = "complete"
-            elif sa >= 0:
-                fields["handshake"][g] = "syn_ack_seen"
-            elif syn >= 0:
-                fields["handshake"][g] = "syn_only"
-            else:
-                fields["handshake"][g] = "not_captured"
-            history = "".join(_LETTERS[k] for k in self.hist[s, :self.hist_len[s]].tolist())
-            fields["history"][g] = history
-            fields["conn_state"][g] = conn_state(int(self.state[s, 0]), int(self.state[s, 1]), int(by[g, 0]),
-                                                 int(by[g, 1]), history)
-            fields["completeness"][g] = int(self.completeness[s])
-            fields["reused_ports"][g] = bool(self.reused[s])
+        tcp = self.is_tcp[order]
+        syn, sa, ha = (ints[k][order] for k in ("syn_frame", "sa_frame", "ha_frame"))
+        has_syn, has_sa, has_ha = tcp & (syn >= 0), tcp & (sa >= 0), tcp & (ha >= 0)
+
+        def where(present, values):
+            """Python ints where *present*, None elsewhere."""
+            return np.where(present, values, None).tolist()
+
+        fields = {
+            "client_isn": where(has_syn, ints["syn_seq"][order]), "syn_frame": where(has_syn, syn),
+            "server_isn": where(has_sa, ints["sa_seq"][order]), "syn_ack_frame": where(has_sa, sa),
+            "handshake_ack_frame": where(has_ha, ha),
+            "handshake": np.select([has_syn & has_sa & has_ha, has_sa, has_syn, tcp],
+                                   ["complete", "syn_ack_seen", "syn_only", "not_captured"], None).tolist(),
+            "completeness": where(tcp, self.completeness[order]),
+            "reused_ports": np.where(tcp, self.reused[order], None).tolist(),
+        }
+        sent = pk[:, 0] > 0
+        answered = pk[:, 1] > 0
+        histories = np.where(sent, "D", "").astype(object) + np.where(answered, "d", "").astype(object)
+        states = np.select([sent & answered, sent], ["SF", "S0"], "SHR").astype(object)
+        for g in np.flatnonzero(tcp).tolist():
+            s_ = order[g]
+            history = "".join([_LETTERS[k] for k in self.hist[s_, :self.hist_len[s_]].tolist()])
+            histories[g] = history
+            states[g] = conn_state(int(self.state[s_, 0]), int(self.state[s_, 1]), int(by[g, 0]), int(by[g, 1]),
+                                   history)
+        fields["history"] = histories.tolist()
+        fields["conn_state"] = states.tolist()
         for k, v in fields.items():
             table[k] = v
         is_tcp = self.is_tcp[order]

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numba
 import numpy as np
-import pandas as pd
 
 from .base import Rule, RuleContext
 
@@ -29,9 +29,44 @@ _PHASES = np.array(["rst", "syn", "syn_ack", "fin", "handshake_ack", "data", "ac
  _NO_PHASE) = range(len(_PHASES))
 
 
-class PhaseCarry(dict):
-    """Per TCP stream after some chunks of a capture: (server ISN of its first
-    SYN-ACK or None, handshake ACK already seen)."""
+class PhaseCarry:
+    """Per TCP stream after some chunks of a capture: the server ISN of its
+    first SYN-ACK, and how far its handshake got (see :func:`_handshake_acks`)."""
+
+    def __init__(self) -> None:
+        self.isn = np.zeros(0, dtype=np.int64)
+        self.state = np.zeros(0, dtype=np.int8)
+
+    def cover(self, streams: int) -> None:
+        """Make room for streams 0 .. *streams* - 1."""
+        old = len(self.state)
+        if streams > old:
+            size = max(streams, 2 * old)
+            self.isn = np.concatenate([self.isn, np.zeros(size - old, dtype=np.int64)])
+            self.state = np.concatenate([self.state, np.zeros(size - old, dtype=np.int8)])
+
+
+_NO_SYN_ACK, _SYN_ACK_SEEN, _ACKED = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _handshake_acks(rows, stream, code, from_client, flags, seq, ack, isn, state):
+    """Mark in *code* each stream's handshake ACK: the first client packet after the
+    stream's first SYN-ACK that acknowledges the server's ISN + 1 (and is no SYN,
+    RST or FIN).  *rows* are the TCP rows of streams in frame order; *isn* and
+    *state* per stream carry on from earlier chunks."""
+    for r in rows:
+        s = stream[r]
+        if state[s] == _NO_SYN_ACK:
+            if code[r] == _SYN_ACK_PHASE and not from_client[r]:
+                isn[s] = seq[r]
+                state[s] = _SYN_ACK_SEEN
+        elif state[s] == _SYN_ACK_SEEN:
+            f = flags[r]
+            if from_client[r] and f & (_SYN | _RST | _FIN) == 0 and f & _ACK != 0 \
+                    and ack[r] == (isn[s] + 1) & _MASK:
+                code[r] = _HANDSHAKE_ACK_PHASE
+                state[s] = _ACKED
 
 
 @dataclass
@@ -65,34 +100,10 @@ class Phase(Rule):
             _ACK_PHASE,
         )
 
-        # The handshake ACK: per stream, the first client packet after the
-        # first SYN-ACK that acknowledges the server's ISN + 1.
         rows = np.flatnonzero(tcp)
+        carry = self.carry if self.carry is not None else PhaseCarry()
         if len(rows):
-            st = stream[rows]
-            is_synack = (code[rows] == _SYN_ACK_PHASE) & ~from_client[rows]
-            sa = pd.DataFrame({"stream": st[is_synack], "row_sa": rows[is_synack],
-                               "isn": seq[rows][is_synack]}).drop_duplicates("stream")
-            carry = self.carry
-            if carry:
-                # streams whose SYN-ACK came in an earlier chunk: every row is after it
-                done = [k for k, (isn, found) in carry.items() if found]
-                earlier = pd.DataFrame([(k, -1, isn) for k, (isn, found) in carry.items()
-                                        if isn is not None and not found],
-                                       columns=["stream", "row_sa", "isn"])
-                sa = sa[~sa["stream"].isin(list(carry))]
-                sa = pd.concat([earlier.astype(sa.dtypes.to_dict()), sa], ignore_index=True) if len(earlier) else sa
-            cand = from_client[rows] & (flags[rows] & (_SYN | _RST | _FIN) == 0) & (flags[rows] & _ACK != 0)
-            c = pd.DataFrame({"stream": st[cand], "row": rows[cand], "ack": ack[rows][cand]})
-            if carry:
-                c = c[~c["stream"].isin(done)]
-            c = c.merge(sa, on="stream", how="inner")
-            c = c[(c["row"] > c["row_sa"]) & (c["ack"] == (c["isn"] + 1) & _MASK)]
-            firsts = c.drop_duplicates("stream")
-            code[firsts["row"].to_numpy()] = _HANDSHAKE_ACK_PHASE
-            if carry is not None:
-                found = set(firsts["stream"].tolist())
-                for k, isn in zip(sa["stream"].tolist(), sa["isn"].tolist()):
-                    carry[k] = (isn, k in found)
+            carry.cover(int(stream[rows].max()) + 1)
+            _handshake_acks(rows, stream, code, from_client, flags, seq, ack, carry.isn, carry.state)
         code[~tcp] = _NO_PHASE
         ctx.add_column("phase", _PHASES[code])
