@@ -6,12 +6,14 @@
 Writes the capture with make_capture.py (cached in benchmarks/out/), then
 times, side by side and several times each:
 
-  pcapan report CAPTURE --format csv -q -o /dev/null
+  pcapan report CAPTURE --format csv -q -o /dev/null           (one process per core)
+  pcapan report CAPTURE --format csv -q -o /dev/null -j 1      (one process)
   pcapan packets CAPTURE --format csv -q -o /dev/null
   tshark -r CAPTURE -T fields -e frame.number -e tcp.stream -e tcp.seq -e tcp.ack -e tcp.analysis.flags
 
 and prints the median wall time of each, pcapan's speed as a multiple of
-tshark's, and the peak resident memory of each process.  --check also
+tshark's, and the peak resident memory of each (a command's processes
+added up).  --check also
 compares pcapan's labels with tshark's frame by frame on that capture.
 --folder N times `pcapan report DIR` on a folder of N captures of
 --folder-packets packets each, with one worker process and with one per
@@ -29,23 +31,55 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 
+def _tree_rss(pid: int, peak: list, done: threading.Event) -> None:
+    """Sample the resident memory of *pid* and all its children together until *done*; keep the peak."""
+    try:
+        import psutil
+        root = psutil.Process(pid)
+    except Exception:   # psutil missing, or the process already gone
+        return
+    while not done.is_set():
+        try:
+            total = root.memory_info().rss
+            for child in root.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            return
+        peak[0] = max(peak[0], total // 1024)
+        done.wait(0.02)
+
+
 def timed(cmd: list[str], stdout: str = os.devnull) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run of *cmd* (its output written to *stdout*)."""
+    """Wall seconds and peak RSS (KiB) of one run of *cmd* (its output written to *stdout*).
+
+    The peak is that of the process and the processes it starts, added up
+    (sampled every 20 ms), or the largest of them when psutil is missing.
+    """
     start = time.perf_counter()
+    peak = [0]
+    done = threading.Event()
     with open(stdout, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
+        sampler = threading.Thread(target=_tree_rss, args=(proc.pid, peak, done), daemon=True)
+        sampler.start()
         _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()[:300]}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, max(peak[0], usage.ru_maxrss)
 
 
 def generated(workdir: str, packets: int) -> str:
@@ -86,6 +120,8 @@ def memory(workdir: str, sizes: list[int]) -> None:
             found = re.search(r"TCP in ([\d,]+) streams", f.read())
         streams = int(found.group(1).replace(",", "")) if found else -1
         print(f"{n:>11,} {streams:>8,}  {'pcapan report':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
+        sec, rss = timed([sys.executable, "-m", "pcap_analyzer", "report", capture, "-q", "-j", "1"])
+        print(f"{n:>11,} {streams:>8,}  {'report -j 1':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
         sec, rss = timed([sys.executable, "-m", "pcap_analyzer", "check", capture, "--format", "json", "-q"])
         print(f"{n:>11,} {streams:>8,}  {'pcapan check':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
 
@@ -111,6 +147,7 @@ def main() -> int:
     pcapan = [sys.executable, "-m", "pcap_analyzer"]
     runs = {
         "pcapan report": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull],
+        "report -j 1": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull, "-j", "1"],
         "pcapan packets": pcapan + ["packets", capture, "--format", "csv", "-q", "-o", os.devnull],
     }
     if not ns.no_tshark and shutil.which("tshark"):
@@ -128,14 +165,25 @@ def main() -> int:
         print(f"{name:<16} {sec:>9.2f} {rss / 1024:>13.0f}")
     if "tshark fields" in results:
         t = results["tshark fields"][0]
-        for name in ("pcapan report", "pcapan packets"):
+        for name in ("pcapan report", "report -j 1", "pcapan packets"):
             print(f"{name} is {t / results[name][0]:.2f}x tshark's speed")
+    print(f"pcapan packets takes {results['pcapan packets'][0] / results['pcapan report'][0]:.2f}x "
+          "the time of pcapan report")
     if ns.folder:
         folder_speedup(ns.workdir, ns.folder, ns.folder_packets, ns.repeat)
     if ns.check and shutil.which("tshark"):
-        from pcap_analyzer import analyze, tshark
-        c = tshark.compare(analyze(capture).packets, tshark.fields(capture), check_flags=True)
+        from pcap_analyzer import analyze, streaming, tshark
+        a = analyze(capture)
+        c = tshark.compare(a.packets, tshark.fields(capture), check_flags=True)
         print(f"labels vs tshark: {c.describe()}")
+        # the report's counts come from the chunked, shared-out pass: the same labels
+        d = streaming.digest(capture, jobs=os.cpu_count() or 1)
+        counted = a.events["label"].astype(str).value_counts()
+        shown = dict(zip(d.notable["label"], d.notable["count"]))
+        agree = all(counted.get(label, 0) == n for label, n in shown.items()) and \
+            set(shown) == set(counted.index) - {"truncated"}
+        print(f"report label counts {'agree' if agree else 'DIFFER'} with the frame-by-frame labels: "
+              + ", ".join(f"{k} {v}" for k, v in shown.items()))
     return 0
 
 

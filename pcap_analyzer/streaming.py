@@ -18,6 +18,12 @@ verdicts, the capture is read a second time with those facts given, so the
 result always equals the whole-capture analysis (the tests compare them
 with chunks of 1, 7 and 1000 frames).
 
+A big classic pcap file can also be shared out among processes
+(``digest(jobs=N)``): each reads the whole file, keeps one share of its
+conversations (:class:`.fastpath.Split`) and runs the same chunked pass on
+it; the shares' findings are then put together (:func:`_combined`), which
+gives the same digest as one process.
+
 Memory: the chunk being analysed, the next one read meanwhile on another
 core and at most one more waiting (``chunk_frames`` rows each, about 2 KiB
 a row), plus per stream a few KiB (counts, each side's state, the Zeek

@@ -24,3 +24,4 @@ def test_benchmark_runs_on_a_small_capture(tmp_path):
     if shutil.which("tshark"):
         assert "x tshark's speed" in out
         assert re.search(r"labels vs tshark: (19\d\d) TCP and 0 UDP frames agree", out), out
+        assert "report label counts agree with the frame-by-frame labels" in out, out
