@@ -65,11 +65,22 @@ def _load(path: Path, quiet: bool) -> Analysis:
 
 def _load_digest(path: Path, quiet: bool, events: bool, workers: Optional[int] = None):
     """What a report of *path* shows, read chunk by chunk (memory bounded by streams, not frames);
-    a big capture's streams shared out among *workers* processes (default: one per core)."""
+    a big capture's streams shared out among *workers* processes (default: see :func:`single_capture_workers`)."""
     from .streaming import digest
 
-    jobs = workers or os.cpu_count() or 1
+    jobs = workers or single_capture_workers()
     return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress, jobs=jobs))
+
+
+def single_capture_workers() -> int:
+    """Processes for one capture by default: one per core from three cores on.
+
+    With two cores, one process already keeps both busy (the next chunk is
+    read on the second core), and sharing the streams out measured no faster
+    (``benchmarks/run.py``) while each process holds its own chunks.
+    """
+    cores = os.cpu_count() or 1
+    return cores if cores > 2 else 1
 
 
 def _run(path: Path, quiet: bool, job):
@@ -146,8 +157,9 @@ CapturesArg = Annotated[list[str], typer.Argument(
     help="A capture file; or a directory, a glob pattern or several files (one row per capture, "
          "analysed on every core).", show_default=False)]
 WorkersOpt = Annotated[Optional[int], typer.Option(
-    "--workers", "-j", help="Processes: one capture each, or for one big capture a share of its streams each "
-                            "(default: one per core).", show_default=False, min=1)]
+    "--workers", "-j", help="Processes: one capture each (default: one per core), or for one big capture a "
+                            "share of its streams each (default: one per core from three cores on).",
+    show_default=False, min=1)]
 
 
 @app.command()
