@@ -22,13 +22,17 @@ import pandas as pd
 from . import decode, fastpath, reader
 
 DEFAULT_CHUNK_FRAMES = 250_000
+# Read the next table on a second thread while this one is analysed (see
+# _read_ahead).  Worker processes that already keep every core busy turn it
+# off (pcap_analyzer.batch).
+READ_AHEAD = True
 
 
 def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
                        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                        progress: Callable[[int], None] | None = None,
                        split: fastpath.Split | None = None,
-                       read_ahead: bool = True) -> Iterator[pd.DataFrame]:
+                       read_ahead: bool | None = None) -> Iterator[pd.DataFrame]:
     """Yield the packet table of the capture at *path* in chunks of at most *chunk_frames* rows.
 
     No chunk is empty; a capture without frames yields nothing.  *info* is
@@ -42,7 +46,8 @@ def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
     (:class:`.fastpath.Split`; classic pcap files only, see
     :func:`.fastpath.can_read`); *progress* then still counts every frame read.
     *read_ahead* reads the next table on another thread meanwhile (see
-    :func:`_read_ahead`); without it, a table is read when asked for.
+    :func:`_read_ahead`; default :data:`READ_AHEAD`); without it, a table is
+    read when asked for.
     """
     if chunk_frames < 1:
         raise ValueError("chunk_frames must be at least 1")
@@ -52,6 +57,8 @@ def iter_packet_tables(path: str | os.PathLike, info: reader.CaptureInfo,
         if split is not None:
             raise ValueError(f"{path}: only classic pcap files can be split")
         tables = decode.iter_tables(reader.read_frames(path, info), chunk_frames)
+    if read_ahead is None:
+        read_ahead = READ_AHEAD
     for table in (_read_ahead(tables) if read_ahead else tables):
         if progress is not None:
             progress(int(table["frame"].iloc[-1]))    # frames are numbered from 1: all read so far

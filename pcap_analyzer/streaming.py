@@ -108,7 +108,7 @@ class _Pass:
         """Read and add up the whole capture, a chunk at a time."""
         # the processes of a split already keep every core busy: a reading thread would only take turns
         for chunk in chunks.iter_packet_tables(self.path, self.info, chunk_frames, progress, self.split,
-                                               read_ahead=self.split is None):
+                                               read_ahead=False if self.split is not None else None):
             self.add(chunk)
 
     def add(self, chunk: pd.DataFrame) -> None:
