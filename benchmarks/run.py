@@ -9,6 +9,7 @@ times, side by side and several times each:
   pcapan report CAPTURE --format csv -q -o /dev/null
   pcapan report CAPTURE --format csv -q -o /dev/null -j 2      (streams shared by two processes)
   pcapan packets CAPTURE --format csv -q -o /dev/null
+  python -c "from pcap_analyzer import analyze; analyze(CAPTURE)"
   tshark -r CAPTURE -T fields -e frame.number -e tcp.stream -e tcp.seq -e tcp.ack -e tcp.analysis.flags
 
 and prints the median wall time of each, pcapan's speed as a multiple of
@@ -149,6 +150,7 @@ def main() -> int:
         "pcapan report": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull],
         "report -j 2": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull, "-j", "2"],
         "pcapan packets": pcapan + ["packets", capture, "--format", "csv", "-q", "-o", os.devnull],
+        "analyze()": [sys.executable, "-c", f"from pcap_analyzer import analyze; analyze({capture!r})"],
     }
     if not ns.no_tshark and shutil.which("tshark"):
         runs["tshark fields"] = ["tshark", "-r", capture, "-T", "fields", "-e", "frame.number",
@@ -167,8 +169,8 @@ def main() -> int:
         t = results["tshark fields"][0]
         for name in ("pcapan report", "report -j 2", "pcapan packets"):
             print(f"{name} is {t / results[name][0]:.2f}x tshark's speed")
-    print(f"pcapan packets takes {results['pcapan packets'][0] / results['pcapan report'][0]:.2f}x "
-          "the time of pcapan report")
+    for name in ("pcapan packets", "analyze()"):
+        print(f"{name} takes {results[name][0] / results['pcapan report'][0]:.2f}x the time of pcapan report")
     if ns.folder:
         folder_speedup(ns.workdir, ns.folder, ns.folder_packets, ns.repeat)
     if ns.check and shutil.which("tshark"):
