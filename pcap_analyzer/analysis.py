@@ -101,7 +101,8 @@ def _flag_names(value: int) -> str:
 _FLAG_TEXT = np.array([_flag_names(v) for v in range(512)], dtype=object)
 
 
-def _flag_text(flags: pd.Series) -> pd.Series:
+def flag_text(flags: pd.Series) -> pd.Series:
+    """The ``flags`` column: TCP flag names in Wireshark's order, comma-joined (missing where not TCP)."""
     f = flags.fillna(0).astype(np.int64).to_numpy() & 0x1FF
     return pd.Series(np.where(flags.notna().to_numpy(), _FLAG_TEXT[f], None), index=flags.index, dtype=object)
 
@@ -115,25 +116,28 @@ def _finish_packets(p: pd.DataFrame, first_ts_ns: int | None = None) -> pd.DataF
     p["time_rel_s"] = (p["ts_ns"] - first_ts_ns) / 1e9
     names = {v: reader.linktype_name(int(v)) for v in p["linktype_id"].unique()}
     p["linktype"] = p["linktype_id"].map(names).astype("category")
-    p["flags"] = _flag_text(p["tcp_flags"])
+    p["flags"] = flag_text(p["tcp_flags"])
     return p
 
 
 def label_frames(packets: pd.DataFrame, rule_set: tuple = rules.REGISTRY,
                  stream_carry: streams.StreamCarry | None = None, role_carry: streams.RoleCarry | None = None,
-                 first_ts_ns: int | None = None, step: Callable[[str], None] = lambda message: None) -> pd.DataFrame:
+                 first_ts_ns: int | None = None, step: Callable[[str], None] = lambda message: None,
+                 display: bool = True) -> pd.DataFrame:
     """Streams, client/server, the rules' labels and the display columns of a table of frames.
 
     The table is the whole capture, or the next chunk of it: then the
     carries and *rule_set* (see :func:`.rules.for_chunks`) hold what the
     earlier chunks left, and *first_ts_ns* is the capture's first timestamp.
+    Without *display*, the columns only people read (``time``,
+    ``time_rel_s``, ``linktype``, ``flags``) are left out.
     """
     step(f"numbering the streams of {len(packets):,} frames")
     packets = streams.assign(packets, carry=stream_carry)
     packets = streams.roles(packets, summary.service_name, carry=role_carry)
     step("analysing TCP")
     packets = rules.apply(packets, rule_set)
-    return _finish_packets(packets, first_ts_ns)
+    return _finish_packets(packets, first_ts_ns) if display else packets
 
 
 def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:

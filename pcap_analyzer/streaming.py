@@ -115,22 +115,24 @@ class _Pass:
         if self.first_ts is None:
             # times count from the capture's first frame, which a share may not hold
             self.first_ts = self.split.first_ts if self.split is not None else int(chunk["ts_ns"].iloc[0])
-        p = analysis.label_frames(chunk, self.rules, self.stream_carry, self.roles, self.first_ts)
+        # the display columns are for kept frames; a digest writes flags only where it explains
+        p = analysis.label_frames(chunk, self.rules, self.stream_carry, self.roles, self.first_ts,
+                                  display=self.keep is not None)
         if self.keep is not None:
             self.kept.append(p[self.keep(p).to_numpy()])
             return
         if self.first_time is None:
-            self.first_time = p["time"].iloc[0]
-        self.duration_s = float(p["time_rel_s"].iloc[-1])
+            self.first_time = pd.Timestamp(self.first_ts, unit="ns", tz="UTC")
+        self.duration_s = (int(p["ts_ns"].iloc[-1]) - self.first_ts) / 1e9
         counts = analysis.frame_counts(p)
         self.counts = counts if self.counts is None else {k: v + counts[k] for k, v in self.counts.items()}
         self.stream_facts.add(p)
         self.checks.add(p)
-        labelled = p[p["labels"].notna()]
         if self.events is not None:
-            self.events.append(events_table(labelled))
+            self.events.append(events_table(p))
         # frames labelled only with what the report leaves out need no sentence
-        shown = labelled[~labelled["labels"].isin(list(self.notable.leave_out))]
+        labels = p["labels"]
+        shown = p[(labels.notna() & ~labels.isin(list(self.notable.leave_out))).to_numpy()]
         self.notable.add(self._explained(shown))
 
     def _explained(self, labelled: pd.DataFrame) -> pd.DataFrame:
@@ -148,7 +150,9 @@ class _Pass:
         rows = np.flatnonzero(want | np.isin(stream, stream[want & (stream >= 0)]))
         sentences = np.full(len(both), None, dtype=object)
         if len(rows):
-            sentences[rows] = explain.explain(both.iloc[rows]).to_numpy(dtype=object, na_value=None)
+            told = both.iloc[rows]
+            told = told.assign(flags=analysis.flag_text(told["tcp_flags"]))
+            sentences[rows] = explain.explain(told).to_numpy(dtype=object, na_value=None)
         both = both.assign(explain=sentences)
         dups = both[both["dup_ack_num"].fillna(0).to_numpy() > 0]
         self.last_dup_acks = dups.drop_duplicates(["stream", "from_client"], keep="last").reset_index(drop=True)
