@@ -18,7 +18,8 @@ from . import __version__
 from .analysis import Analysis, analyze
 from .export import ExportError, replace_atomically
 from .reader import CaptureError
-from .report import FORMATS, packets_document, render, report_document, streams_document
+from .report import FORMATS, packets_document, report_document, streams_document
+from .report.writers import render_bytes
 from .report.documents import digest_document
 
 app = typer.Typer(
@@ -109,11 +110,18 @@ def _run(path: Path, quiet: bool, job):
     return a
 
 
-def _emit(text: str, output: Optional[Path], capture: Path) -> None:
+def _emit(data: bytes, output: Optional[Path], capture: Path | None) -> None:
+    """Write rendered output (UTF-8) to *output*, or to stdout."""
     if output is None:
-        sys.stdout.write(text)
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:      # a text-only stdout (some notebook or test harnesses)
+            sys.stdout.write(data.decode("utf-8"))
+            return
+        sys.stdout.flush()
+        out.write(data)
+        out.flush()
         return
-    write_atomically(output, text.encode("utf-8"), capture)
+    write_atomically(output, data, capture)
 
 
 def write_atomically(output: Path, data: bytes, capture: Path | None = None) -> None:
@@ -134,12 +142,12 @@ def _fmt(fmt: Optional[Format]) -> str:
     return fmt.value if fmt is not None else "table"
 
 
-def _render(doc, fmt: str, main: str, output: Optional[Path]) -> str:
+def _render(doc, fmt: str, main: str, output: Optional[Path]) -> bytes:
     color = output is None and sys.stdout.isatty() and fmt == "table"
     width = None
     if fmt == "table" and output is None and sys.stdout.isatty():
         width = os.get_terminal_size().columns
-    return render(doc, fmt, main, width=width, color=color)
+    return render_bytes(doc, fmt, main, width=width, color=color)
 
 
 @app.command()

@@ -3,7 +3,6 @@
 Registered on the app by :mod:`.cli`; the rubric and the answers are decided
 in :mod:`.check`, the batch in :mod:`.batch`.
 """
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +13,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``check`` command to *app*."""
     # Imported here: cli imports this module while it is being built.  (No
     # ``from __future__ import annotations``: typer must see the aliases.)
-    from .cli import (FormatOpt, OutputOpt, QuietOpt, WorkersOpt, _fail, _fmt, _render, _run, batch_files,
+    from .cli import (FormatOpt, OutputOpt, QuietOpt, WorkersOpt, _emit, _fail, _fmt, _render, _run, batch_files,
                       batch_progress, is_batch, write_atomically)
 
     CapturesArg = Annotated[list[str], typer.Argument(
@@ -59,12 +58,12 @@ def register(app: typer.Typer) -> None:
         a = _run(capture, quiet, job)
         result = graded["result"]
         if fmt == "csv":
-            text = _render({"grades": pd.DataFrame([result.summary])}, "csv", "grades", output)
+            data = _render({"grades": pd.DataFrame([result.summary])}, "csv", "grades", output)
         else:
-            text = _render(result.document(), fmt, "rubric", output)
+            data = _render(result.document(), fmt, "rubric", output)
         if plot is not None:
             _plot(a, result, plot, capture, quiet)
-        _write(text, output, [capture])
+        _emit(data, output, capture)
 
     def _plot(a, result, path: Path, capture: Path, quiet: bool) -> None:
         if result.stream is None:
@@ -84,14 +83,9 @@ def register(app: typer.Typer) -> None:
         files = batch_files(specs, output, "submissions")
         with batch_progress(len(files), "grading", quiet) as progress:
             grades = check_many(files, server, workers, progress)
-        text = _render({"submissions": grades}, fmt, "submissions", output)
-        _write(text, output, None)
+        data = _render({"submissions": grades}, fmt, "submissions", output)
+        _emit(data, output, None)
         if not quiet:
             counts = grades["overall"].value_counts()
             typer.echo("pcapan: graded " + ", ".join(f"{n} {v}" for v, n in counts.items()), err=True)
 
-    def _write(text: str, output: Optional[Path], captures) -> None:
-        if output is None:
-            sys.stdout.write(text)
-            return
-        write_atomically(output, text.encode("utf-8"), captures[0] if captures else None)

@@ -20,6 +20,7 @@ from conftest import sample_captures
 from pcap_analyzer import analyze
 from pcap_analyzer.report import documents, render
 from pcap_analyzer.report import csv_text
+from pcap_analyzer.report.writers import render_bytes
 from pcap_analyzer.schema import PACKET_COLUMNS
 from pcap_analyzer.streaming import digest
 
@@ -42,6 +43,8 @@ def assert_same(df: pd.DataFrame) -> None:
         first = next((i for i, (a, b) in enumerate(zip(g, w)) if a != b), min(len(g), len(w)))
         pytest.fail(f"differs from pandas at line {first + 1}: got {g[first:first + 1]!r}, "
                     f"want {w[first:first + 1]!r} ({len(got)} / {len(want)} characters)")
+    # what the commands write: the same text, made as UTF-8 bytes
+    assert render_bytes({"table": df}, "csv", "table") == want.encode("utf-8")
 
 
 class Spy:
@@ -296,7 +299,7 @@ def test_failure_inside_falls_back_to_pandas(monkeypatch):
     def broken(cells):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(csv_text, "_rows_text", broken)
+    monkeypatch.setattr(csv_text, "_rows_bytes", broken)
     df = fast_frames()["mixed"]
     assert written(df) == pandas_csv(df)
 

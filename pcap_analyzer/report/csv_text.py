@@ -44,12 +44,17 @@ def _pandas_csv(df: pd.DataFrame) -> str:
 
 def frame_csv(df: pd.DataFrame) -> str:
     """*df* as ``df.to_csv(index=False, date_format=CSV_DATE_FORMAT, lineterminator="\\n")`` writes it."""
+    return frame_csv_bytes(df).decode("utf-8")
+
+
+def frame_csv_bytes(df: pd.DataFrame) -> bytes:
+    """:func:`frame_csv` encoded as UTF-8, made as bytes (no text of the whole table in between)."""
     if df.shape[1] == 0 or len(df) == 0 or _csv_quoting() is None:
-        return _pandas_csv(df)     # nothing to speed up, or a csv module that quotes in an unknown way
+        return _pandas_csv(df).encode("utf-8")     # nothing to speed up, or a csv module that quotes otherwise
     try:
         return _fast_csv(df)
     except Exception:  # noqa: BLE001 - pandas writes the table (or raises its own error)
-        return _pandas_csv(df)
+        return _pandas_csv(df).encode("utf-8")
 
 
 class _PandasWrites(Exception):
@@ -90,24 +95,24 @@ def _csv_quoting() -> bytes | None:
     return bytes(quoted)
 
 
-def _fast_csv(df: pd.DataFrame) -> str:
-    header = _pandas_csv(df.iloc[:0])        # the column names, quoted as pandas quotes them
+def _fast_csv(df: pd.DataFrame) -> bytes:
+    header = _pandas_csv(df.iloc[:0]).encode("utf-8")   # the column names, quoted as pandas quotes them
     n, k = df.shape
     columns = [_column_cells(df, j) for j in range(k)]
     step = max(1, _CSV_BATCH_CELLS // k)
     _arrow_float_layout_holds()
 
-    def rows(start: int) -> str:
-        return _rows_text([cells(start, min(n, start + step)) for cells in columns])
+    def rows(start: int) -> bytes:
+        return _rows_bytes([cells(start, min(n, start + step)) for cells in columns])
 
     starts = range(0, n, step)
     if len(starts) == 1 or _CSV_THREADS < 2:
-        return "".join([header, *map(rows, starts)])
+        return b"".join([header, *map(rows, starts)])
     with ThreadPoolExecutor(_CSV_THREADS) as pool:
-        return "".join([header, *pool.map(rows, starts)])
+        return b"".join([header, *pool.map(rows, starts)])
 
 
-def _rows_text(cells: list) -> str:
+def _rows_bytes(cells: list) -> bytes:
     """The rows of the (quoted, complete) cell arrays, each ended by a newline."""
     if len(cells) == 1:
         # the csv module writes a row of one empty field as ""
@@ -118,7 +123,7 @@ def _rows_text(cells: list) -> str:
         raise ValueError("a cell is missing")
     offsets, data = rows.buffers()[1:3]
     bounds = np.frombuffer(offsets, dtype=np.int64)[[rows.offset, rows.offset + len(rows)]]
-    return str(memoryview(data)[bounds[0]:bounds[1]], "utf-8")
+    return bytes(memoryview(data)[bounds[0]:bounds[1]])
 
 
 def _column_cells(df: pd.DataFrame, j: int):

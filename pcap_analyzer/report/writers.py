@@ -7,7 +7,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from .csv_text import frame_csv
+from .csv_text import frame_csv, frame_csv_bytes
 
 FORMATS = ("table", "csv", "json", "markdown")
 
@@ -145,6 +145,15 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
         console.print()
     # rich pads every line to the table width; trailing blanks only get in the way
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
+
+
+def render_bytes(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> bytes:
+    """:func:`render` encoded as UTF-8 (csv made as bytes directly: a packets table's text is big)."""
+    if fmt == "csv":
+        df = doc[main]
+        assert isinstance(df, pd.DataFrame)
+        return frame_csv_bytes(df)
+    return render(doc, fmt, main, width=width, color=color).encode("utf-8")
 
 
 def render(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> str:
