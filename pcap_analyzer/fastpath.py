@@ -356,7 +356,6 @@ def _addresses(hi: np.ndarray, lo: np.ndarray, ver: np.ndarray) -> tuple[np.ndar
     return codes, texts
 
 
-
 @dataclass
 class Split:
     """Which share of a capture's conversations the tables keep, and what reading the whole file showed.
