@@ -33,6 +33,7 @@ frames are kept only for machine formats (``events=True``).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -246,6 +247,10 @@ def _analyse_share(path: str, split: fastpath.Split, offloaders: frozenset, chun
 def _share_process(conn, path: str, split: fastpath.Split, offloaders: frozenset, chunk_frames: int,
                    events: bool) -> None:
     """In a forked process: analyse one share and send it back (or the error that stopped it)."""
+    # Another thread of the first process (a progress display) may have held
+    # the lock of stdout or stderr at the fork: this process writes nowhere
+    # through them (a warning here would otherwise wait on that lock forever).
+    sys.stdout = sys.stderr = open(os.devnull, "w")
     try:
         conn.send(("done", _analyse_share(path, split, offloaders, chunk_frames, events)))
     except BaseException as exc:  # the first process decides what to do about it
