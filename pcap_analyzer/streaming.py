@@ -69,6 +69,11 @@ class Digest:
 _COUNTS = ("packets", "tcp_packets", "udp_packets", "truncated_frames", "malformed_frames")
 
 
+def _consistent_min() -> int:
+    """How many failing checksums make a sender an offloader (the checksum rule's setting)."""
+    return next(r.consistent_min for r in rules.REGISTRY if isinstance(r, Checksums))
+
+
 def _no_events() -> pd.DataFrame:
     return events_table(pd.DataFrame(columns=["frame", "proto", "stream", "rel_seq", "rel_ack", "labels"]))
 
@@ -90,8 +95,7 @@ class _Pass:
         self.keep = keep
         self.kept: list[pd.DataFrame] = []
         self.tally = ChecksumTally()
-        consistent_min = next(r.consistent_min for r in rules.REGISTRY if isinstance(r, Checksums))
-        self.consistent_min = consistent_min
+        self.consistent_min = _consistent_min()
         self.rules = rules.for_chunks(offloaders=offloaders, tally=self.tally)
         self.stream_facts = summary.StreamFacts()
         self.notable = EventDigest(leave_out=REPORT_LEAVES_OUT)
@@ -159,14 +163,18 @@ class _Pass:
         self.last_dup_acks = dups.drop_duplicates(["stream", "from_client"], keep="last").reset_index(drop=True)
         return both.iloc[carried:].reset_index(drop=True)
 
+    def labelled_events(self) -> pd.DataFrame | None:
+        """The (frame, label) rows kept so far, if kept and any."""
+        parts = [e for e in self.events or [] if len(e)]
+        return pd.concat(parts, ignore_index=True) if parts else None
+
     def digest(self, passes: int) -> Digest:
         table = schema.conform(self.stream_facts.table(), schema.STREAM_COLUMNS)
         counts = self.counts or dict.fromkeys(_COUNTS, 0)
         facts = analysis.capture_facts(self.info, counts, table, self.first_time, self.duration_s)
-        events = None
-        if self.events is not None:
-            parts = [e for e in self.events if len(e)]
-            events = pd.concat(parts, ignore_index=True) if parts else _no_events()
+        events = self.labelled_events()
+        if self.events is not None and events is None:
+            events = _no_events()
         return Digest(info=self.info, streams=table, facts=facts, checksums=self.checks.facts(),
                       notable=self.notable.table(), events=events, passes=passes, roles=self.seed,
                       offloaders=self.offloaders)
@@ -236,12 +244,8 @@ def _analyse_share(path: str, split: fastpath.Split, offloaders: frozenset, chun
                    progress: Callable[[int], None] | None = None) -> _Share:
     run = _Pass(path, streams.RoleCarry(), offloaders, events, split=split)
     run.read(chunk_frames, progress)
-    ev = None
-    if run.events is not None:
-        parts = [e for e in run.events if len(e)]
-        ev = pd.concat(parts, ignore_index=True) if parts else None
-    return _Share(run.info, split, run.counts, run.stream_facts.table(), run.checks, run.notable, ev, run.tally,
-                  bool(run.roles.changed))
+    return _Share(run.info, split, run.counts, run.stream_facts.table(), run.checks, run.notable,
+                  run.labelled_events(), run.tally, bool(run.roles.changed))
 
 
 def _share_process(conn, path: str, split: fastpath.Split, offloaders: frozenset, chunk_frames: int,
@@ -318,7 +322,7 @@ def _split_digest(path: str, count: int, chunk_frames: int, events: bool,
     process that failed.
     """
     offloaders: frozenset = frozenset()
-    consistent_min = next(r.consistent_min for r in rules.REGISTRY if isinstance(r, Checksums))
+    consistent_min = _consistent_min()
     for attempt in (1, 2):
         label = "reading frames" if attempt == 1 else "reading frames again"
         step(label)
