@@ -249,6 +249,24 @@ class StreamFacts:
         self.hist = np.zeros((0, len(_LETTERS)), dtype=np.int64)
         self.hist_len = np.zeros(0, dtype=np.int64)
 
+    @classmethod
+    def of_columns(cls, is_tcp: np.ndarray, ints: dict, client: np.ndarray, server: np.ndarray,
+                   reused: np.ndarray, counts: dict, state: np.ndarray, completeness: np.ndarray,
+                   hist: np.ndarray, hist_len: np.ndarray, irtt: np.ndarray) -> "StreamFacts":
+        """Facts added up elsewhere (the compiled engine), one entry per stream: *ints* has
+        :attr:`_INTS`, *counts* the (streams x [client, server]) counts, *hist* the history
+        letter codes; :meth:`table` then makes the streams table of them."""
+        facts = cls()
+        facts.n = len(is_tcp)
+        facts.ints = {k: np.asarray(ints[k], dtype=np.int64) for k in cls._INTS}
+        facts.is_tcp, facts.reused = np.asarray(is_tcp, dtype=bool), np.asarray(reused, dtype=bool)
+        facts.client, facts.server = client, server
+        facts.counts = counts
+        facts.state, facts.completeness = state, completeness
+        facts.hist, facts.hist_len = hist, hist_len
+        facts.irtt = irtt
+        return facts
+
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         slots = np.empty(len(keys), dtype=np.int64)
         new = []

@@ -262,9 +262,11 @@ class EventDigest:
             if d["count"] > _MAX_FRAMES_LISTED:
                 shown += f", … {d['count'] - _MAX_FRAMES_LISTED} more"
             streams = [f"{p} {n}" for p, n in d["streams"]]
+            # a digest may keep only the first streams and their number
+            total = d.get("nstreams", len(streams))
             frame, sentence = d["about"] or d["first"]
             rows.append({"label": label, "count": d["count"],
-                         "streams": ", ".join(streams[:4]) + (f", … {len(streams) - 4} more" if len(streams) > 4 else ""),
+                         "streams": ", ".join(streams[:4]) + (f", … {total - 4} more" if total > 4 else ""),
                          "frames": shown, "meaning": d["meaning"], "example": f"frame {frame}: {sentence}"})
         return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 

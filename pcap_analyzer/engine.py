@@ -1,0 +1,278 @@
+"""Captures read and analysed by the compiled engine (:mod:`._engine`), chunk by chunk.
+
+This is how pcapan analyses a capture when its compiled engine is built (it
+is, by ``pip install``): the file is read a chunk of frames at a time, each
+chunk decoded into integer columns and analysed in one compiled pass that
+carries every stream's state on to the next chunk.  Classic pcap files are
+memory-mapped and framed and decoded in compiled code; the few frames that
+decoder leaves out (and every frame of other formats) go through the
+readable decoder of :mod:`.decode`.
+
+Two facts are only known at the end of a capture: which senders offload
+their checksums, and, rarely, that a stream's client turned out to be the
+other side (a SYN after its first frames).  When either changes what earlier
+frames were given, :func:`analysed` reads the capture a second time with
+those facts decided, so the result is the whole-capture analysis.
+
+Nothing here imports pandas: a command can start the pass and load the
+libraries that format its output meanwhile.  :mod:`.results` turns a pass
+into the packets, streams and report tables.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from itertools import islice
+from typing import Callable, Iterator, NamedTuple
+
+import numpy as np
+
+from . import decode, reader
+from .defrag import Defragmenter
+
+try:
+    from . import _engine
+except ImportError:  # not built (no compiler at install time): the readable pipeline does the work
+    _engine = None
+
+# Frames per chunk: big enough that the per-chunk overhead vanishes, small
+# enough that a chunk's columns stay a few tens of MB.
+CHUNK_FRAMES = 150_000
+# A sender failing at least this many checksums, and none it receives, offloads them
+# (as rules.checksums.Checksums.consistent_min).
+CONSISTENT_MIN = 3
+
+# Link types the compiled decoder reads itself; other classic pcaps are framed
+# in compiled code and decoded by the readable decoder.
+_FAST_LINKTYPES = (1, 101, 228, 229)
+
+
+def available() -> bool:
+    """Whether the compiled engine is built (and not switched off with PCAPAN_NO_ENGINE=1)."""
+    return _engine is not None and not os.environ.get("PCAPAN_NO_ENGINE")
+
+
+class _Classic(NamedTuple):
+    """An open classic pcap: its memory map and header facts."""
+
+    mm: mmap.mmap
+    big_endian: bool
+    nano: bool
+    snaplen: int
+    linktype: int
+
+
+def _open_classic(path: str) -> _Classic | None:
+    """The classic, uncompressed pcap at *path*, mapped; None for anything else (read_frames decides)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return None
+    with f:
+        head = f.read(24)
+        if len(head) < 24:
+            return None
+        magic = struct.unpack("<I", head[:4])[0]
+        if magic not in reader._PCAP_MAGICS:
+            return None
+        order, nano = reader._PCAP_MAGICS[magic]
+        snaplen, linktype = struct.unpack(order + "II", head[16:24])
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+    return _Classic(mm, order == ">", nano, snaplen, linktype & 0x0FFFFFF)
+
+
+class Chunk(NamedTuple):
+    """Columns of consecutive frames: *inp* in (engine.IN_COLUMNS), *out* and *fout* the analysis'
+    (OUT_COLUMNS, FLOAT_COLUMNS); *comments* the texts column ``comment`` points into."""
+
+    inp: np.ndarray
+    out: np.ndarray
+    fout: np.ndarray
+    comments: list
+
+
+def _decode_slow(engine, linktype: int, data: bytes, wire_len: int, inp: np.ndarray, i: int) -> None:
+    try:
+        row = decode.decode_frame(linktype, data, wire_len)
+    except (struct.error, IndexError, ValueError):
+        # a layer the decoder follows failed in a way its checks did not foresee
+        row = decode._row("other", malformed="link")
+    engine.fill(inp, i, row)
+
+
+def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int) -> Iterator[tuple]:
+    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap."""
+    mm = pcap.mm
+    buf = np.frombuffer(mm, dtype=np.uint8)
+    try:
+        info.file_format = "pcap-ns" if pcap.nano else "pcap"
+        info.snaplen = pcap.snaplen
+        info.linktypes[0] = pcap.linktype
+        scale = 1 if pcap.nano else 1000
+        defrag = Defragmenter()
+        pos = 24
+        done = 0
+        released = 0
+        fast = pcap.linktype in _FAST_LINKTYPES
+        while True:
+            k, pos, offs, caps, wires, secs, fracs, status, bad = _engine.frame_index(buf, pos, pcap.big_endian,
+                                                                                       limit)
+            offs, caps, wires = offs[:k], caps[:k], wires[:k]
+            ts = secs[:k] * 1_000_000_000 + fracs[:k] * scale
+            inp = np.empty((len(_engine.IN_COLUMNS), k), dtype=np.int64)
+            if fast:
+                slow = engine.decode(buf, offs, caps, wires, ts, pcap.linktype, done + 1, inp)
+            else:
+                slow = np.arange(k)
+                frame_columns(inp, np.arange(done + 1, done + 1 + k), ts, caps, wires, 0, pcap.linktype)
+            if len(slow):
+                with decode.reassembling(defrag):
+                    for i in slow.tolist():
+                        o = int(offs[i])
+                        _decode_slow(engine, pcap.linktype, bytes(buf[o: o + int(caps[i])]), int(wires[i]), inp, i)
+            done += k
+            info.frames = done
+            if status == 1:
+                info.warn(f"capture truncated after frame {done}: record header cut short")
+            elif status == 2:
+                info.warn(f"capture truncated after frame {done}: last record cut short")
+            elif status == 3:
+                info.warn(f"capture damaged after frame {done}: record claims {bad} bytes "
+                          f"(limit {reader.MAX_RECORD_BYTES}); stopped reading")
+            if status == 4:
+                released = reader.release_pages(mm, released, pos)
+            if k:
+                yield inp, k, []
+            del inp
+            if status != 4:
+                return
+    finally:
+        del buf
+        try:
+            mm.close()
+        except BufferError:
+            pass
+
+
+def frame_columns(inp: np.ndarray, frame, ts, caps, wires, iface, linktype) -> None:
+    """Write the frame-level fields (number, time, lengths, interface, link type) into *inp*."""
+    col = _engine.IN_COLUMNS
+    inp[col.index("frame")] = frame
+    inp[col.index("ts_ns")] = ts
+    inp[col.index("cap_len")] = caps
+    inp[col.index("wire_len")] = wires
+    inp[col.index("iface")] = iface
+    inp[col.index("linktype_id")] = linktype
+    inp[col.index("comment")] = -1
+
+
+def _frame_columns(path: str, info: reader.CaptureInfo, engine, limit: int) -> Iterator[tuple]:
+    """(inp, count, comments) for chunks of any capture the readable reader reads."""
+    frames = reader.read_frames(path, info)
+    defrag = Defragmenter()
+    first = 1
+    col = _engine.IN_COLUMNS
+    c_comment = col.index("comment")
+    while True:
+        batch = list(islice(frames, limit))
+        if not batch:
+            return
+        k = len(batch)
+        inp = np.empty((len(col), k), dtype=np.int64)
+        meta = np.array([(fr.ts_ns, len(fr.data), fr.wire_len, fr.iface, fr.linktype) for fr in batch],
+                        dtype=np.int64).reshape(-1, 5)
+        frame_columns(inp, np.arange(first, first + k), meta[:, 0], meta[:, 1], meta[:, 2], meta[:, 3], meta[:, 4])
+        comments: list = []
+        with decode.reassembling(defrag):
+            for i, fr in enumerate(batch):
+                _decode_slow(engine, fr.linktype, fr.data, fr.wire_len, inp, i)
+                if fr.comment is not None:
+                    inp[c_comment, i] = len(comments)
+                    comments.append(fr.comment)
+        first += k
+        yield inp, k, comments
+        if k < limit:
+            return
+
+
+class Pass:
+    """One read of a capture through the engine, with the whole-capture facts assumed so far.
+
+    *given_roles*: (proto code, stream, client side) of streams whose client an
+    earlier pass decided; *offloaders*: (version, high, low) keys of senders
+    known to offload checksums; *leave_out*: labels the notable-frames tally
+    skips.
+    """
+
+    def __init__(self, path: str | os.PathLike, given_roles=(), offloaders=(), leave_out=(),
+                 chunk_frames: int = CHUNK_FRAMES) -> None:
+        if chunk_frames < 1:
+            raise ValueError("chunk_frames must be at least 1")
+        self.path = os.fspath(path)
+        self.info = reader.CaptureInfo(path=self.path)
+        self.given_roles = tuple(given_roles)
+        self.offloader_keys = tuple(offloaders)
+        self.leave_out = tuple(leave_out)
+        self.chunk_frames = chunk_frames
+        self.engine = _engine.Engine(self.leave_out, self.given_roles, self.offloader_keys)
+
+    def run(self, keep: Callable[[Chunk], None] | None = None,
+            progress: Callable[[int], None] | None = None) -> "Pass":
+        """Read and analyse the whole capture; hand each analysed chunk to *keep* (its arrays are its own)."""
+        from .summary import service_name
+
+        _engine.use_service_names(service_name)
+        engine = self.engine
+        pcap = _open_classic(self.path)
+        if pcap is not None:
+            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames)
+        else:
+            columns = _frame_columns(self.path, self.info, engine, self.chunk_frames)
+        out = fout = None
+        for inp, k, comments in columns:
+            if keep is not None or out is None or out.shape[1] < k:
+                out = np.empty((len(_engine.OUT_COLUMNS), k), dtype=np.int64)
+                fout = np.empty((len(_engine.FLOAT_COLUMNS), k), dtype=np.float64)
+            engine.analyse(inp, out, fout, k)
+            if keep is not None:
+                keep(Chunk(inp, out, fout, comments))
+            if progress is not None:
+                progress(self.info.frames)
+        return self
+
+    def second_pass(self) -> "Pass | None":
+        """The pass to read the capture again with what this one found out at its end, or None if
+        nothing it found changes what it gave earlier frames."""
+        turned = self.engine.turned()
+        ids, relabel = self.engine.offloaders(CONSISTENT_MIN)
+        if not turned and not relabel:
+            return None
+        keys = self.engine.address_keys()
+        return Pass(self.path, given_roles=tuple(self.given_roles) + tuple(turned),
+                    offloaders=[keys[a] for a in ids], leave_out=self.leave_out, chunk_frames=self.chunk_frames)
+
+
+def analysed(path: str | os.PathLike, keep: Callable[[], Callable[[Chunk], None]] | None = None,
+             progress: Callable[[str], None] | None = None, leave_out=(),
+             chunk_frames: int = CHUNK_FRAMES) -> tuple[Pass, int]:
+    """The capture at *path* analysed to the end (read twice if needed: see the module docstring).
+
+    *keep*, if given, is called at the start of each read for the function that
+    takes that read's chunks.  Returns the last pass and how many reads it took.
+    Raises :class:`.reader.CaptureError` for a file that is not a capture.
+    """
+    step = progress or (lambda message: None)
+    run = Pass(path, leave_out=leave_out, chunk_frames=chunk_frames)
+    for attempt in (1, 2):
+        label = "reading frames" if attempt == 1 else "reading frames again"
+        step(label)
+        run.run(keep() if keep is not None else None, lambda n: step(f"{label} ({n:,} so far)"))
+        again = run.second_pass() if attempt == 1 else None
+        if again is None:
+            return run, attempt
+        run = again
+    raise AssertionError("unreachable")
