@@ -148,7 +148,22 @@ def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = No
 
     Raises :class:`pcap_analyzer.reader.CaptureError` when the file is not a
     capture; damage inside a capture becomes warnings and labels instead.
+
+    The compiled engine does the work when it is built (:mod:`.engine`);
+    otherwise, and as the tests' reference, the readable pipeline of
+    :func:`analyze_readably` does, with the same result.
     """
+    from . import engine
+
+    if engine.available():
+        from . import results
+
+        return results.analyze(path, progress)
+    return analyze_readably(path, progress)
+
+
+def analyze_readably(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:
+    """:func:`analyze` by the readable pipeline: a table of all frames, then each step over it."""
     step = progress or (lambda message: None)
     info = reader.CaptureInfo(path=os.fspath(path))
     step("reading frames")

@@ -104,8 +104,10 @@ def _decode_slow(engine, linktype: int, data: bytes, wire_len: int, inp: np.ndar
     engine.fill(inp, i, row)
 
 
-def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int) -> Iterator[tuple]:
-    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap."""
+def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int,
+                     reuse: bool) -> Iterator[tuple]:
+    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap (the same
+    arrays each time if *reuse*)."""
     mm = pcap.mm
     buf = np.frombuffer(mm, dtype=np.uint8)
     try:
@@ -118,12 +120,16 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
         done = 0
         released = 0
         fast = pcap.linktype in _FAST_LINKTYPES
+        buffer = None
         while True:
             k, pos, offs, caps, wires, secs, fracs, status, bad = _engine.frame_index(buf, pos, pcap.big_endian,
                                                                                        limit)
             offs, caps, wires = offs[:k], caps[:k], wires[:k]
             ts = secs[:k] * 1_000_000_000 + fracs[:k] * scale
-            inp = np.empty((len(_engine.IN_COLUMNS), k), dtype=np.int64)
+            inp = buffer if reuse and buffer is not None and buffer.shape[1] == k else \
+                np.empty((len(_engine.IN_COLUMNS), k), dtype=np.int64)
+            if reuse:
+                buffer = inp
             if fast:
                 slow = engine.decode(buf, offs, caps, wires, ts, pcap.linktype, done + 1, inp)
             else:
@@ -147,7 +153,6 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
                 released = reader.release_pages(mm, released, pos)
             if k:
                 yield inp, k, []
-            del inp
             if status != 4:
                 return
     finally:
@@ -229,7 +234,8 @@ class Pass:
         engine = self.engine
         pcap = _open_classic(self.path)
         if pcap is not None:
-            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames)
+            # without a keeper, every chunk is read into the same arrays
+            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=keep is None)
         else:
             columns = _frame_columns(self.path, self.info, engine, self.chunk_frames)
         out = fout = None

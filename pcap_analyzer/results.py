@@ -332,7 +332,7 @@ def digest_of(run: engine.Pass, passes: int, event_rows: list | None):
     return Digest(info=run.info, streams=table, facts=facts, checksums=checksum_digest(eng, addresses).facts(),
                   notable=notable(eng, addresses, eng.first_ts, run.leave_out).table(),
                   events=events_of(event_rows, eng) if event_rows is not None else None, passes=passes,
-                  roles=run.given_roles, offloaders=run.offloader_keys)
+                  roles=run.given_roles, offloaders=frozenset(run.offloader_keys))
 
 
 def frames_of(path: str | os.PathLike, d, proto: str, stream: int,

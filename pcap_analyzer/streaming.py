@@ -191,6 +191,18 @@ def digest(path: str | os.PathLike, chunk_frames: int = CHUNK_FRAMES, events: bo
     :func:`_split_digest`); the result is the same.  Raises
     :class:`.reader.CaptureError` for a file that is not a capture.
     """
+    from . import engine
+
+    if engine.available() and jobs <= 1:
+        from . import results
+
+        return results.digest(path, chunk_frames, events, progress)
+    return digest_readably(path, chunk_frames, events, progress, jobs)
+
+
+def digest_readably(path: str | os.PathLike, chunk_frames: int = CHUNK_FRAMES, events: bool = False,
+                    progress: Callable[[str], None] | None = None, jobs: int = 1) -> Digest:
+    """:func:`digest` by the readable pipeline, chunk by chunk (the tests' reference)."""
     step = progress or (lambda message: None)
     path = os.fspath(path)
     if jobs > 1 and _worth_splitting(path):
@@ -394,6 +406,12 @@ def frames_of(path: str | os.PathLike, d: Digest, proto: str, stream: int,
     Reads the capture once more, chunk by chunk, making the same whole-capture
     assumptions as the pass that gave *d*, and keeps only that stream's rows.
     """
+    from . import engine
+
+    if engine.available():
+        from . import results
+
+        return results.frames_of(path, d, proto, stream, chunk_frames)
     run = _Pass(os.fspath(path), d.roles or streams.RoleCarry(), d.offloaders, False,
                 keep=lambda p: (p["proto"] == proto) & (p["stream"] == stream).fillna(False))
     run.read(chunk_frames)
