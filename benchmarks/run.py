@@ -7,7 +7,6 @@ Writes the capture with make_capture.py (cached in benchmarks/out/), then
 times, side by side and several times each:
 
   pcapan report CAPTURE --format csv -q -o /dev/null
-  pcapan report CAPTURE --format csv -q -o /dev/null -j 2      (streams shared by two processes)
   pcapan packets CAPTURE --format csv -q -o /dev/null
   python -c "from pcap_analyzer import analyze; analyze(CAPTURE)"
   tshark -r CAPTURE -T fields -e frame.number -e tcp.stream -e tcp.seq -e tcp.ack -e tcp.analysis.flags
@@ -121,8 +120,6 @@ def memory(workdir: str, sizes: list[int]) -> None:
             found = re.search(r"TCP in ([\d,]+) streams", f.read())
         streams = int(found.group(1).replace(",", "")) if found else -1
         print(f"{n:>11,} {streams:>8,}  {'pcapan report':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
-        sec, rss = timed([sys.executable, "-m", "pcap_analyzer", "report", capture, "-q", "-j", "2"])
-        print(f"{n:>11,} {streams:>8,}  {'report -j 2':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
         sec, rss = timed([sys.executable, "-m", "pcap_analyzer", "check", capture, "--format", "json", "-q"])
         print(f"{n:>11,} {streams:>8,}  {'pcapan check':<14} {sec:>8.1f} {rss / 1024:>13.0f}")
 
@@ -148,7 +145,6 @@ def main() -> int:
     pcapan = [sys.executable, "-m", "pcap_analyzer"]
     runs = {
         "pcapan report": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull],
-        "report -j 2": pcapan + ["report", capture, "--format", "csv", "-q", "-o", os.devnull, "-j", "2"],
         "pcapan packets": pcapan + ["packets", capture, "--format", "csv", "-q", "-o", os.devnull],
         "analyze()": [sys.executable, "-c", f"from pcap_analyzer import analyze; analyze({capture!r})"],
     }
@@ -167,7 +163,7 @@ def main() -> int:
         print(f"{name:<16} {sec:>9.2f} {rss / 1024:>13.0f}")
     if "tshark fields" in results:
         t = results["tshark fields"][0]
-        for name in ("pcapan report", "report -j 2", "pcapan packets"):
+        for name in ("pcapan report", "pcapan packets"):
             print(f"{name} is {t / results[name][0]:.2f}x tshark's speed")
     for name in ("pcapan packets", "analyze()"):
         print(f"{name} takes {results[name][0] / results['pcapan report'][0]:.2f}x the time of pcapan report")
@@ -178,8 +174,8 @@ def main() -> int:
         a = analyze(capture)
         c = tshark.compare(a.packets, tshark.fields(capture), check_flags=True)
         print(f"labels vs tshark: {c.describe()}")
-        # the report's counts come from the chunked, shared-out pass: the same labels
-        d = streaming.digest(capture, jobs=os.cpu_count() or 1)
+        # the report's counts come from the chunked pass, which keeps no frames: the same labels
+        d = streaming.digest(capture)
         counted = a.events["label"].astype(str).value_counts()
         shown = dict(zip(d.notable["label"], d.notable["count"]))
         agree = all(counted.get(label, 0) == n for label, n in shown.items()) and \

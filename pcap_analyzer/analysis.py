@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import decode, explain, fastpath, reader, rules, schema, streams, summary
+from . import decode, explain, reader, rules, schema, streams, summary
 from .schema import coded, texts
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
@@ -107,12 +107,11 @@ def flag_text(flags: pd.Series) -> pd.Series:
     return pd.Series(np.where(flags.notna().to_numpy(), _FLAG_TEXT[f], None), index=flags.index, dtype=object)
 
 
-def _finish_packets(p: pd.DataFrame, first_ts_ns: int | None = None) -> pd.DataFrame:
-    """Derived display columns; times are relative to *first_ts_ns* (default: the first frame's)."""
+def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
+    """Derived display columns; times are relative to the first frame's."""
     p = p.copy(deep=False)   # new columns only; copy-on-write keeps the caller's table intact
     p["time"] = pd.to_datetime(p["ts_ns"], unit="ns", utc=True)
-    if first_ts_ns is None:
-        first_ts_ns = p["ts_ns"].iloc[0] if len(p) else 0
+    first_ts_ns = p["ts_ns"].iloc[0] if len(p) else 0
     p["time_rel_s"] = (p["ts_ns"] - first_ts_ns) / 1e9
     names = {v: reader.linktype_name(int(v)) for v in p["linktype_id"].unique()}
     p["linktype"] = p["linktype_id"].map(names).astype("category")
@@ -120,24 +119,14 @@ def _finish_packets(p: pd.DataFrame, first_ts_ns: int | None = None) -> pd.DataF
     return p
 
 
-def label_frames(packets: pd.DataFrame, rule_set: tuple = rules.REGISTRY,
-                 stream_carry: streams.StreamCarry | None = None, role_carry: streams.RoleCarry | None = None,
-                 first_ts_ns: int | None = None, step: Callable[[str], None] = lambda message: None,
-                 display: bool = True) -> pd.DataFrame:
-    """Streams, client/server, the rules' labels and the display columns of a table of frames.
-
-    The table is the whole capture, or the next chunk of it: then the
-    carries and *rule_set* (see :func:`.rules.for_chunks`) hold what the
-    earlier chunks left, and *first_ts_ns* is the capture's first timestamp.
-    Without *display*, the columns only people read (``time``,
-    ``time_rel_s``, ``linktype``, ``flags``) are left out.
-    """
+def label_frames(packets: pd.DataFrame, step: Callable[[str], None] = lambda message: None) -> pd.DataFrame:
+    """Streams, client/server, the rules' labels and the display columns of a capture's table of frames."""
     step(f"numbering the streams of {len(packets):,} frames")
-    packets = streams.assign(packets, carry=stream_carry)
-    packets = streams.roles(packets, summary.service_name, carry=role_carry)
+    packets = streams.assign(packets)
+    packets = streams.roles(packets, summary.service_name)
     step("analysing TCP")
-    packets = rules.apply(packets, rule_set)
-    return _finish_packets(packets, first_ts_ns) if display else packets
+    packets = rules.apply(packets, rules.REGISTRY)
+    return _finish_packets(packets)
 
 
 def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:
@@ -167,10 +156,7 @@ def analyze_readably(path: str | os.PathLike, progress: Callable[[str], None] | 
     step = progress or (lambda message: None)
     info = reader.CaptureInfo(path=os.fspath(path))
     step("reading frames")
-    packets = fastpath.build_table(os.fspath(path), info)
-    if packets is None:
-        packets = decode.build_table(reader.read_frames(path, info),
-                                     lambda n: step(f"reading frames ({n:,} so far)"))
+    packets = decode.build_table(reader.read_frames(path, info), lambda n: step(f"reading frames ({n:,} so far)"))
     packets = label_frames(packets, step=step)
     packets = packets.assign(explain=explain.explain(packets))
     step("summarising streams")

@@ -201,7 +201,7 @@ def run_many(files: list[tuple[str, Path]], job: Callable[[str, str], dict],
 def _in_pool(jobs, job, on_error, workers, finished) -> list:
     """Run *jobs* ((index, (name, path))) in a pool; return those lost to a broken pool."""
     lost = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_setup) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
         futures = {pool.submit(job, name, str(path)): (i, (name, path)) for i, (name, path) in jobs}
         for future in as_completed(futures):
             i, (name, path) = futures[future]
@@ -214,17 +214,9 @@ def _in_pool(jobs, job, on_error, workers, finished) -> list:
     return sorted(lost, key=lambda item: item[0])
 
 
-def _worker_setup() -> None:
-    # The pool keeps every core busy with one capture each: a second thread
-    # reading ahead inside each worker would only take turns with the others.
-    from . import chunks
-
-    chunks.READ_AHEAD = False
-
-
 def _context():
     # A worker forked from this process starts with everything this process
-    # has loaded (pandas, numba and the pipeline), at no cost: the default
+    # has loaded (pandas and the pipeline), at no cost: the default
     # when nothing else runs here.  With other threads running a fork could
     # copy a lock some thread holds; then workers start from a clean server
     # process instead, which imports the analysis once for all of them.

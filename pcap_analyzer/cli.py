@@ -64,24 +64,11 @@ def _load(path: Path, quiet: bool) -> Analysis:
     return _run(path, quiet, analyze)
 
 
-def _load_digest(path: Path, quiet: bool, events: bool, workers: Optional[int] = None):
-    """What a report of *path* shows, read chunk by chunk (memory bounded by streams, not frames);
-    a big capture's streams shared out among *workers* processes (default: see :func:`single_capture_workers`)."""
+def _load_digest(path: Path, quiet: bool, events: bool):
+    """What a report of *path* shows, read in chunks (memory bounded by streams, not frames)."""
     from .streaming import digest
 
-    jobs = workers or single_capture_workers()
-    return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress, jobs=jobs))
-
-
-def single_capture_workers() -> int:
-    """Processes for one capture by default: one per core from three cores on.
-
-    With two cores, one process already keeps both busy (the next chunk is
-    read on the second core), and sharing the streams out measured no faster
-    (``benchmarks/run.py``) while each process holds its own chunks.
-    """
-    cores = os.cpu_count() or 1
-    return cores if cores > 2 else 1
+    return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress))
 
 
 def _run(path: Path, quiet: bool, job):
@@ -165,17 +152,15 @@ CapturesArg = Annotated[list[str], typer.Argument(
     help="A capture file; or a directory, a glob pattern or several files (one row per capture, "
          "analysed on every core).", show_default=False)]
 WorkersOpt = Annotated[Optional[int], typer.Option(
-    "--workers", "-j", help="Processes: one capture each (default: one per core), or for one big capture a "
-                            "share of its streams each (default: one per core from three cores on).",
+    "--workers", "-j", help="Processes for several captures, one capture each (default: one per core).",
     show_default=False, min=1)]
 
 
 @app.command()
 def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
-            stream: StreamOpt = None, proto: ProtoOpt = None, workers: WorkersOpt = None,
-            quiet: QuietOpt = False) -> None:
+            stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
     """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
-    a = _load_digest(capture, quiet, events=False, workers=workers)   # the streams table, read in chunks
+    a = _load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     doc = streams_document(a, stream, proto.value if proto else None)
     _emit(_render(doc, _fmt(format), "streams", output), output, capture)
 
@@ -237,7 +222,7 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
     if stream is None and not label:
         # The whole capture: read in chunks, so memory stays bounded on big files.
         # csv carries the streams only; json lists every labelled frame as well
-        doc = digest_document(_load_digest(capture, quiet, events=fmt == "json", workers=workers), for_table)
+        doc = digest_document(_load_digest(capture, quiet, events=fmt == "json"), for_table)
     else:
         doc = report_document(_load(capture, quiet), stream, label, for_table=for_table)
     _emit(_render(doc, fmt, "streams", output), output, capture)

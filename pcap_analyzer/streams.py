@@ -16,8 +16,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import streams_kernel
-
 _MASK = 0xFFFFFFFF
 _SYN, _ACK = 0x02, 0x10
 # UDP services whose Wireshark dissector opens a second conversation for the
@@ -33,17 +31,12 @@ def _side(src, sport, dst, dport):
     return (b, a), 1
 
 
-def assign(packets: pd.DataFrame, compiled: bool = True, carry: StreamCarry | None = None) -> pd.DataFrame:
+def assign(packets: pd.DataFrame) -> pd.DataFrame:
     """Add ``stream``, ``side``, ``rel_seq``, ``rel_ack`` and ``reused_ports``.
 
     ``side`` is 0 for packets sent by the endpoint that sorts first in the
     four-tuple and 1 for the other; rules turn it into client/server.
-    The compiled walk (``streams_kernel``) is used when numba is there; the
-    loop below is its readable reference.  *carry* (compiled walk only)
-    continues the numbering of earlier chunks of the same capture.
     """
-    if carry is not None or (compiled and streams_kernel.walk is not None):
-        return _assign_compiled(packets, carry)
     n = len(packets)
     stream = np.full(n, -1, dtype=np.int64)
     side = np.full(n, -1, dtype=np.int8)
@@ -160,119 +153,6 @@ def _finish(packets, stream, side, rel_seq, rel_ack, reused) -> pd.DataFrame:
     return out
 
 
-def _unknown_length(packets: pd.DataFrame) -> np.ndarray:
-    """Rows whose TCP segment length Wireshark does not know (raw numbers shown)."""
-    return (packets["tcp_hdr_len"].isna().to_numpy() | packets["payload_len"].isna().to_numpy()
-            | (packets["malformed"] == "tcp").fillna(False).to_numpy(dtype=bool)
-            | packets["fragment"].isin(["first", "non_first"]).to_numpy())
-
-
-class StreamCarry:
-    """What stream numbering knows after some frames, for walking a capture in chunks.
-
-    The four-tuple of every conversation seen and its id, and per conversation
-    the stream it is in now, each side's base sequence number and the SNMP
-    reply bookkeeping: memory grows with conversations, not frames.
-    """
-
-    def __init__(self) -> None:
-        self.ids: dict = {}          # (kind, low addr, low port, high addr, high port) -> conversation id
-        self.cur = np.full(0, -1, dtype=np.int64)
-        self.base = np.zeros((0, 2), dtype=np.int64)
-        self.has = np.zeros((0, 2), dtype=np.bool_)
-        self.request_seen = np.zeros(0, dtype=np.bool_)
-        self.pending = np.zeros(0, dtype=np.bool_)
-        self.counters = np.zeros(3, dtype=np.int64)     # index 1 tcp, 2 udp
-
-    def conversation_ids(self, keys: list) -> np.ndarray:
-        """Ids of *keys*, numbering new four-tuples after those seen before."""
-        if not keys:
-            return np.zeros(0, dtype=np.int64)
-        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
-        ids = self.ids
-        mapped = np.empty(len(uniques), dtype=np.int64)
-        for j, key in enumerate(uniques):
-            c = ids.get(key)
-            if c is None:
-                c = ids[key] = len(ids)
-            mapped[j] = c
-        self._grow(len(ids))
-        return mapped[codes]
-
-    def _grow(self, n: int) -> None:
-        old = len(self.cur)
-        if n <= old:
-            return
-        size = max(n, 2 * old)
-        self.cur = np.concatenate([self.cur, np.full(size - old, -1, dtype=np.int64)])
-        self.base = np.concatenate([self.base, np.zeros((size - old, 2), dtype=np.int64)])
-        self.has = np.concatenate([self.has, np.zeros((size - old, 2), dtype=np.bool_)])
-        self.request_seen = np.concatenate([self.request_seen, np.zeros(size - old, dtype=np.bool_)])
-        self.pending = np.concatenate([self.pending, np.zeros(size - old, dtype=np.bool_)])
-
-
-def _assign_compiled(packets: pd.DataFrame, carry: StreamCarry | None = None) -> pd.DataFrame:
-    carry = carry if carry is not None else StreamCarry()
-    n = len(packets)
-    proto = packets["proto"].to_numpy(dtype=object)
-    has_ports = packets["sport"].notna().to_numpy()
-    kind = np.where(has_ports & (proto == "tcp"), 1, np.where(has_ports & (proto == "udp"), 2, 0))
-    src = packets["src"].to_numpy(dtype=object)
-    dst = packets["dst"].to_numpy(dtype=object)
-    sport = packets["sport"].fillna(0).to_numpy(dtype=np.int64)
-    dport = packets["dport"].fillna(0).to_numpy(dtype=np.int64)
-    other = packets["other_flow"].to_numpy(dtype=object)
-    orows = np.flatnonzero(pd.notna(other))
-    # canonical four-tuples, as in _side: the endpoint that sorts first is side 0.
-    # Addresses are compared through their rank among the distinct addresses
-    # (the same order as comparing the texts), four-tuples factorised as integers.
-    rows = np.flatnonzero(kind > 0)
-    m = len(rows)
-    a_src, a_dst = src[rows], dst[rows]
-    addr_codes, addrs = pd.factorize(np.concatenate([a_src, a_dst]))
-    rank = np.full(len(addrs) + 1, -1, dtype=np.int64)      # the last entry: a missing address (code -1)
-    rank[np.argsort(np.asarray(addrs, dtype=object), kind="stable")] = np.arange(len(addrs))
-    r_src, r_dst = rank[addr_codes[:m]], rank[addr_codes[m:]]
-    p_src, p_dst = sport[rows], dport[rows]
-    first = (r_src < r_dst) | ((r_src == r_dst) & (p_src <= p_dst))
-    side = np.full(n, -1, dtype=np.int64)
-    side[rows] = np.where(first, 0, 1)
-    lo = np.where(first, r_src, r_dst) * 65536 + np.where(first, p_src, p_dst)
-    hi = np.where(first, r_dst, r_src) * 65536 + np.where(first, p_dst, p_src)
-    lo_codes, lo_uniq = pd.factorize((kind[rows].astype(np.int64) << 50) | lo)
-    hi_codes, hi_uniq = pd.factorize(hi)
-    row_codes, uniq = pd.factorize(lo_codes.astype(np.int64) * max(len(hi_uniq), 1) + hi_codes)
-    # each distinct four-tuple once, in words, for the ids carried between chunks
-    at = first_rows(row_codes, None, len(uniq))
-    r = rows[at]
-    f = first[at]
-    keys = list(zip(kind[r].tolist(), np.where(f, src[r], dst[r]).tolist(),
-                    np.where(f, sport[r], dport[r]).tolist(), np.where(f, dst[r], src[r]).tolist(),
-                    np.where(f, dport[r], sport[r]).tolist()))
-    okind = np.zeros(n, dtype=np.int64)
-    for i in orows.tolist():
-        qproto, qsrc, qsport, qdst, qdport = other[i]
-        (lo_end, hi_end), _s = _side(qsrc, qsport, qdst, qdport)
-        okind[i] = 1 if qproto == "tcp" else 2
-        keys.append((int(okind[i]), lo_end[0], int(lo_end[1]), hi_end[0], int(hi_end[1])))
-    ids = carry.conversation_ids(keys)
-    codes = np.concatenate([ids[:len(uniq)][row_codes], ids[len(uniq):]])
-    conv = np.zeros(n, dtype=np.int64)
-    oconv = np.zeros(n, dtype=np.int64)
-    conv[rows] = codes[:len(rows)]
-    oconv[orows] = codes[len(rows):]
-    stream = np.full(n, -1, dtype=np.int64)
-    rel_seq = np.full(n, -1, dtype=np.int64)
-    rel_ack = np.full(n, -1, dtype=np.int64)
-    reused = np.zeros(n, dtype=bool)
-    streams_kernel.walk(kind.astype(np.int64), conv, side, packets["tcp_flags"].fillna(0).to_numpy(dtype=np.int64),
-                        packets["seq"].fillna(0).to_numpy(dtype=np.int64),
-                        packets["ack"].fillna(0).to_numpy(dtype=np.int64),
-                        ~_unknown_length(packets), sport, dport, okind, oconv,
-                        carry.cur, carry.base, carry.has, carry.request_seen, carry.pending, carry.counters,
-                        stream, rel_seq, rel_ack, reused)
-    return _finish(packets, stream, side, rel_seq, rel_ack, reused)
-
 # Ports below this are system ports: on them a server listens.
 _SYSTEM_PORTS = 1024
 
@@ -290,32 +170,6 @@ def _server_side_by_ports(port0: int, port1: int, service_name) -> int | None:
     return None
 
 
-class RoleCarry(dict):
-    """Who is the client of each stream so far: (proto, stream) -> (evidence, client side).
-
-    Evidence ranks the rules of :func:`roles`: 3 a SYN, 2 a SYN-ACK, 1 the
-    ports of the first packet.  A chunk of a capture may raise the evidence
-    (a SYN seen later wins) but never lowers it.  ``changed`` lists the
-    streams whose client a later chunk turned round (earlier frames were
-    then analysed with the other side as client); :meth:`decided` gives the
-    final answers to start a second pass with.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.changed: set = set()
-
-    def decided(self, keys) -> "RoleCarry":
-        """A carry that fixes the client of *keys* as decided here."""
-        out = RoleCarry()
-        for k in keys:
-            out[k] = (_GIVEN, self[k][1])
-        return out
-
-
-_GIVEN, _BY_SYN, _BY_SYN_ACK, _BY_PORTS = 4, 3, 2, 1
-
-
 def first_rows(codes: np.ndarray, mask: np.ndarray | None, groups: int) -> np.ndarray:
     """Per group, the first row (of those in *mask*, default all) whose code is that group; -1 for none."""
     rows = np.arange(len(codes)) if mask is None else np.flatnonzero(mask)
@@ -325,16 +179,14 @@ def first_rows(codes: np.ndarray, mask: np.ndarray | None, groups: int) -> np.nd
     return out
 
 
-def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -> pd.DataFrame:
+def roles(packets: pd.DataFrame, service_name) -> pd.DataFrame:
     """Add ``from_client``: who opened each stream.
 
     The client is the sender of the first SYN (without ACK); else the
     receiver of the first SYN-ACK; else, for streams caught mid-way and for
     UDP, the side whose port does not look like a server's (system port,
-    known service, then the lower port); else the first sender.  With a
-    *carry*, the decisions of earlier chunks of the capture are taken up.
+    known service, then the lower port); else the first sender.
     """
-    carry = carry if carry is not None else RoleCarry()
     out = packets.copy(deep=False)
     valid = out["stream"].notna().to_numpy()
     sub = out.loc[valid, ["proto", "stream", "side", "tcp_flags", "sport", "dport"]]
@@ -354,25 +206,17 @@ def roles(packets: pd.DataFrame, service_name, carry: RoleCarry | None = None) -
         sport = sub["sport"].astype(np.int64).to_numpy()
         dport = sub["dport"].astype(np.int64).to_numpy()
         client = np.empty(len(uniques), dtype=np.int64)
-        syn_side = np.where(syn_pos >= 0, side[syn_pos], -1).tolist()
-        synack_side = np.where(synack_pos >= 0, side[synack_pos], -1).tolist()
-        for c, k in enumerate(uniques.tolist()):
-            key = ("tcp" if k < (1 << 40) else "udp", k & ((1 << 40) - 1))
-            rank, who = before = carry.get(key, (0, -1))
-            if rank < _BY_SYN and syn_side[c] >= 0:
-                rank, who = _BY_SYN, syn_side[c]
-            if rank < _BY_SYN_ACK and synack_side[c] >= 0:
-                rank, who = _BY_SYN_ACK, 1 - synack_side[c]
-            if rank < _BY_PORTS:
+        for c in range(len(uniques)):
+            if syn_pos[c] >= 0:
+                client[c] = side[syn_pos[c]]
+            elif synack_pos[c] >= 0:
+                client[c] = 1 - side[synack_pos[c]]
+            else:
                 f = first_pos[c]
                 # ports of side 0 / side 1 from the first packet
                 p_side0, p_side1 = (sport[f], dport[f]) if side[f] == 0 else (dport[f], sport[f])
                 srv = _server_side_by_ports(int(p_side0), int(p_side1), service_name)
-                rank, who = _BY_PORTS, side[f] if srv is None else 1 - srv
-            if before[1] >= 0 and who != before[1]:
-                carry.changed.add(key)
-            carry[key] = (rank, int(who))
-            client[c] = who
+                client[c] = side[f] if srv is None else 1 - srv
         from_client[valid] = side == client[codes]
     out["from_client"] = pd.array(from_client, dtype="boolean")
     out.loc[~valid, "from_client"] = pd.NA

@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 
-import numba
 import numpy as np
 import pandas as pd
 
@@ -88,21 +87,17 @@ def _note(g, letter, side, seen, hist, hist_len):
         hist_len[g] += 1
 
 
-def _walk(slots, flags, plen, from_client, state, completeness, seen, hist, hist_len):
+def walk(slots, flags, plen, from_client, state, completeness, seen, hist, hist_len):
     """Zeek's endpoint states, history and completeness, carried on by the rows given.
 
     Row i is a TCP segment of stream ``slots[i]`` (rows in frame order; the
     streams may interleave).  Per stream: ``state[g]`` the two endpoint
     states (client, server), ``completeness[g]`` the bits of what was seen,
     and the history letters in ``hist[g, :hist_len[g]]`` (``seen[g]`` has a
-    bit per letter already there).  :func:`_tcp_walk` is the readable form
-    the tests hold this to.
+    bit per letter already there).
     """
-    for i in range(len(slots)):
-        g = slots[i]
-        f = flags[i]
-        n = plen[i]
-        e = 0 if from_client[i] else 1
+    for g, f, n, c in zip(slots.tolist(), flags.tolist(), plen.tolist(), from_client.tolist()):
+        e = 0 if c else 1
         if f & _SYN:
             if f & _ACK:
                 _note(g, _H, e, seen, hist, hist_len)
@@ -143,62 +138,6 @@ def _walk(slots, flags, plen, from_client, state, completeness, seen, hist, hist
                 state[g, e] = state[g, 1 - e]
 
 
-_note = numba.njit(cache=True, nogil=True, inline="always")(_note)
-walk = numba.njit(cache=True, nogil=True)(_walk)
-
-
-def _tcp_walk(flags: np.ndarray, plen: np.ndarray, from_client: np.ndarray):
-    """Endpoint states, history and completeness of one TCP stream: the readable
-    form of the compiled :func:`walk` (the tests hold one to the other)."""
-    state = [INACTIVE, INACTIVE]     # 0 = client (originator), 1 = server
-    seen: set[str] = set()
-    hist: list[str] = []
-    completeness = 0
-    for f, n, c in zip(flags.tolist(), plen.tolist(), from_client.tolist()):
-        e = 0 if c else 1
-        letters = []
-        if f & _SYN:
-            if f & _ACK:
-                letters.append("H")
-                completeness |= 2
-                if state[e] == INACTIVE:
-                    state[e] = SYN_ACK_SENT
-            else:
-                letters.append("S")
-                completeness |= 1
-                if state[e] == INACTIVE:
-                    state[e] = SYN_SENT
-        if n > 0:
-            letters.append("D")
-            completeness |= 8
-        if f & _FIN:
-            letters.append("F")
-            completeness |= 16
-        if f & _RST:
-            letters.append("R")
-            completeness |= 32
-        if f & _ACK and not f & (_SYN | _FIN | _RST):
-            if n == 0:
-                letters.append("A")
-            completeness |= 4
-        if f & _RST:
-            state[e] = RESET
-        elif f & _FIN:
-            if state[e] != RESET:
-                state[e] = CLOSED
-        elif not f & _SYN:
-            if state[e] == INACTIVE:
-                state[e] = PARTIAL
-            if f & _ACK and state[0] in (SYN_SENT, SYN_ACK_SENT) and state[1] in (SYN_SENT, SYN_ACK_SENT):
-                state[0] = state[1] = ESTABLISHED
-            elif state[e] == PARTIAL and state[1 - e] in (PARTIAL, ESTABLISHED):
-                state[e] = state[1 - e] = ESTABLISHED if state[1 - e] == ESTABLISHED else state[1 - e]
-        for letter in letters:
-            key = letter if c else letter.lower()
-            if key not in seen:
-                seen.add(key)
-                hist.append(key)
-    return state, "".join(hist), completeness
 
 
 def stream_table(packets: pd.DataFrame) -> pd.DataFrame:

@@ -83,18 +83,3 @@ def test_same_rows_in_one_process_and_in_a_pool(tmp_path):
     pooled = report_many(files, workers=2)
     assert serial.equals(pooled)
     assert len(serial) == len(files)
-
-
-def _reads_ahead(name, path):
-    from pcap_analyzer import chunks
-
-    return {"file": name, "read_ahead": chunks.READ_AHEAD}
-
-
-def test_batch_workers_read_without_a_second_thread():
-    from pcap_analyzer import batch, chunks
-
-    rows = batch.run_many([("a", Path("a.pcap")), ("b", Path("b.pcap"))], _reads_ahead,
-                          lambda name, message: {"file": name}, workers=2)
-    assert [r["read_ahead"] for r in rows] == [False, False]
-    assert chunks.READ_AHEAD   # this process reads ahead as before

@@ -1,9 +1,10 @@
 """The chunk-by-chunk report equals the report of the whole-capture analysis.
 
-The whole-capture pipeline (``analyze``) is the oracle: for every sample
-capture and part of the development captures, chunks of 7 and 1000 frames
-(and of 1 frame for small captures) must give the same capture facts,
-streams table, checksum facts, notable frames and events.
+The readable whole-capture pipeline (``analyze_readably``) is the oracle:
+for every sample capture and part of the development captures, the
+compiled engine reading chunks of 7 and 1000 frames (and of 1 frame for
+small captures) must give the same capture facts, streams table, checksum
+facts, notable frames and events.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from builder import ACK, SYN, Conversation
 from conftest import SHARED, sample_captures
-from pcap_analyzer import CaptureError, analyze
+from pcap_analyzer import CaptureError
+from pcap_analyzer.analysis import analyze_readably
 from pcap_analyzer.report.documents import digest_document, report_document
 from pcap_analyzer.streaming import digest
 
@@ -27,7 +29,7 @@ def _dev_subset(limit: int = 40) -> list:
 
 def assert_same_report(path, chunk_frames: int) -> None:
     try:
-        a = analyze(path)
+        a = analyze_readably(path)
     except CaptureError as exc:
         with pytest.raises(CaptureError) as got:
             digest(path, chunk_frames)
@@ -111,7 +113,7 @@ def test_chunks_do_not_change_anything_on_a_healthy_capture(samples_dir):
 def test_check_read_in_chunks_grades_the_same(path):
     from pcap_analyzer.check import check, check_file
 
-    want = check(analyze(path))
+    want = check(analyze_readably(path))
     got, a = check_file(path)
     assert got.facts == want.facts and got.summary == want.summary and got.stream == want.stream
     for name in ("rubric", "answers", "segments", "retransmissions", "evidence"):

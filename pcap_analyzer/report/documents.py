@@ -132,78 +132,24 @@ def _both(s: pd.DataFrame, label: str) -> pd.Series:
 
 
 class EventDigest:
-    """The notable frames of a report, grouped per label, added up frame table by frame table.
+    """The notable frames of a report, grouped per label.
 
     Per label it keeps the count, the first frames and streams, and one
     example sentence: the first frame whose ``explain`` sentence is about
-    that label, else the first frame carrying it.  A capture read in chunks
-    adds each chunk's labelled frames in turn and gets the same table; so
-    do digests of shares of a capture's streams put together
-    (:meth:`combined`), as each keeps the frame where it saw things first.
+    that label, else the first frame carrying it.  :meth:`add` takes them
+    from a table of analysed frames; the compiled engine fills ``groups``
+    with what it added up itself (see :func:`pcap_analyzer.results.notable`).
     """
 
     def __init__(self, leave_out: tuple = ()) -> None:
         self.leave_out = set(leave_out)
-        # label -> count, first frames, streams (-> first frame), the examples as (frame, sentence),
+        # label -> count, first frames, streams (-> first frame; "nstreams" may say how many
+        # there were when only the first are kept), the examples as (frame, sentence),
         # and where the label first occurs (frame, place among the frame's labels)
         self.groups: dict[str, dict] = {}
 
-    @classmethod
-    def combined(cls, digests: list["EventDigest"], renumber) -> "EventDigest":
-        """One digest of frames that *digests* took in apart (disjoint sets of streams).
-
-        *renumber* maps each digest's (position in *digests*, proto, stream)
-        to the stream's number in the whole capture.
-        """
-        out = cls(leave_out=tuple(digests[0].leave_out) if digests else ())
-        merged: dict[str, dict] = {}
-        for n, digest in enumerate(digests):
-            for label, d in digest.groups.items():
-                m = merged.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": d["meaning"],
-                                              "about": None, "first": None, "at": d["at"]})
-                m["count"] += d["count"]
-                m["frames"] = sorted(m["frames"] + d["frames"])[:_MAX_FRAMES_LISTED]
-                for (proto, stream), frame in d["streams"].items():
-                    m["streams"][(proto, renumber(n, proto, stream))] = frame
-                for key in ("about", "first"):
-                    if d[key] is not None and (m[key] is None or d[key] < m[key]):
-                        m[key] = d[key]
-                m["at"] = min(m["at"], d["at"])
-        for label in sorted(merged, key=lambda name: merged[name]["at"]):
-            m = merged[label]
-            m["streams"] = dict(sorted(m["streams"].items(), key=lambda item: item[1]))
-            out.groups[label] = m
-        return out
-
-    def wanted(self, labelled: pd.DataFrame) -> np.ndarray:
-        """Which of these labelled frames :meth:`add` may take an example sentence from (a few at most).
-
-        Once a label has both its examples, none of its frames is wanted:
-        the sentences of the others need not be written.
-        """
-        want = np.zeros(len(labelled), dtype=bool)
-        if not len(labelled):
-            return want
-        codes, sets = coded(labelled["labels"])
-        about = topics(labelled).to_numpy(dtype=object, na_value=None)
-        for c, text in enumerate(sets):
-            rows = codes == c
-            if not rows.any():
-                continue
-            for label in str(text).split(";"):
-                d = self.groups.get(label)
-                if label in self.leave_out or (d is not None and d["about"] is not None):
-                    continue
-                if d is None or d["first"] is None:
-                    want[rows.argmax()] = True
-                pick = rows & (about == label)
-                if pick.any():
-                    want[pick.argmax()] = True
-        return want
-
     def add(self, labelled: pd.DataFrame) -> None:
-        """Take in analysed frames (only those with labels count), with their ``explain`` column
-        (needed only on the frames :meth:`wanted` picks)."""
+        """Take in analysed frames (only those with labels count), with their ``explain`` column."""
         labelled = labelled[labelled["labels"].notna()]
         if labelled.empty:
             return
@@ -301,15 +247,6 @@ class ChecksumDigest:
         self.bad += len(bad)
         room = max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))
         self.bad_frames.extend(packets["frame"].to_numpy()[bad[:room]].tolist())
-
-    def merge(self, other: "ChecksumDigest") -> None:
-        """Add the counts of *other*, which took in other frames of the same capture."""
-        for verdict in _VERDICTS:
-            self.counts[verdict] += other.counts[verdict]
-        self.offloaded += other.offloaded
-        self.offloading_hosts |= other.offloading_hosts
-        self.bad += other.bad
-        self.bad_frames = sorted(self.bad_frames + other.bad_frames)[:_BAD_FRAMES_LISTED]
 
     def facts(self) -> dict:
         """The counts and one sentence that says what they mean."""

@@ -30,11 +30,6 @@ def all_labels() -> dict[str, str]:
     return out
 
 
-def for_chunks(rules: tuple[Rule, ...] = REGISTRY, **shared) -> tuple[Rule, ...]:
-    """*rules* set up to analyse a capture chunk by chunk, each carrying its own state."""
-    return tuple(rule.for_chunks(**shared) for rule in rules)
-
-
 def apply(packets: pd.DataFrame, rules: tuple[Rule, ...] = REGISTRY) -> pd.DataFrame:
     """Run *rules* over the packet table; return it with labels and new columns."""
     ctx = RuleContext(packets)
@@ -50,4 +45,4 @@ def apply(packets: pd.DataFrame, rules: tuple[Rule, ...] = REGISTRY) -> pd.DataF
     return out
 
 
-__all__ = ["REGISTRY", "Rule", "RuleContext", "all_labels", "apply", "for_chunks"]
+__all__ = ["REGISTRY", "Rule", "RuleContext", "all_labels", "apply"]

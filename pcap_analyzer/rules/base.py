@@ -101,9 +101,3 @@ class Rule:
 
     def run(self, ctx: RuleContext) -> None:  # pragma: no cover - interface
         raise NotImplementedError
-
-    def for_chunks(self, **shared) -> "Rule":
-        """This rule set up for a capture analysed chunk by chunk: a copy whose
-        state carries over from one chunk to the next (a stateless rule is
-        itself).  *shared* holds what the caller decided about the whole capture."""
-        return self

@@ -18,7 +18,7 @@ Labels:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,7 @@ from .base import Rule, RuleContext
 class ChecksumTally:
     """Per address: checksums sent and received, and how many were not good.
 
-    Enough to decide which senders offload (see :meth:`offloaders`); added
-    up chunk by chunk when a capture is analysed in pieces.
+    Enough to decide which senders offload (see :meth:`offloaders`).
     """
 
     _SENT, _SENT_NOT_GOOD, _SENT_BAD, _RECEIVED, _RECEIVED_NOT_GOOD = range(5)
@@ -62,26 +61,12 @@ class ChecksumTally:
             self.counts = grown
         self.counts[rows] += part
 
-    def merge(self, other: "ChecksumTally") -> None:
-        """Add the counts of *other*, which took in other frames of the same capture."""
-        for address in other.slot:
-            self.slot.setdefault(address, len(self.slot))
-        grown = np.zeros((len(self.slot), 5), dtype=np.int64)
-        grown[:len(self.counts)] = self.counts
-        rows = np.array([self.slot[a] for a in other.slot], dtype=np.int64)
-        grown[rows] += other.counts[list(other.slot.values())]
-        self.counts = grown
-
     def offloaders(self, consistent_min: int) -> frozenset:
         """Senders all of whose checksums fail (at least *consistent_min*) while all they receive is right."""
         c = self.counts
         hit = ((c[:, self._SENT] >= consistent_min) & (c[:, self._SENT_NOT_GOOD] == c[:, self._SENT])
                & (c[:, self._RECEIVED] > 0) & (c[:, self._RECEIVED_NOT_GOOD] == 0))
         return frozenset(a for a, row in self.slot.items() if hit[row])
-
-    def relabelled(self, offloaders: frozenset) -> bool:
-        """Whether deciding *offloaders* turns any checksum labelled bad into offloaded."""
-        return any(self.counts[self.slot[a], self._SENT_BAD] > 0 for a in offloaders if a in self.slot)
 
 
 @dataclass
@@ -96,15 +81,6 @@ class Checksums(Rule):
     columns = {"ip_checksum": "IPv4 header checksum verdict", "l4_checksum": "TCP/UDP/ICMP checksum verdict"}
     # A sender failing this many checksums, and no others, while all it receives is right.
     consistent_min: int = 3
-    # For a capture analysed in chunks: the offloading senders, decided over
-    # the whole capture beforehand (None: decide from this table), and the
-    # tally that collects what decides them.
-    offloaders: frozenset | None = None
-    tally: ChecksumTally | None = None
-
-    def for_chunks(self, offloaders: frozenset = frozenset(), tally: ChecksumTally | None = None,
-                   **shared) -> "Checksums":
-        return replace(self, offloaders=offloaders, tally=tally)
 
     def run(self, ctx: RuleContext) -> None:
         p = ctx.packets
@@ -123,17 +99,13 @@ class Checksums(Rule):
 
     def _by_consistency(self, p: pd.DataFrame, l4: "Verdicts") -> "Verdicts":
         """*l4* with the bad checksums of offloading senders made offloaded."""
-        src = p["src"].to_numpy(dtype=object)
-        if self.tally is not None:
-            self.tally.add(src, p["dst"].to_numpy(dtype=object), l4)
         bad = l4.any_of(BAD)
         if not bad.any():
             return l4
-        offloaders = self.offloaders
-        if offloaders is None:
-            tally = ChecksumTally()
-            tally.add(src, p["dst"].to_numpy(dtype=object), l4)
-            offloaders = tally.offloaders(self.consistent_min)
+        src = p["src"].to_numpy(dtype=object)
+        tally = ChecksumTally()
+        tally.add(src, p["dst"].to_numpy(dtype=object), l4)
+        offloaders = tally.offloaders(self.consistent_min)
         if offloaders:
             return l4.set(bad & np.isin(src, list(offloaders)), OFFLOADED)
         return l4

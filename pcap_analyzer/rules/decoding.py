@@ -20,10 +20,11 @@ from .base import Rule, RuleContext
 @dataclass
 class DecodeLabels(Rule):
     name = "decoding"
+    # in the order a frame's labels are written
     labels = {
+        "reused_ports": "SYN with a new ISN on a four-tuple seen before (new stream)",
         "truncated": "frame cut by the snapshot length",
         "malformed": "a header makes no sense (layer in column malformed)",
-        "reused_ports": "SYN with a new ISN on a four-tuple seen before (new stream)",
     }
 
     def run(self, ctx: RuleContext) -> None:

@@ -14,9 +14,8 @@ Phases (column ``phase``), first match wins:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from .base import Rule, RuleContext
@@ -29,33 +28,15 @@ _PHASES = np.array(["rst", "syn", "syn_ack", "fin", "handshake_ack", "data", "ac
  _NO_PHASE) = range(len(_PHASES))
 
 
-class PhaseCarry:
-    """Per TCP stream after some chunks of a capture: the server ISN of its
-    first SYN-ACK, and how far its handshake got (see :func:`_handshake_acks`)."""
-
-    def __init__(self) -> None:
-        self.isn = np.zeros(0, dtype=np.int64)
-        self.state = np.zeros(0, dtype=np.int8)
-
-    def cover(self, streams: int) -> None:
-        """Make room for streams 0 .. *streams* - 1."""
-        old = len(self.state)
-        if streams > old:
-            size = max(streams, 2 * old)
-            self.isn = np.concatenate([self.isn, np.zeros(size - old, dtype=np.int64)])
-            self.state = np.concatenate([self.state, np.zeros(size - old, dtype=np.int8)])
-
-
 _NO_SYN_ACK, _SYN_ACK_SEEN, _ACKED = 0, 1, 2
 
 
-@numba.njit(cache=True, nogil=True)
 def _handshake_acks(rows, stream, code, from_client, flags, seq, ack, isn, state):
     """Mark in *code* each stream's handshake ACK: the first client packet after the
     stream's first SYN-ACK that acknowledges the server's ISN + 1 (and is no SYN,
     RST or FIN).  *rows* are the TCP rows of streams in frame order; *isn* and
-    *state* per stream carry on from earlier chunks."""
-    for r in rows:
+    *state* are per stream."""
+    for r in rows.tolist():
         s = stream[r]
         if state[s] == _NO_SYN_ACK:
             if code[r] == _SYN_ACK_PHASE and not from_client[r]:
@@ -73,12 +54,6 @@ def _handshake_acks(rows, stream, code, from_client, flags, seq, ack, isn, state
 class Phase(Rule):
     name = "phase"
     columns = {"phase": "handshake phase of each TCP packet"}
-    # Set when the capture is analysed in chunks: the handshake state of each
-    # stream carries over from one chunk to the next.
-    carry: PhaseCarry | None = None
-
-    def for_chunks(self, **shared) -> "Phase":
-        return replace(self, carry=PhaseCarry())
 
     def run(self, ctx: RuleContext) -> None:
         proto = ctx.packets["proto"].to_numpy()
@@ -101,9 +76,9 @@ class Phase(Rule):
         )
 
         rows = np.flatnonzero(tcp)
-        carry = self.carry if self.carry is not None else PhaseCarry()
         if len(rows):
-            carry.cover(int(stream[rows].max()) + 1)
-            _handshake_acks(rows, stream, code, from_client, flags, seq, ack, carry.isn, carry.state)
+            streams = int(stream[rows].max()) + 1
+            _handshake_acks(rows, stream, code, from_client, flags, seq, ack, np.zeros(streams, dtype=np.int64),
+                            np.zeros(streams, dtype=np.int8))
         code[~tcp] = _NO_PHASE
         ctx.add_column("phase", _PHASES[code])

@@ -50,20 +50,18 @@ retransmissions (time since the oldest unacknowledged segment was sent: the
 timeout that ended the wait), ``window_size`` (window after scaling) and
 ``initial_rtt_s`` (handshake RTT, once known).
 
-Chunked runs: ``SequenceAnalysis(carry=SequenceCarry())`` run over
-consecutive chunks of a capture's frames (one carry for all of them) starts
-every stream where the previous chunk left it, so the result equals one run
-over the whole capture while only the state of the streams is kept.
+This is the readable form of these decisions; the compiled engine
+(``pcap_analyzer/_engine.pyx``) takes the same ones in the same order, and
+the tests demand the same output from both.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from . import sequence_kernel
 from .base import Rule, RuleContext
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
@@ -246,147 +244,11 @@ def resend_kind(p: Packet, fwd: Endpoint, rev: Endpoint, irtt: int) -> str | Non
     return "retransmission"
 
 
-class SequenceCarry:
-    """Per-stream state carried from one chunk of a capture to the next.
-
-    Give the same carry to ``SequenceAnalysis(carry=...)`` for consecutive
-    chunks of frames (each a packet table with the same columns, stream ids
-    and sides numbered across the whole capture): every stream then starts
-    where the previous chunk left it, and the labels and columns come out as
-    one run over the whole capture would give them.
-
-    For each stream seen so far (``streams``, sorted stream ids) it keeps,
-    in the compiled kernel's layout: ``state`` (streams x 2 sides x
-    ``sequence_kernel.NSLOTS``), ``times`` (streams x (initial RTT, time of
-    the last SYN), in ns) and the unacknowledged segments of both sides in
-    one flat ``unacked`` array (rows of frame, seq, end, time), side e of
-    stream i holding ``state[i, e, NUNACKED]`` rows from
-    ``unacked_start[i, e]`` on.  Only segments still waiting for an ACK are
-    kept, so its size follows what is unacknowledged, not the packets.
-    """
-
-    def __init__(self) -> None:
-        self.streams = np.zeros(0, dtype=np.int64)
-        self.state = sequence_kernel.fresh_state(0)
-        self.times = np.zeros((0, 2), dtype=np.int64)
-        self.unacked = np.zeros((0, 4), dtype=np.int64)
-        self.unacked_start = np.zeros((0, 2), dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.streams)
-
-    def __contains__(self, stream: int) -> bool:
-        i = int(np.searchsorted(self.streams, stream))
-        return i < len(self.streams) and int(self.streams[i]) == stream
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.streams, self.state, self.times, self.unacked, self.unacked_start))
-
-    def _slots(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each id: its slot here and whether it is present."""
-        pos = np.searchsorted(self.streams, ids)
-        found = pos < len(self.streams)
-        found[found] = self.streams[pos[found]] == ids[found]
-        return pos, found
-
-    def initial(self, ids: np.ndarray):
-        """Start state of streams *ids*: (state, times, unacked, unacked_start).
-
-        Streams not seen before start fresh (no unacked segments); the
-        unacked array is this carry's own (read only), addressed by the
-        returned starts.
-        """
-        ids = np.asarray(ids, dtype=np.int64)
-        pos, found = self._slots(ids)
-        state = sequence_kernel.fresh_state(len(ids))
-        times = np.zeros((len(ids), 2), dtype=np.int64)
-        starts = np.zeros((len(ids), 2), dtype=np.int64)
-        state[found] = self.state[pos[found]]
-        times[found] = self.times[pos[found]]
-        starts[found] = self.unacked_start[pos[found]]
-        return state, times, self.unacked, starts
-
-    def store(self, ids, state, times, unacked, unacked_start) -> None:
-        """Replace the state of streams *ids* (unique) by the given final state."""
-        ids = np.asarray(ids, dtype=np.int64)
-        if not len(ids):
-            return
-        all_ids = np.union1d(self.streams, ids)
-        old = np.searchsorted(all_ids, self.streams)
-        new = np.searchsorted(all_ids, ids)
-        n = len(all_ids)
-        st = np.empty((n, 2, sequence_kernel.NSLOTS), dtype=np.int64)
-        tm = np.empty((n, 2), dtype=np.int64)
-        src = np.empty((n, 2), dtype=np.int64)
-        st[old], tm[old], src[old] = self.state, self.times, self.unacked_start
-        st[new], tm[new] = state, times
-        src[new] = np.asarray(unacked_start, dtype=np.int64) + len(self.unacked)
-        # gather both sources into one compact array, stream by stream
-        counts = st[:, :, sequence_kernel.NUNACKED].ravel()
-        first = np.cumsum(counts) - counts
-        combined = np.concatenate((self.unacked, np.asarray(unacked, dtype=np.int64).reshape(-1, 4)))
-        total = int(counts.sum())
-        take = np.repeat(src.ravel() - first, counts) + np.arange(total, dtype=np.int64)
-        self.unacked = combined[take]
-        self.unacked_start = first.reshape(n, 2)
-        self.streams, self.state, self.times = all_ids, st, tm
-
-    def discard(self, ids) -> None:
-        """Forget streams *ids* (e.g. ones known to be over): they would start fresh again."""
-        keep = ~np.isin(self.streams, np.asarray(ids, dtype=np.int64))
-        if keep.all():
-            return
-        counts = self.state[keep][:, :, sequence_kernel.NUNACKED].ravel()
-        first = np.cumsum(counts) - counts
-        take = np.repeat(self.unacked_start[keep].ravel() - first, counts) + np.arange(int(counts.sum()))
-        self.unacked = self.unacked[take]
-        self.unacked_start = first.reshape(-1, 2)
-        self.streams, self.state, self.times = self.streams[keep], self.state[keep], self.times[keep]
-
-
-def _endpoint_from_state(row: np.ndarray, unacked: np.ndarray) -> Endpoint:
-    """The Python reference's endpoint from a kernel-layout state row."""
-    k = sequence_kernel
-    e = Endpoint()
-    (e.nextseq, e.nextseqtime, e.nextseqframe, e.maxseqtobeacked, e.lastack, e.lastacktime, e.window,
-     e.dupacknum, e.lastnondupack) = (int(row[i]) for i in (
-         k.NEXTSEQ, k.NEXTSEQTIME, k.NEXTSEQFRAME, k.MAXSEQ, k.LASTACK, k.LASTACKTIME, k.WINDOW,
-         k.DUPACKNUM, k.LASTNONDUP))
-    bits = int(row[k.LASTFLAGS])
-    e.lastflags = frozenset(name for b, name in enumerate(k.LABEL_BITS) if bits >> b & 1)
-    e.valid_bif = bool(row[k.VALID_BIF])
-    e.win_scale = int(row[k.WIN_SCALE])
-    e.is_first_ack = bool(row[k.FIRST_ACK])
-    e.base = int(row[k.BASE]) if row[k.BASE_SET] else None
-    e.sack_bytes = int(row[k.SACK])
-    e.unacked = unacked.tolist()
-    return e
-
-
-def _endpoint_to_state(e: Endpoint) -> np.ndarray:
-    k = sequence_kernel
-    row = np.zeros(k.NSLOTS, dtype=np.int64)
-    for i, v in ((k.NEXTSEQ, e.nextseq), (k.NEXTSEQTIME, e.nextseqtime), (k.NEXTSEQFRAME, e.nextseqframe),
-                 (k.MAXSEQ, e.maxseqtobeacked), (k.LASTACK, e.lastack), (k.LASTACKTIME, e.lastacktime),
-                 (k.WINDOW, e.window), (k.DUPACKNUM, e.dupacknum), (k.LASTNONDUP, e.lastnondupack),
-                 (k.VALID_BIF, int(e.valid_bif)), (k.WIN_SCALE, e.win_scale), (k.FIRST_ACK, int(e.is_first_ack)),
-                 (k.BASE, e.base or 0), (k.BASE_SET, int(e.base is not None)), (k.SACK, e.sack_bytes),
-                 (k.NUNACKED, len(e.unacked))):
-        row[i] = v
-    row[k.LASTFLAGS] = sum(1 << b for b, name in enumerate(k.LABEL_BITS) if name in e.lastflags)
-    return row
-
-
 @dataclass
 class SequenceAnalysis(Rule):
     """Wireshark's per-stream sequence analysis (see the module docstring)."""
 
     name = "sequence"
-    # Run the compiled kernel (numba); False runs the readable Python reference.
-    compiled: bool = True
-    # Chunked runs: streams start from (and leave their state in) this carry.
-    carry: SequenceCarry | None = None
     labels = {
         "zero_window_probe": "one byte sent into a zero window to see if it opened",
         "zero_window": "receiver advertises a zero window: it cannot take more data now",
@@ -416,9 +278,6 @@ class SequenceAnalysis(Rule):
         "initial_rtt_s": "handshake round-trip time, SYN to the first ACK (once known)",
     }
 
-    def for_chunks(self, **shared) -> "SequenceAnalysis":
-        return replace(self, carry=SequenceCarry())
-
     def run(self, ctx: RuleContext) -> None:
         n = ctx.n
         frame = ctx.array("frame", 0, np.int64)
@@ -442,10 +301,7 @@ class SequenceAnalysis(Rule):
         irtt_col = np.full(n, np.nan)
         wsize = window.copy()
 
-        if self.compiled and sequence_kernel.kernel is not None:
-            self._run_compiled(ctx, locals(), out, rtt, rto, irtt_col, wsize, self.carry)
-        else:
-            self._run_python(ctx, locals(), out, rtt, rto, irtt_col, wsize, self.carry)
+        self._walk(ctx, locals(), out, rtt, rto, irtt_col, wsize)
 
         def nullable(a):
             return pd.arrays.IntegerArray(a, a < 0)
@@ -457,63 +313,18 @@ class SequenceAnalysis(Rule):
         ctx.add_column("initial_rtt_s", irtt_col)
         ctx.add_column("window_size", pd.arrays.IntegerArray(wsize, ctx.packets["window"].isna().to_numpy()))
 
-    @staticmethod
-    def _run_compiled(ctx, a, out, rtt, rto, irtt_col, wsize, carry: SequenceCarry | None = None) -> None:
-        """All streams in one compiled pass (see sequence_kernel); same results."""
-        order, starts, ends, ids = ctx.tcp_groups()
-        if not len(order):
-            return
-        g = {k: np.ascontiguousarray(a[k][order], dtype=np.int64) for k in
-             ("frame", "ts", "flags", "seq", "ack", "window", "wscale", "sack", "side", "rel_seq", "plen")}
-        known = np.ascontiguousarray(a["known"][order], dtype=np.bool_)
-        m = len(order)
-        labels = np.zeros(m, dtype=np.int64)
-        o = {k: np.full(m, -1, dtype=np.int64) for k in out}
-        o_rtt, o_rto, o_irtt = np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan)
-        o_wsize = g["window"].copy()
-        if carry is None:
-            state = sequence_kernel.no_carry()
-        else:
-            # start state in, final state out; each row adds at most one unacked entry
-            in_ep, in_times, in_una, in_start = carry.initial(ids)
-            room = int(in_ep[:, :, sequence_kernel.NUNACKED].sum()) + m
-            state = (True, in_ep, in_times, in_una, in_start, np.empty_like(in_ep), np.empty_like(in_times),
-                     np.empty((room, 4), dtype=np.int64), np.empty_like(in_start))
-        used = sequence_kernel.kernel(
-            starts, ends, g["frame"], g["ts"], g["flags"], g["seq"], g["ack"], g["window"],
-            g["wscale"], g["sack"], g["side"], g["rel_seq"], known, g["plen"], labels,
-            o["dup_ack_num"], o["dup_ack_of"], o["acks_frame"], o["bytes_in_flight"],
-            o["rto_frame"], o_rtt, o_rto, o_irtt, o_wsize, *state)
-        if carry is not None:
-            carry.store(ids, state[5], state[6], state[7][:used], state[8])
-        for k in out:
-            out[k][order] = o[k]
-        rtt[order], rto[order], irtt_col[order], wsize[order] = o_rtt, o_rto, o_irtt, o_wsize
-        ctx.label_bits(order, labels, sequence_kernel.LABEL_BITS)
-
-    def _run_python(self, ctx, a, out, rtt, rto, irtt_col, wsize, carry: SequenceCarry | None = None) -> None:
-        """The readable reference: one stream at a time, one packet at a time."""
+    def _walk(self, ctx, a, out, rtt, rto, irtt_col, wsize) -> None:
+        """One stream at a time, one packet at a time."""
         frame, ts, flags, seq, ack = a["frame"], a["ts"], a["flags"], a["seq"], a["ack"]
         window, wscale, sack, side, rel_seq = a["window"], a["wscale"], a["sack"], a["side"], a["rel_seq"]
         known, plen = a["known"], a["plen"]
         p = Packet()
-        names = sequence_kernel.LABEL_BITS
-        bits = np.zeros(ctx.n, dtype=np.int64)   # labels as the kernel gives them, in its fixed order
-        streams = list(ctx.tcp_streams())
-        if carry is not None:
-            ids = np.asarray([sid for sid, _ in streams], dtype=np.int64)
-            in_ep, in_times, in_una, in_start = carry.initial(ids)
-            final = []
-        for g, (_stream, rows) in enumerate(streams):
-            if carry is None:
-                ends = (Endpoint(), Endpoint())
-                irtt = 0
-                last_syn = 0
-            else:
-                ends = tuple(_endpoint_from_state(
-                    in_ep[g, e], in_una[in_start[g, e]:in_start[g, e] + in_ep[g, e, sequence_kernel.NUNACKED]])
-                    for e in range(2))
-                irtt, last_syn = int(in_times[g, 0]), int(in_times[g, 1])
+        names = tuple(self.labels)
+        bits = np.zeros(ctx.n, dtype=np.int64)   # labels as bits, in the order written
+        for _stream, rows in ctx.tcp_streams():
+            ends = (Endpoint(), Endpoint())
+            irtt = 0
+            last_syn = 0
             for r in rows.tolist():
                 s = side[r]
                 fwd, rev = ends[s], ends[1 - s]
@@ -549,16 +360,7 @@ class SequenceAnalysis(Rule):
                         fwd.win_scale = rev.win_scale = -2
                     elif f & _ACK and rev.win_scale == -2:
                         fwd.win_scale = -2
-            if carry is not None:
-                final.append((ends, irtt, last_syn))
         ctx.label_bits(np.arange(ctx.n), bits, names)
-        if carry is not None and streams:
-            state = np.stack([np.stack([_endpoint_to_state(e) for e in pair]) for pair, _, _ in final])
-            times = np.asarray([(t_rtt, t_syn) for _, t_rtt, t_syn in final], dtype=np.int64)
-            entries = [x for pair, _, _ in final for e in pair for x in e.unacked]
-            counts = state[:, :, sequence_kernel.NUNACKED].ravel()
-            starts = (np.cumsum(counts) - counts).reshape(-1, 2)
-            carry.store(ids, state, times, np.asarray(entries, dtype=np.int64).reshape(-1, 4), starts)
 
     @staticmethod
     def _analyse(p: Packet, fwd: Endpoint, rev: Endpoint, r: int, irtt: int,
