@@ -21,9 +21,9 @@ go out as integer and float columns (:data:`OUT_COLUMNS`,
 :data:`FLOAT_COLUMNS`); what a report needs beyond them is added up inside
 (:meth:`Engine.results`).
 """
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.math cimport NAN, isnan
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libcpp.vector cimport vector
 
 import socket
@@ -33,6 +33,8 @@ import numpy as np
 
 cdef extern from *:
     int __builtin_popcountll(unsigned long long) nogil
+    uint32_t __builtin_bswap32(uint32_t) nogil
+    uint16_t __builtin_bswap16(uint16_t) nogil
 
 # ---------------------------------------------------------------------------
 # Columns in and out
@@ -246,6 +248,24 @@ cdef struct Unacked:
     int64_t frame, seq, end, time
 
 
+cdef struct Frames:              # a chunk's columns as raw pointers (a memoryview costs a copy per call)
+    int64_t* inp
+    int64_t* out
+    double* fout
+    Py_ssize_t si, so, sf        # elements from one column to the next
+
+
+cdef inline Frames _frames(int64_t[:, ::1] inp, int64_t[:, ::1] out, double[:, ::1] fout) noexcept nogil:
+    cdef Frames f
+    f.inp = &inp[0, 0] if inp.shape[1] > 0 else NULL
+    f.si = inp.strides[0] // 8
+    f.out = &out[0, 0] if out is not None and out.shape[1] > 0 else NULL
+    f.so = out.strides[0] // 8 if out is not None else 0
+    f.fout = &fout[0, 0] if fout is not None and fout.shape[1] > 0 else NULL
+    f.sf = fout.strides[0] // 8 if fout is not None else 0
+    return f
+
+
 cdef struct Stream:
     # who talked to whom: the first frame, and who the client is (rank of the evidence, its side)
     int64_t first_frame, last_frame, start, end
@@ -392,8 +412,7 @@ cdef void _zeek(Stream* s, int64_t f, int64_t n, int e) noexcept nogil:
 
 # Ports with a well-known service name (summary.service_name): 1 yes, 0 no, -1 not looked up yet
 cdef int8_t _SERVICE[65536]
-for _i in range(65536):
-    _SERVICE[_i] = -1
+memset(_SERVICE, 0xFF, sizeof(_SERVICE))
 _service_name = None
 
 
@@ -435,11 +454,15 @@ cdef int _server_side_by_ports(int64_t port0, int64_t port1) noexcept nogil:
 # Byte access for the decoder
 
 cdef inline int64_t _u16(const uint8_t* b, int64_t i) noexcept nogil:
-    return (<int64_t>b[i] << 8) | b[i + 1]
+    cdef uint16_t v
+    memcpy(&v, b + i, 2)
+    return __builtin_bswap16(v)
 
 
 cdef inline int64_t _u32(const uint8_t* b, int64_t i) noexcept nogil:
-    return (<int64_t>b[i] << 24) | (<int64_t>b[i + 1] << 16) | (<int64_t>b[i + 2] << 8) | b[i + 3]
+    cdef uint32_t v
+    memcpy(&v, b + i, 4)
+    return __builtin_bswap32(v)
 
 
 cdef inline int64_t _fold(int64_t s) noexcept nogil:
@@ -451,22 +474,24 @@ cdef inline int64_t _fold(int64_t s) noexcept nogil:
 cdef int64_t _sum16(const uint8_t* b, int64_t a, int64_t e) noexcept nogil:
     """Ones-complement sum of b[a:e] as big-endian 16-bit words (an odd last byte padded), folded.
 
-    The bytes are added as little-endian 32-bit words, which the compiler
+    The bytes are added as native 32-bit words in a counted loop the compiler
     vectorises; a ones-complement sum does not depend on byte order except
     for a swap of its two bytes at the end (RFC 1071).
     """
     cdef uint64_t s = 0
-    cdef int64_t i = a
+    cdef const uint8_t* p = b + a
+    cdef int64_t n = e - a if e > a else 0
+    cdef int64_t words = n >> 2, k
     cdef uint32_t w
-    while i + 4 <= e:
-        memcpy(&w, b + i, 4)
+    for k in range(words):
+        memcpy(&w, p + 4 * k, 4)
         s += w
-        i += 4
-    if i + 2 <= e:
-        s += <uint64_t>b[i] | (<uint64_t>b[i + 1] << 8)
-        i += 2
-    if i < e:
-        s += b[i]
+    k = words * 4
+    if k + 2 <= n:
+        s += <uint64_t>p[k] | (<uint64_t>p[k + 1] << 8)
+        k += 2
+    if k < n:
+        s += p[k]
     s = (s & <uint64_t>M32) + (s >> 32)
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
@@ -540,6 +565,8 @@ cdef class Engine:
     *leave_out*: labels the notable-frames tally skips (the report's).
     *given_roles*: (proto code, stream, client side) decided by an earlier pass.
     *offloaders*: (version, high, low) keys of senders known to offload their checksums.
+    *per_frame*: False leaves ``bytes_in_flight`` out of the per-frame columns (a report
+    never reads it, and it costs a look at every unacknowledged segment).
     """
     # addresses: (version, high, low) -> id
     cdef _Table v4, v6
@@ -576,12 +603,15 @@ cdef class Engine:
     cdef double[:, :, ::1] snap_f
     cdef int64_t[:, :, ::1] snap_i
     cdef object _snap_i_array, _snap_f_array
+    # whether the per-frame columns are all wanted (else those the report never reads are left out)
+    cdef bint per_frame
     # text codes beyond the fixed ones
     cdef dict proto_codes, malformed_codes
     cdef public list protos, malformed_names
 
-    def __cinit__(self, leave_out=(), given_roles=(), offloaders=()):
+    def __cinit__(self, leave_out=(), given_roles=(), offloaders=(), per_frame=True):
         cdef int k
+        self.per_frame = per_frame
         self.v4 = _Table()
         self.v6 = _Table()
         self.convs = _Table()
@@ -742,21 +772,22 @@ cdef class Engine:
         cdef const uint8_t* b = &buf[0] if buf.shape[0] > 0 else NULL
         cdef int64_t lt = 1 if linktype == 1 else 101
         cdef int64_t want_ver = 4 if linktype == 228 else (6 if linktype == 229 else 0)
+        cdef Frames fr = _frames(inp, None, None)
         with nogil:
             for i in range(k):
-                inp[I_FRAME, i] = first + i
-                inp[I_TS, i] = ts[i]
-                inp[I_CAPLEN, i] = caps[i]
-                inp[I_WIRELEN, i] = wires[i]
-                inp[I_IFACE, i] = 0
-                inp[I_LINKTYPE, i] = linktype
-                inp[I_COMMENT, i] = -1
-                if not self._decode_one(b, offs[i], caps[i], wires[i], lt, want_ver, inp, i):
+                fr.inp[I_FRAME * fr.si + i] = first + i
+                fr.inp[I_TS * fr.si + i] = ts[i]
+                fr.inp[I_CAPLEN * fr.si + i] = caps[i]
+                fr.inp[I_WIRELEN * fr.si + i] = wires[i]
+                fr.inp[I_IFACE * fr.si + i] = 0
+                fr.inp[I_LINKTYPE * fr.si + i] = linktype
+                fr.inp[I_COMMENT * fr.si + i] = -1
+                if not self._decode_one(b, offs[i], caps[i], wires[i], lt, want_ver, &fr, i):
                     slow[i] = 1
         return np.flatnonzero(slow_a)
 
     cdef bint _decode_one(self, const uint8_t* b, int64_t o, int64_t cap, int64_t wire, int64_t linktype,
-                          int64_t want_ver, int64_t[:, ::1] inp, Py_ssize_t i) noexcept nogil:
+                          int64_t want_ver, Frames* fr, Py_ssize_t i) noexcept nogil:
         cdef int64_t n = o + cap, uncaptured = wire - cap, off = o, et, ver, vihl, ihl, total, frag, proto
         cdef int64_t ipv, l4, l4len, end, plen, hlen, p, stop, kind, ln, nb, tot, bb, ck_len, field_pos, field
         cdef int64_t mss, ws, sperm, sbytes, pseudo, ulen, sp, dp, l4v, ps, total_sum, folded, src, dst
@@ -770,8 +801,8 @@ cdef class Engine:
             off = o + 14
             if et == 0x0806:
                 # ARP: the readable decoder's row names the protocol only
-                self._empty(inp, i)
-                inp[I_PROTO, i] = 4
+                self._empty(fr, i)
+                fr.inp[I_PROTO * fr.si + i] = 4
                 return True
             if et == 0x8100:
                 if off + 4 > n:
@@ -874,18 +905,18 @@ cdef class Engine:
                             tot += (_u32(b, p + 6 + 8 * bb) - _u32(b, p + 2 + 8 * bb)) & M32
                         sbytes = tot
                     p += ln
-            inp[I_SPORT, i] = _u16(b, l4)
-            inp[I_DPORT, i] = _u16(b, l4 + 2)
-            inp[I_FLAGS, i] = b[l4 + 13] | ((b[l4 + 12] & 1) << 8)
-            inp[I_SEQ, i] = _u32(b, l4 + 4)
-            inp[I_ACK, i] = _u32(b, l4 + 8)
-            inp[I_WINDOW, i] = _u16(b, l4 + 14)
-            inp[I_PLEN, i] = l4len - hlen
-            inp[I_HDRLEN, i] = hlen
-            inp[I_MSS, i] = mss
-            inp[I_WSCALE, i] = ws
-            inp[I_SACKPERM, i] = 1 if sperm == 1 else -1
-            inp[I_SACKBYTES, i] = sbytes
+            fr.inp[I_SPORT * fr.si + i] = _u16(b, l4)
+            fr.inp[I_DPORT * fr.si + i] = _u16(b, l4 + 2)
+            fr.inp[I_FLAGS * fr.si + i] = b[l4 + 13] | ((b[l4 + 12] & 1) << 8)
+            fr.inp[I_SEQ * fr.si + i] = _u32(b, l4 + 4)
+            fr.inp[I_ACK * fr.si + i] = _u32(b, l4 + 8)
+            fr.inp[I_WINDOW * fr.si + i] = _u16(b, l4 + 14)
+            fr.inp[I_PLEN * fr.si + i] = l4len - hlen
+            fr.inp[I_HDRLEN * fr.si + i] = hlen
+            fr.inp[I_MSS * fr.si + i] = mss
+            fr.inp[I_WSCALE * fr.si + i] = ws
+            fr.inp[I_SACKPERM * fr.si + i] = 1 if sperm == 1 else -1
+            fr.inp[I_SACKBYTES * fr.si + i] = sbytes
             if l4 + hlen > end:
                 truncated = True
             ck_len = l4len
@@ -900,18 +931,18 @@ cdef class Engine:
                 return False
             if dp == 4789 or sp == 2152 or dp == 2152:
                 return False
-            inp[I_SPORT, i] = sp
-            inp[I_DPORT, i] = dp
-            inp[I_FLAGS, i] = -1
-            inp[I_SEQ, i] = -1
-            inp[I_ACK, i] = -1
-            inp[I_WINDOW, i] = -1
-            inp[I_PLEN, i] = ulen - 8
-            inp[I_HDRLEN, i] = -1
-            inp[I_MSS, i] = -1
-            inp[I_WSCALE, i] = -1
-            inp[I_SACKPERM, i] = -1
-            inp[I_SACKBYTES, i] = -1
+            fr.inp[I_SPORT * fr.si + i] = sp
+            fr.inp[I_DPORT * fr.si + i] = dp
+            fr.inp[I_FLAGS * fr.si + i] = -1
+            fr.inp[I_SEQ * fr.si + i] = -1
+            fr.inp[I_ACK * fr.si + i] = -1
+            fr.inp[I_WINDOW * fr.si + i] = -1
+            fr.inp[I_PLEN * fr.si + i] = ulen - 8
+            fr.inp[I_HDRLEN * fr.si + i] = -1
+            fr.inp[I_MSS * fr.si + i] = -1
+            fr.inp[I_WSCALE * fr.si + i] = -1
+            fr.inp[I_SACKPERM * fr.si + i] = -1
+            fr.inp[I_SACKBYTES * fr.si + i] = -1
             ck_len = ulen
             field_pos = l4 + 6
         # the transport checksum (checksum.transport)
@@ -934,32 +965,32 @@ cdef class Engine:
                         l4v = 3
                     else:
                         l4v = V_BAD
-        inp[I_PROTO, i] = P_TCP if proto == 6 else P_UDP
-        inp[I_IPVER, i] = ver
-        inp[I_SRC, i] = self.address(ver, hi, lo)
-        inp[I_DST, i] = self.address(ver, hi2, lo2)
-        inp[I_IPCK, i] = ipv
-        inp[I_L4CK, i] = l4v
-        inp[I_FRAG, i] = FR_NONE
-        inp[I_TRUNC, i] = 1 if truncated else 0
-        inp[I_MALFORMED, i] = M_NONE
-        inp[I_OKIND, i] = 0
-        inp[I_OSRC, i] = -1
-        inp[I_OSPORT, i] = -1
-        inp[I_ODST, i] = -1
-        inp[I_ODPORT, i] = -1
+        fr.inp[I_PROTO * fr.si + i] = P_TCP if proto == 6 else P_UDP
+        fr.inp[I_IPVER * fr.si + i] = ver
+        fr.inp[I_SRC * fr.si + i] = self.address(ver, hi, lo)
+        fr.inp[I_DST * fr.si + i] = self.address(ver, hi2, lo2)
+        fr.inp[I_IPCK * fr.si + i] = ipv
+        fr.inp[I_L4CK * fr.si + i] = l4v
+        fr.inp[I_FRAG * fr.si + i] = FR_NONE
+        fr.inp[I_TRUNC * fr.si + i] = 1 if truncated else 0
+        fr.inp[I_MALFORMED * fr.si + i] = M_NONE
+        fr.inp[I_OKIND * fr.si + i] = 0
+        fr.inp[I_OSRC * fr.si + i] = -1
+        fr.inp[I_OSPORT * fr.si + i] = -1
+        fr.inp[I_ODST * fr.si + i] = -1
+        fr.inp[I_ODPORT * fr.si + i] = -1
         return True
 
-    cdef void _empty(self, int64_t[:, ::1] inp, Py_ssize_t i) noexcept nogil:
+    cdef void _empty(self, Frames* fr, Py_ssize_t i) noexcept nogil:
         cdef int c
         for c in range(I_PROTO, NIN):
-            inp[c, i] = -1
-        inp[I_IPCK, i] = V_NONE
-        inp[I_L4CK, i] = V_NONE
-        inp[I_FRAG, i] = FR_NONE
-        inp[I_TRUNC, i] = 0
-        inp[I_MALFORMED, i] = M_NONE
-        inp[I_OKIND, i] = 0
+            fr.inp[c * fr.si + i] = -1
+        fr.inp[I_IPCK * fr.si + i] = V_NONE
+        fr.inp[I_L4CK * fr.si + i] = V_NONE
+        fr.inp[I_FRAG * fr.si + i] = FR_NONE
+        fr.inp[I_TRUNC * fr.si + i] = 0
+        fr.inp[I_MALFORMED * fr.si + i] = M_NONE
+        fr.inp[I_OKIND * fr.si + i] = 0
 
     # -- streams ----------------------------------------------------------
 
@@ -1015,18 +1046,18 @@ cdef class Engine:
     def analyse(self, int64_t[:, ::1] inp, int64_t[:, ::1] out, double[:, ::1] fout, Py_ssize_t count):
         """Analyse the first *count* frames of *inp* (the next ones of the capture) into *out* and *fout*."""
         cdef Py_ssize_t i
+        cdef Frames fr = _frames(inp, out, fout)
         with nogil:
             for i in range(count):
-                self._frame(inp, out, fout, i)
+                self._frame(&fr, i)
 
-    cdef void _frame(self, int64_t[:, ::1] inp, int64_t[:, ::1] out, double[:, ::1] fout,
-                     Py_ssize_t i) noexcept nogil:
-        cdef int64_t frame = inp[I_FRAME, i], now = inp[I_TS, i], proto = inp[I_PROTO, i]
-        cdef int64_t src = inp[I_SRC, i], dst = inp[I_DST, i], sport = inp[I_SPORT, i], dport = inp[I_DPORT, i]
-        cdef int64_t f = inp[I_FLAGS, i], sq = inp[I_SEQ, i], ak = inp[I_ACK, i]
-        cdef int64_t plen_raw = inp[I_PLEN, i], frag = inp[I_FRAG, i], mal = inp[I_MALFORMED, i]
+    cdef void _frame(self, Frames* fr, Py_ssize_t i) noexcept nogil:
+        cdef int64_t frame = fr.inp[I_FRAME * fr.si + i], now = fr.inp[I_TS * fr.si + i], proto = fr.inp[I_PROTO * fr.si + i]
+        cdef int64_t src = fr.inp[I_SRC * fr.si + i], dst = fr.inp[I_DST * fr.si + i], sport = fr.inp[I_SPORT * fr.si + i], dport = fr.inp[I_DPORT * fr.si + i]
+        cdef int64_t f = fr.inp[I_FLAGS * fr.si + i], sq = fr.inp[I_SEQ * fr.si + i], ak = fr.inp[I_ACK * fr.si + i]
+        cdef int64_t plen_raw = fr.inp[I_PLEN * fr.si + i], frag = fr.inp[I_FRAG * fr.si + i], mal = fr.inp[I_MALFORMED * fr.si + i]
         cdef int64_t plen = plen_raw if plen_raw >= 0 else 0
-        cdef int64_t kind = 0, okind = inp[I_OKIND, i], c, s = -1, stream = -1, fc = -1, oside, rs, ra
+        cdef int64_t kind = 0, okind = fr.inp[I_OKIND * fr.si + i], c, s = -1, stream = -1, fc = -1, oside, rs, ra
         cdef int64_t labels = 0, ipv, l4v, code = -1, e, bit, place, topic, k, first_seen, base
         cdef bint synonly, synack, known
         cdef Stream* rec = NULL
@@ -1048,7 +1079,7 @@ cdef class Engine:
         # ---- stream numbering (streams.assign)
         if okind != 0:
             # the flow an ICMP error quotes (or a tunnel's outer UDP) is numbered too
-            c = self._conversation(okind, inp[I_OSRC, i], inp[I_OSPORT, i], inp[I_ODST, i], inp[I_ODPORT, i],
+            c = self._conversation(okind, fr.inp[I_OSRC * fr.si + i], fr.inp[I_OSPORT * fr.si + i], fr.inp[I_ODST * fr.si + i], fr.inp[I_ODPORT * fr.si + i],
                                    &oside)
             if self.conv_cur[c] == -1:
                 self.conv_cur[c] = self._new_stream(okind)
@@ -1057,10 +1088,10 @@ cdef class Engine:
                 kind = 1
             elif proto == P_UDP:
                 kind = 2
-        out[O_REUSED, i] = 0
-        out[O_REL_SEQ, i] = -1
-        out[O_REL_ACK, i] = -1
-        out[O_NEXT_REL_SEQ, i] = -1
+        fr.out[O_REUSED * fr.so + i] = 0
+        fr.out[O_REL_SEQ * fr.so + i] = -1
+        fr.out[O_REL_ACK * fr.so + i] = -1
+        fr.out[O_NEXT_REL_SEQ * fr.so + i] = -1
         synonly = (f & (SYN | ACK)) == SYN
         synack = (f & (SYN | ACK)) == (SYN | ACK)
         if kind != 0:
@@ -1080,12 +1111,12 @@ cdef class Engine:
                     self.conv_cur[c] = self._new_stream(1)
                     self.conv_has[2 * c] = 0
                     self.conv_has[2 * c + 1] = 0
-                    out[O_REUSED, i] = 1
+                    fr.out[O_REUSED * fr.so + i] = 1
                 elif synack and self.conv_has[2 * c + s] and sq != self.conv_base[2 * c + s]:
                     self.conv_base[2 * c + s] = sq
-                    out[O_REUSED, i] = 1
+                    fr.out[O_REUSED * fr.so + i] = 1
                 stream = self.conv_cur[c]
-                known = (inp[I_HDRLEN, i] >= 0 and plen_raw >= 0 and mal != M_TCP
+                known = (fr.inp[I_HDRLEN * fr.si + i] >= 0 and plen_raw >= 0 and mal != M_TCP
                          and frag != FR_FIRST and frag != FR_NON_FIRST)
                 if not known:
                     rs = sq
@@ -1102,11 +1133,11 @@ cdef class Engine:
                         ra = (ak - self.conv_base[2 * c + 1 - s]) & M32
                     else:
                         ra = ak
-                out[O_REL_SEQ, i] = rs
-                out[O_REL_ACK, i] = ra
+                fr.out[O_REL_SEQ * fr.so + i] = rs
+                fr.out[O_REL_ACK * fr.so + i] = ra
                 if plen_raw >= 0:
-                    out[O_NEXT_REL_SEQ, i] = (rs + plen + ((f & SYN) != 0) + ((f & FIN) != 0)) & M32
-        out[O_STREAM, i] = stream
+                    fr.out[O_NEXT_REL_SEQ * fr.so + i] = (rs + plen + ((f & SYN) != 0) + ((f & FIN) != 0)) & M32
+        fr.out[O_STREAM * fr.so + i] = stream
         # ---- client and server (streams.roles)
         if stream >= 0:
             rec = &self.tcp[stream] if kind == 1 else &self.udp[stream]
@@ -1118,7 +1149,7 @@ cdef class Engine:
                 rec.first_sport = sport
                 rec.first_dport = dport
                 rec.first_side = s
-                rec.reused = out[O_REUSED, i]
+                rec.reused = fr.out[O_REUSED * fr.so + i]
             rec.last_frame = frame
             rec.end = now
             if rec.rank < 4:
@@ -1134,17 +1165,17 @@ cdef class Engine:
                         k = _server_side_by_ports(dport, sport)
                     self._decide(rec, 1, s if k < 0 else 1 - k)
             fc = 1 if s == rec.who else 0
-        out[O_FROM_CLIENT, i] = fc
+        fr.out[O_FROM_CLIENT * fr.so + i] = fc
         # ---- phase, then the sequence analysis (rules/phase.py, rules/sequence.py)
-        out[O_DUP_NUM, i] = -1
-        out[O_DUP_OF, i] = -1
-        out[O_ACKS_FRAME, i] = -1
-        out[O_BIF, i] = -1
-        out[O_RTO_FRAME, i] = -1
-        out[O_WSIZE, i] = inp[I_WINDOW, i]
-        fout[F_RTT, i] = NAN
-        fout[F_RTO, i] = NAN
-        fout[F_IRTT, i] = NAN
+        fr.out[O_DUP_NUM * fr.so + i] = -1
+        fr.out[O_DUP_OF * fr.so + i] = -1
+        fr.out[O_ACKS_FRAME * fr.so + i] = -1
+        fr.out[O_BIF * fr.so + i] = -1
+        fr.out[O_RTO_FRAME * fr.so + i] = -1
+        fr.out[O_WSIZE * fr.so + i] = fr.inp[I_WINDOW * fr.si + i]
+        fr.fout[F_RTT * fr.sf + i] = NAN
+        fr.fout[F_RTO * fr.sf + i] = NAN
+        fr.fout[F_IRTT * fr.sf + i] = NAN
         if kind == 1:
             if f & RST:
                 code = PH_RST
@@ -1168,12 +1199,12 @@ cdef class Engine:
                     rec.hs_state = 2
             if code == PH_SYN_ACK:
                 rec.syn_ack_any = 1
-            labels = self._sequence(rec, stream, s, inp, out, fout, i, f, sq, ak, plen)
-        out[O_PHASE, i] = code
+            labels = self._sequence(rec, stream, s, fr, i, f, sq, ak, plen)
+        fr.out[O_PHASE * fr.so + i] = code
         # ---- how far the frame was decoded (rules/decoding.py)
-        if out[O_REUSED, i]:
+        if fr.out[O_REUSED * fr.so + i]:
             labels |= L_REUSED
-        if inp[I_TRUNC, i]:
+        if fr.inp[I_TRUNC * fr.si + i]:
             labels |= L_TRUNC
             self.truncated_frames += 1
         if mal != M_NONE:
@@ -1181,8 +1212,8 @@ cdef class Engine:
             self.malformed_frames += 1
         # ---- checksums (rules/checksums.py): maybe-offloaded is offloaded; a sender
         # known to offload sends offloaded checksums, not bad ones
-        ipv = inp[I_IPCK, i]
-        l4v = inp[I_L4CK, i]
+        ipv = fr.inp[I_IPCK * fr.si + i]
+        l4v = fr.inp[I_L4CK * fr.si + i]
         if (l4v == V_GOOD or l4v == V_BAD or l4v == V_OFFLOADED) and src >= 0 and dst >= 0:
             tally = &self.tally[5 * src]
             tally[0] += 1
@@ -1204,9 +1235,9 @@ cdef class Engine:
             labels |= L_BAD_UDP
         if l4v == V_OFFLOADED or ipv == V_OFFLOADED:
             labels |= L_OFFLOADED
-        out[O_IPCK, i] = ipv
-        out[O_L4CK, i] = l4v
-        out[O_LABELS, i] = labels
+        fr.out[O_IPCK * fr.so + i] = ipv
+        fr.out[O_L4CK * fr.so + i] = l4v
+        fr.out[O_LABELS * fr.so + i] = labels
         for k in range(1, 5):
             if ipv == k or l4v == k:
                 self.ck_counts[k] += 1
@@ -1242,12 +1273,12 @@ cdef class Engine:
                 rec.bad_ck[e] += 1
             if ipv == V_OFFLOADED or l4v == V_OFFLOADED:
                 rec.off_ck[e] += 1
-            if not isnan(fout[F_IRTT, i]) and (isnan(rec.irtt_max) or fout[F_IRTT, i] > rec.irtt_max):
-                rec.irtt_max = fout[F_IRTT, i]
+            if not isnan(fr.fout[F_IRTT * fr.sf + i]) and (isnan(rec.irtt_max) or fr.fout[F_IRTT * fr.sf + i] > rec.irtt_max):
+                rec.irtt_max = fr.fout[F_IRTT * fr.sf + i]
             if labels & DUP:
                 rec.dup_frame[s] = frame
-                rec.dup_rel_ack[s] = out[O_REL_ACK, i]
-                rec.dup_num[s] = out[O_DUP_NUM, i]
+                rec.dup_rel_ack[s] = fr.out[O_REL_ACK * fr.so + i]
+                rec.dup_num[s] = fr.out[O_DUP_NUM * fr.so + i]
         # ---- the notable frames (report.documents.EventDigest)
         if labels & ~self.leave_out:
             topic = -1
@@ -1274,10 +1305,10 @@ cdef class Engine:
                     self.lab_nstreams[bit] += 1
                 if self.lab_example[2 * bit] < 0:
                     self.lab_example[2 * bit] = frame
-                    self._snapshot(bit, 0, inp, out, fout, i, rec, s)
+                    self._snapshot(bit, 0, fr, i, rec, s)
                 if self.lab_example[2 * bit + 1] < 0 and topic == bit:
                     self.lab_example[2 * bit + 1] = frame
-                    self._snapshot(bit, 1, inp, out, fout, i, rec, s)
+                    self._snapshot(bit, 1, fr, i, rec, s)
 
     cdef void _decide(self, Stream* rec, int64_t rank, int64_t who) noexcept nogil:
         if rec.rank > 0 and who != rec.who:
@@ -1285,26 +1316,26 @@ cdef class Engine:
         rec.rank = rank
         rec.who = who
 
-    cdef void _snapshot(self, int64_t bit, int64_t slot, int64_t[:, ::1] inp, int64_t[:, ::1] out,
-                        double[:, ::1] fout, Py_ssize_t i, Stream* rec, int64_t s) noexcept nogil:
+    cdef void _snapshot(self, int64_t bit, int64_t slot, Frames* fr, Py_ssize_t i, Stream* rec,
+                        int64_t s) noexcept nogil:
         cdef int c
         for c in range(NIN):
-            self.snap_i[bit, slot, c] = inp[c, i]
+            self.snap_i[bit, slot, c] = fr.inp[c * fr.si + i]
         for c in range(NOUT):
-            self.snap_i[bit, slot, NIN + c] = out[c, i]
+            self.snap_i[bit, slot, NIN + c] = fr.out[c * fr.so + i]
         for c in range(NF):
-            self.snap_f[bit, slot, c] = fout[c, i]
+            self.snap_f[bit, slot, c] = fr.fout[c * fr.sf + i]
         if rec != NULL and s >= 0:
             self.snap_i[bit, slot, SNAP_DUP] = rec.dup_frame[1 - s]
             self.snap_i[bit, slot, SNAP_DUP + 1] = rec.dup_rel_ack[1 - s]
             self.snap_i[bit, slot, SNAP_DUP + 2] = rec.dup_num[1 - s]
 
-    cdef int64_t _sequence(self, Stream* rec, int64_t stream, int64_t s, int64_t[:, ::1] inp,
-                           int64_t[:, ::1] out, double[:, ::1] fout, Py_ssize_t i, int64_t f, int64_t sq,
-                           int64_t ak, int64_t seglen) noexcept nogil:
-        """Wireshark's sequence analysis of one TCP segment (sequence_kernel); returns its label bits."""
-        cdef int64_t o = 1 - s, now = inp[I_TS, i], fr = inp[I_FRAME, i]
-        cdef int64_t win = inp[I_WINDOW, i], wscale = inp[I_WSCALE, i], sack = inp[I_SACKBYTES, i]
+    cdef int64_t _sequence(self, Stream* rec, int64_t stream, int64_t s, Frames* fr, Py_ssize_t i, int64_t f,
+                           int64_t sq, int64_t ak, int64_t seglen) noexcept nogil:
+        """Wireshark's sequence analysis of one TCP segment (rules/sequence.py); returns its label bits."""
+        cdef int64_t o = 1 - s, now = fr.inp[I_TS * fr.si + i], frame = fr.inp[I_FRAME * fr.si + i]
+        cdef int64_t win = fr.inp[I_WINDOW * fr.si + i], wscale = fr.inp[I_WSCALE * fr.si + i]
+        cdef int64_t sack = fr.inp[I_SACKBYTES * fr.si + i]
         cdef int64_t got = 0, nxt, mx, dt, dn, thr, full_end, dts, end, end_, sh, found, found_t, first, last
         cdef int64_t a1, a2, inflight, base
         cdef bint known, same_ack, syn_fin, occupies, not_adv, zwp
@@ -1320,11 +1351,11 @@ cdef class Engine:
             wscale = -1
         if sack < 0:
             sack = 0
-        known = (inp[I_PLEN, i] >= 0 and inp[I_MALFORMED, i] == M_NONE
-                 and inp[I_FRAG, i] != FR_FIRST and inp[I_FRAG, i] != FR_NON_FIRST)
+        known = (fr.inp[I_PLEN * fr.si + i] >= 0 and fr.inp[I_MALFORMED * fr.si + i] == M_NONE
+                 and fr.inp[I_FRAG * fr.si + i] != FR_FIRST and fr.inp[I_FRAG * fr.si + i] != FR_NON_FIRST)
         if known:
             if es.base_set == 0:
-                es.base = (sq - out[O_REL_SEQ, i]) & M32
+                es.base = (sq - fr.out[O_REL_SEQ * fr.so + i]) & M32
                 es.base_set = 1
             if f & ACK:
                 eo.valid_bif = 1
@@ -1358,10 +1389,10 @@ cdef class Engine:
                 elif win != 0 and win == es.window and same_ack:
                     es.dupacknum = 1 if es.dupacknum == -1 else es.dupacknum + 1
                     got |= DUP
-                    out[O_DUP_NUM, i] = es.dupacknum
-                    out[O_DUP_OF, i] = es.lastnondup
+                    fr.out[O_DUP_NUM * fr.so + i] = es.dupacknum
+                    fr.out[O_DUP_OF * fr.so + i] = es.lastnondup
             if ak != es.lastack:
-                es.lastnondup = fr
+                es.lastnondup = frame
                 es.dupacknum = 0
             # an ACK of data never seen
             mx = eo.maxseq
@@ -1395,16 +1426,16 @@ cdef class Engine:
                     else:
                         got |= RETR
                         if us.size() > 0:
-                            fout[F_RTO, i] = (now - us[0][0].time) / 1e9
-                            out[O_RTO_FRAME, i] = us[0][0].frame
+                            fr.fout[F_RTO * fr.sf + i] = (now - us[0][0].time) / 1e9
+                            fr.out[O_RTO_FRAME * fr.so + i] = us[0][0].frame
                         else:
-                            fout[F_RTO, i] = (now - es.nextseqtime) / 1e9
-                            out[O_RTO_FRAME, i] = es.nextseqframe
+                            fr.fout[F_RTO * fr.sf + i] = (now - es.nextseqtime) / 1e9
+                            fr.out[O_RTO_FRAME * fr.so + i] = es.nextseqframe
             end = (sq + seglen) & M32
             if occupies and us.size() < MAX_UNACKED:
                 if syn_fin:
                     end = (end + 1) & M32
-                u.frame = fr
+                u.frame = frame
                 u.seq = sq
                 u.end = end
                 u.time = now
@@ -1413,7 +1444,7 @@ cdef class Engine:
             if (es.nextseq == 0 or ((es.nextseq - end) & M32) >= HALF) and not zwp:
                 es.nextseq = end
                 es.nextseqtime = now
-                es.nextseqframe = fr
+                es.nextseqframe = frame
             if (es.maxseq == 0 or sq == es.maxseq) and not zwp:
                 es.maxseq = es.nextseq
             es.window = win
@@ -1438,8 +1469,8 @@ cdef class Engine:
                 else:
                     uo[0][j].frame = -1
             if found >= 0:
-                out[O_ACKS_FRAME, i] = found
-                fout[F_RTT, i] = (now - found_t) / 1e9
+                fr.out[O_ACKS_FRAME * fr.so + i] = found
+                fr.fout[F_RTT * fr.sf + i] = (now - found_t) / 1e9
             keep = 0
             for j in range(n_o):
                 if uo[0][j].frame != -1:
@@ -1447,7 +1478,7 @@ cdef class Engine:
                         uo[0][keep] = uo[0][j]
                     keep += 1
             uo.resize(keep)
-            if seglen and es.valid_bif and us.size() > 0:
+            if seglen and es.valid_bif and us.size() > 0 and self.per_frame:
                 base = es.base
                 first = M32 + 1
                 last = -1
@@ -1460,9 +1491,9 @@ cdef class Engine:
                         last = a2
                 inflight = last - first - eo.sack
                 if 0 < inflight < 2_000_000_000:
-                    out[O_BIF, i] = inflight - (1 if syn_fin else 0)
-        if (f & SYN) == 0 and es.win_scale >= 0 and inp[I_WINDOW, i] >= 0:
-            out[O_WSIZE, i] = win << es.win_scale
+                    fr.out[O_BIF * fr.so + i] = inflight - (1 if syn_fin else 0)
+        if (f & SYN) == 0 and es.win_scale >= 0 and fr.inp[I_WINDOW * fr.si + i] >= 0:
+            fr.out[O_WSIZE * fr.so + i] = win << es.win_scale
         if f & SYN:
             es.first_ack = 1
             if (f & ACK) == 0:
@@ -1472,7 +1503,7 @@ cdef class Engine:
                 rec.irtt = now - rec.last_syn
             es.first_ack = 0
         if rec.irtt != 0:
-            fout[F_IRTT, i] = rec.irtt / 1e9
+            fr.fout[F_IRTT * fr.sf + i] = rec.irtt / 1e9
         es.sack = sack
         if wscale >= 0:
             es.win_scale = min(wscale, 14)

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .report.documents import filter_packets
-from .rules import all_labels
-
 # Columns the methods below read; checked when the accessor is first used on
 # a frame, so a wrong table fails with one clear message instead of a KeyError
 # deep inside.
@@ -51,10 +48,15 @@ class PcapanAccessor:
         known = self._stream_numbers(proto)
         if n not in known:
             raise ValueError(f"no {proto.upper()} stream {n} ({proto.upper()} streams: {_ranges(known)})")
+        from .report.documents import filter_packets
+
         return filter_packets(self._packets, stream=n, proto=proto)
 
     def with_label(self, name: str) -> pd.DataFrame:
         """The frames carrying the analysis label *name* (one of the names in ``labels``)."""
+        from .report.documents import filter_packets
+        from .rules import all_labels
+
         known = all_labels()
         if name not in known:
             raise ValueError(f"unknown label {name!r}; labels are: {', '.join(sorted(known))}")

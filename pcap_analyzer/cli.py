@@ -1,12 +1,18 @@
 """The ``pcapan`` command line: a thin typer layer over the library.
 
 Library errors become one-line messages and exit status 2; nothing here
-decides anything about packets.
+decides anything about packets.  The library is imported inside the
+commands: a report starts reading the capture on the compiled engine's
+thread before pandas and the writers are loaded (see :func:`_load_digest`).
 """
 from __future__ import annotations
 
 import os
 import sys
+
+# pcapan does no linear algebra: numpy's BLAS would only start threads that
+# spin and take a core from the engine (set before numpy is first imported)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -15,12 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .analysis import Analysis, analyze
-from .export import ExportError, replace_atomically
-from .reader import CaptureError
-from .report import FORMATS, packets_document, report_document, streams_document
-from .report.writers import render_bytes
-from .report.documents import digest_document
+from .report import FORMATS
 
 app = typer.Typer(
     help="Read a packet capture and explain what TCP did in it.",
@@ -60,18 +61,38 @@ def _fail(message: str, code: int = 2) -> "typer.Exit":
     return typer.Exit(code)
 
 
-def _load(path: Path, quiet: bool) -> Analysis:
+def _load(path: Path, quiet: bool) -> "Analysis":
+    from .analysis import analyze
+
     return _run(path, quiet, analyze)
 
 
 def _load_digest(path: Path, quiet: bool, events: bool):
-    """What a report of *path* shows, read in chunks (memory bounded by streams, not frames)."""
-    from .streaming import digest
+    """What a report of *path* shows, read in chunks (memory bounded by streams, not frames).
 
-    return _run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress))
+    The compiled engine reads the capture on a thread of its own while this
+    one loads the libraries that make and write the report's tables.
+    """
+    from . import engine
+
+    def job(p, progress=None):
+        if not engine.available():
+            from .streaming import digest
+
+            return digest(p, events=events, progress=progress)
+        reads = engine.Background(lambda: engine.report_reads(p, events, progress))
+        # meanwhile: pandas and the code that makes and writes the report's tables
+        from . import results, streaming  # noqa: F401
+        from .report import documents, writers  # noqa: F401
+
+        return results.digest_of(*reads.result())
+
+    return _run(path, quiet, job)
 
 
 def _run(path: Path, quiet: bool, job):
+    from .reader import CaptureError
+
     try:
         size = path.stat().st_size if path.is_file() else 0
         if quiet or size < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
@@ -113,6 +134,8 @@ def _emit(data: bytes, output: Optional[Path], capture: Path | None) -> None:
 
 def write_atomically(output: Path, data: bytes, capture: Path | None = None) -> None:
     """Write *data* to *output* through a temporary file and a rename (see export)."""
+    from .export import ExportError, replace_atomically
+
     def write(path: str) -> None:
         with open(path, "wb") as f:
             f.write(data)
@@ -134,6 +157,8 @@ def _render(doc, fmt: str, main: str, output: Optional[Path]) -> bytes:
     width = None
     if fmt == "table" and output is None and sys.stdout.isatty():
         width = os.get_terminal_size().columns
+    from .report.writers import render_bytes
+
     return render_bytes(doc, fmt, main, width=width, color=color)
 
 
@@ -142,6 +167,8 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
             quiet: QuietOpt = False) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
+    from .report.documents import packets_document
+
     a = _load(capture, quiet)
     fmt = _fmt(format)
     doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table")
@@ -161,6 +188,8 @@ def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
             stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
     """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
     a = _load_digest(capture, quiet, events=False)   # the streams table, read in chunks
+    from .report.documents import streams_document
+
     doc = streams_document(a, stream, proto.value if proto else None)
     _emit(_render(doc, _fmt(format), "streams", output), output, capture)
 
@@ -171,7 +200,7 @@ _PROGRESS_MIN_FILES = 8
 
 def is_batch(specs: list[str]) -> bool:
     """True when *specs* name more than one capture: several names, a directory or a glob pattern."""
-    from .batch import is_pattern
+    from .files import is_pattern
 
     return len(specs) != 1 or Path(specs[0]).is_dir() or is_pattern(specs[0])
 
@@ -196,7 +225,7 @@ def batch_progress(total: int, verb: str, quiet: bool):
 
 def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
     """The (name, path) of every capture *specs* name; a clean exit when there is none."""
-    from .batch import collect
+    from .files import collect
 
     files = collect(specs)
     if not files:
@@ -222,9 +251,15 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
     if stream is None and not label:
         # The whole capture: read in chunks, so memory stays bounded on big files.
         # csv carries the streams only; json lists every labelled frame as well
-        doc = digest_document(_load_digest(capture, quiet, events=fmt == "json"), for_table)
+        d = _load_digest(capture, quiet, events=fmt == "json")
+        from .report.documents import digest_document
+
+        doc = digest_document(d, for_table)
     else:
-        doc = report_document(_load(capture, quiet), stream, label, for_table=for_table)
+        a = _load(capture, quiet)
+        from .report.documents import report_document
+
+        doc = report_document(a, stream, label, for_table=for_table)
     _emit(_render(doc, fmt, "streams", output), output, capture)
 
 

@@ -6,7 +6,6 @@ in :mod:`.check`, the batch in :mod:`.batch`.
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pandas as pd
 import typer
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +57,8 @@ def register(app: typer.Typer) -> None:
         a = _run(capture, quiet, job)
         result = graded["result"]
         if fmt == "csv":
+            import pandas as pd
+
             data = _render({"grades": pd.DataFrame([result.summary])}, "csv", "grades", output)
         else:
             data = _render(result.document(), fmt, "rubric", output)

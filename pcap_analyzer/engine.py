@@ -23,6 +23,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 from itertools import islice
 from typing import Callable, Iterator, NamedTuple
 
@@ -210,11 +211,11 @@ class Pass:
     *given_roles*: (proto code, stream, client side) of streams whose client an
     earlier pass decided; *offloaders*: (version, high, low) keys of senders
     known to offload checksums; *leave_out*: labels the notable-frames tally
-    skips.
+    skips; *per_frame* False: only the per-frame columns a report reads.
     """
 
     def __init__(self, path: str | os.PathLike, given_roles=(), offloaders=(), leave_out=(),
-                 chunk_frames: int = CHUNK_FRAMES) -> None:
+                 chunk_frames: int = CHUNK_FRAMES, per_frame: bool = True) -> None:
         if chunk_frames < 1:
             raise ValueError("chunk_frames must be at least 1")
         self.path = os.fspath(path)
@@ -223,12 +224,13 @@ class Pass:
         self.offloader_keys = tuple(offloaders)
         self.leave_out = tuple(leave_out)
         self.chunk_frames = chunk_frames
-        self.engine = _engine.Engine(self.leave_out, self.given_roles, self.offloader_keys)
+        self.per_frame = per_frame
+        self.engine = _engine.Engine(self.leave_out, self.given_roles, self.offloader_keys, per_frame)
 
     def run(self, keep: Callable[[Chunk], None] | None = None,
             progress: Callable[[int], None] | None = None) -> "Pass":
         """Read and analyse the whole capture; hand each analysed chunk to *keep* (its arrays are its own)."""
-        from .summary import service_name
+        from .ports import service_name
 
         _engine.use_service_names(service_name)
         engine = self.engine
@@ -259,12 +261,13 @@ class Pass:
             return None
         keys = self.engine.address_keys()
         return Pass(self.path, given_roles=tuple(self.given_roles) + tuple(turned),
-                    offloaders=[keys[a] for a in ids], leave_out=self.leave_out, chunk_frames=self.chunk_frames)
+                    offloaders=[keys[a] for a in ids], leave_out=self.leave_out, chunk_frames=self.chunk_frames,
+                    per_frame=self.per_frame)
 
 
 def analysed(path: str | os.PathLike, keep: Callable[[], Callable[[Chunk], None]] | None = None,
              progress: Callable[[str], None] | None = None, leave_out=(),
-             chunk_frames: int = CHUNK_FRAMES) -> tuple[Pass, int]:
+             chunk_frames: int = CHUNK_FRAMES, per_frame: bool = True) -> tuple[Pass, int]:
     """The capture at *path* analysed to the end (read twice if needed: see the module docstring).
 
     *keep*, if given, is called at the start of each read for the function that
@@ -272,7 +275,7 @@ def analysed(path: str | os.PathLike, keep: Callable[[], Callable[[Chunk], None]
     Raises :class:`.reader.CaptureError` for a file that is not a capture.
     """
     step = progress or (lambda message: None)
-    run = Pass(path, leave_out=leave_out, chunk_frames=chunk_frames)
+    run = Pass(path, leave_out=leave_out, chunk_frames=chunk_frames, per_frame=per_frame)
     for attempt in (1, 2):
         label = "reading frames" if attempt == 1 else "reading frames again"
         step(label)
@@ -282,3 +285,59 @@ def analysed(path: str | os.PathLike, keep: Callable[[], Callable[[Chunk], None]
             return run, attempt
         run = again
     raise AssertionError("unreachable")
+
+
+def labelled_rows(rows: list) -> Callable[[Chunk], None]:
+    """A chunk keeper that appends to *rows* what the events table needs of the labelled frames."""
+    col, out = _engine.IN_COLUMNS, _engine.OUT_COLUMNS
+    c_frame, c_proto = col.index("frame"), col.index("proto")
+    c_stream, c_rel_seq, c_rel_ack, c_labels = (out.index(n) for n in ("stream", "rel_seq", "rel_ack", "labels"))
+
+    def keep(c: Chunk) -> None:
+        at = np.flatnonzero(c.out[c_labels])
+        if len(at):
+            rows.append((c.inp[c_frame][at], c.inp[c_proto][at], c.out[c_stream][at], c.out[c_rel_seq][at],
+                         c.out[c_rel_ack][at], c.out[c_labels][at]))
+    return keep
+
+
+def report_reads(path: str | os.PathLike, events: bool = False, progress: Callable[[str], None] | None = None,
+                 chunk_frames: int = CHUNK_FRAMES) -> tuple[Pass, int, list | None]:
+    """What a report needs of the capture at *path*: the last pass, the number of reads, and (with
+    *events*) the labelled frames' rows (see :func:`labelled_rows`).  :func:`.results.digest_of`
+    makes the report's tables of them."""
+    from .report import REPORT_LEAVES_OUT
+
+    rows: list = []
+
+    def keeper():
+        rows.clear()
+        return labelled_rows(rows)
+
+    run, passes = analysed(path, keeper if events else None, progress, leave_out=REPORT_LEAVES_OUT,
+                           chunk_frames=chunk_frames, per_frame=False)
+    return run, passes, rows if events else None
+
+
+class Background:
+    """``job()`` run on a thread of its own (the engine lets go of the interpreter meanwhile), so
+    that this thread can load what formats the result; :meth:`result` waits for it."""
+
+    def __init__(self, job: Callable[[], object]) -> None:
+        self._value = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = job()
+            except BaseException as exc:  # raised again in the thread that asks for the result
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="pcapan-engine", daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

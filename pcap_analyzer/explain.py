@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .summary import EPHEMERAL_RANGES
+from .ports import EPHEMERAL_RANGES
 
 # Topic labels, most important first: the first one a frame carries is what
 # its sentence is about.

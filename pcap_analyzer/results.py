@@ -273,18 +273,8 @@ def checksum_digest(eng, addresses: list):
     return digest
 
 
-def _labelled_rows(events: list) -> Callable[[Chunk], None]:
-    """A chunk keeper that collects what the events table needs of labelled frames."""
-    def keep(c: Chunk) -> None:
-        at = np.flatnonzero(c.out[_OUT["labels"]])
-        if len(at):
-            events.append((c.inp[_IN["frame"]][at], c.inp[_IN["proto"]][at], c.out[_OUT["stream"]][at],
-                           c.out[_OUT["rel_seq"]][at], c.out[_OUT["rel_ack"]][at], c.out[_OUT["labels"]][at]))
-    return keep
-
-
 def events_of(rows: list, eng) -> pd.DataFrame:
-    """One row per (frame, label) of the labelled frames kept by :func:`_labelled_rows`."""
+    """One row per (frame, label) of the labelled frames kept by :func:`.engine.labelled_rows`."""
     from .report.documents import events_table
 
     if not rows:
@@ -302,17 +292,7 @@ def events_of(rows: list, eng) -> pd.DataFrame:
 def digest(path: str | os.PathLike, chunk_frames: int = engine.CHUNK_FRAMES, events: bool = False,
            progress: Callable[[str], None] | None = None):
     """What a report shows of the capture at *path* (a :class:`.streaming.Digest`), by the engine."""
-    from .report.documents import REPORT_LEAVES_OUT
-
-    kept: list = []
-
-    def keeper():
-        kept.clear()
-        return _labelled_rows(kept)
-
-    run, passes = engine.analysed(path, keeper if events else None, progress, leave_out=REPORT_LEAVES_OUT,
-                                  chunk_frames=chunk_frames)
-    return digest_of(run, passes, kept if events else None)
+    return digest_of(*engine.report_reads(path, events, progress, chunk_frames))
 
 
 def digest_of(run: engine.Pass, passes: int, event_rows: list | None):

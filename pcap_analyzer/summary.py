@@ -9,40 +9,17 @@ per side, client letters upper case, server letters lower case.
 """
 from __future__ import annotations
 
-import socket
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 
 from .rules.checksums import Verdicts
 from .schema import coded
+from .ports import EPHEMERAL_RANGES, port_ranges, range_names, service_name  # noqa: F401  (this module's API)
 from .streams import first_rows
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 
-# Ephemeral (client) port ranges, most widely known first.
-EPHEMERAL_RANGES = (
-    ("iana", 49152, 65535),
-    ("linux", 32768, 60999),
-    ("windows_legacy", 1025, 5000),
-)
-
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
-
-
-@lru_cache(maxsize=4096)
-def service_name(port: int, proto: str = "tcp") -> str | None:
-    """Well-known service name of *port* from the system's services database."""
-    try:
-        return socket.getservbyport(int(port), proto)
-    except (OSError, OverflowError, TypeError, ValueError):
-        return None
-
-
-def port_ranges(port: int) -> list[str]:
-    """Names of the ephemeral ranges *port* lies in."""
-    return [name for name, lo, hi in EPHEMERAL_RANGES if lo <= port <= hi]
 
 
 def conn_state(orig: int, resp: int, orig_bytes: int, resp_bytes: int, history: str) -> str:
@@ -339,31 +316,24 @@ class StreamFacts:
         np.fmax.at(self.irtt, slot[known], vals[known])
 
     def table(self) -> pd.DataFrame:
-        """The streams table of everything added so far."""
+        """The streams table of everything added so far.
+
+        Texts that depend on a few values (port ranges, service names,
+        history and connection state) are made once per distinct value.
+        """
         if not self.n:
             return pd.DataFrame()
         ints = self.ints
         keys = np.where(self.is_tcp, 0, 1 << 40) + ints["stream"]
         order = np.argsort(keys, kind="stable")
-        g_proto = np.where(self.is_tcp, "tcp", "udp").astype(object)[order]
+        tcp = self.is_tcp[order]
+        g_proto = np.where(tcp, "tcp", "udp").astype(object)
         pk, by = self.counts["packets"][order], self.counts["bytes"][order]
         cport, sport_ = ints["client_port"][order], ints["server_port"][order]
-        ranges = [";".join(port_ranges(int(x))) or None for x in cport]
-        table = pd.DataFrame({
-            "proto": g_proto, "stream": ints["stream"][order],
-            "client": self.client[order], "client_port": cport, "server": self.server[order],
-            "server_port": sport_,
-            "service": [service_name(int(x), str(pr)) for x, pr in zip(sport_, g_proto)],
-            "client_port_ephemeral": [r is not None for r in ranges],
-            "client_port_range": ranges,
-            "client_packets": pk[:, 0], "server_packets": pk[:, 1],
-            "client_bytes": by[:, 0], "server_bytes": by[:, 1],
-            "first_frame": ints["first_frame"][order], "last_frame": ints["last_frame"][order],
-            "start": pd.to_datetime(ints["start"][order], unit="ns", utc=True),
-            "end": pd.to_datetime(ints["end"][order], unit="ns", utc=True),
-            "duration_s": (ints["end"][order] - ints["start"][order]) / 1e9,
-        })
-        tcp = self.is_tcp[order]
+        ranges = range_names(cport)
+        served, at = np.unique(sport_ * 2 + ~tcp, return_inverse=True)
+        service = np.array([service_name(int(x) >> 1, "udp" if x & 1 else "tcp") for x in served.tolist()],
+                           dtype=object)[at]
         syn, sa, ha = (ints[k][order] for k in ("syn_frame", "sa_frame", "ha_frame"))
         has_syn, has_sa, has_ha = tcp & (syn >= 0), tcp & (sa >= 0), tcp & (ha >= 0)
 
@@ -371,7 +341,18 @@ class StreamFacts:
             """Python ints where *present*, None elsewhere."""
             return np.where(present, values, None).tolist()
 
-        fields = {
+        history, state = self._histories(order, tcp, pk, by)
+        table = {
+            "proto": g_proto, "stream": ints["stream"][order],
+            "client": self.client[order], "client_port": cport, "server": self.server[order],
+            "server_port": sport_, "service": service,
+            "client_port_ephemeral": pd.notna(ranges), "client_port_range": ranges,
+            "client_packets": pk[:, 0], "server_packets": pk[:, 1],
+            "client_bytes": by[:, 0], "server_bytes": by[:, 1],
+            "first_frame": ints["first_frame"][order], "last_frame": ints["last_frame"][order],
+            "start": pd.to_datetime(ints["start"][order], unit="ns", utc=True),
+            "end": pd.to_datetime(ints["end"][order], unit="ns", utc=True),
+            "duration_s": (ints["end"][order] - ints["start"][order]) / 1e9,
             "client_isn": where(has_syn, ints["syn_seq"][order]), "syn_frame": where(has_syn, syn),
             "server_isn": where(has_sa, ints["sa_seq"][order]), "syn_ack_frame": where(has_sa, sa),
             "handshake_ack_frame": where(has_ha, ha),
@@ -379,33 +360,44 @@ class StreamFacts:
                                    ["complete", "syn_ack_seen", "syn_only", "not_captured"], None).tolist(),
             "completeness": where(tcp, self.completeness[order]),
             "reused_ports": np.where(tcp, self.reused[order], None).tolist(),
+            "history": history, "conn_state": state,
         }
-        sent = pk[:, 0] > 0
-        answered = pk[:, 1] > 0
-        histories = np.where(sent, "D", "").astype(object) + np.where(answered, "d", "").astype(object)
-        states = np.select([sent & answered, sent], ["SF", "S0"], "SHR").astype(object)
-        for g in np.flatnonzero(tcp).tolist():
-            s_ = order[g]
-            history = "".join([_LETTERS[k] for k in self.hist[s_, :self.hist_len[s_]].tolist()])
-            histories[g] = history
-            states[g] = conn_state(int(self.state[s_, 0]), int(self.state[s_, 1]), int(by[g, 0]), int(by[g, 1]),
-                                   history)
-        fields["history"] = histories.tolist()
-        fields["conn_state"] = states.tolist()
-        for k, v in fields.items():
-            table[k] = v
-        is_tcp = self.is_tcp[order]
         names = [(label, False) for label in _label_names()] + [("retransmitted_bytes", False),
                                                                 ("bad_checksums", True),
                                                                 ("offloaded_checksums", True)]
         for name, all_protos in names:
             counts = self.counts[name][order]
             for who, i in (("client", 0), ("server", 1)):
-                c = pd.array(counts[:, i], dtype="Int64")
-                if not all_protos:
-                    c[~is_tcp] = pd.NA
-                table[f"{who}_{name}"] = c
-        irtt = self.irtt[order].copy()
-        irtt[~is_tcp] = np.nan
-        table["initial_rtt_s"] = irtt
-        return table
+                table[f"{who}_{name}"] = pd.arrays.IntegerArray(counts[:, i].copy(),
+                                                                np.zeros(len(tcp), dtype=bool) if all_protos
+                                                                else ~tcp)
+        table["initial_rtt_s"] = np.where(tcp, self.irtt[order], np.nan)
+        return pd.DataFrame(table)
+
+    def _histories(self, order: np.ndarray, tcp: np.ndarray, pk: np.ndarray, by: np.ndarray) -> tuple:
+        """Each stream's history and connection state (streams in *order*), made once per distinct case."""
+        sent, answered = pk[:, 0] > 0, pk[:, 1] > 0
+        history = (np.where(sent, "D", "").astype(object) + np.where(answered, "d", "").astype(object))
+        state = np.select([sent & answered, sent], ["SF", "S0"], "SHR").astype(object)
+        rows = np.flatnonzero(tcp)
+        if len(rows):
+            s_ = order[rows]
+            # one number per case: the history letters (4 bits each), its length, the two endpoint
+            # states, and whether each side sent payload
+            hist = self.hist[s_]
+            key = np.zeros(len(rows), dtype=np.int64)
+            for k in range(hist.shape[1]):
+                key = key * 16 + hist[:, k]
+            key = ((key * 16 + self.hist_len[s_]) * 8 + self.state[s_, 0]) * 8 + self.state[s_, 1]
+            key = key * 4 + (by[rows, 0] > 0) * 2 + (by[rows, 1] > 0)
+            cases, first, at = np.unique(key, return_index=True, return_inverse=True)
+            texts, states = [], []
+            for j in first.tolist():
+                g = s_[j]
+                text = "".join([_LETTERS[k] for k in self.hist[g, :self.hist_len[g]].tolist()])
+                texts.append(text)
+                states.append(conn_state(int(self.state[g, 0]), int(self.state[g, 1]), int(by[rows[j], 0]),
+                                         int(by[rows[j], 1]), text))
+            history[rows] = np.array(texts, dtype=object)[at]
+            state[rows] = np.array(states, dtype=object)[at]
+        return history.tolist(), state.tolist()

@@ -2,11 +2,30 @@
 
 Every writer takes a "document" -- an ordered mapping of section name to a
 DataFrame or a dict of facts -- and returns text.  What goes into the
-document for each command is decided in :mod:`.documents`.
+document for each command is decided in :mod:`.documents`.  The writers and
+documents load with pandas, when first used; the constants here do not.
 """
 from __future__ import annotations
 
-from .documents import events_table, packets_document, report_document, streams_document
-from .writers import FORMATS, render
+import importlib
 
-__all__ = ["FORMATS", "events_table", "packets_document", "render", "report_document", "streams_document"]
+FORMATS = ("table", "csv", "json", "markdown")
+# Frames cut by the snapshot length are counted in the capture facts; listing
+# them among the notable frames would bury what TCP did (unless asked for).
+REPORT_LEAVES_OUT = ("truncated",)
+
+_LAZY = {
+    "events_table": "documents", "packets_document": "documents", "report_document": "documents",
+    "streams_document": "documents", "render": "writers",
+}
+
+__all__ = ["FORMATS", "REPORT_LEAVES_OUT", "events_table", "packets_document", "render", "report_document",
+           "streams_document"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import Analysis
+from . import REPORT_LEAVES_OUT
 from ..schema import coded, texts
 from ..explain import topics
 from ..rules import all_labels
@@ -217,9 +218,6 @@ class EventDigest:
         return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
-# Frames cut by the snapshot length are counted in the capture facts; listing
-# them among the notable frames would bury what TCP did (unless asked for).
-REPORT_LEAVES_OUT = ("truncated",)
 _VERDICTS = ("good", "bad", "offloaded", "unverified")
 _BAD_FRAMES_LISTED = 8
 

@@ -7,9 +7,8 @@ from typing import Mapping
 
 import pandas as pd
 
+from . import FORMATS
 from .csv_text import frame_csv, frame_csv_bytes
-
-FORMATS = ("table", "csv", "json", "markdown")
 
 Document = Mapping[str, "pd.DataFrame | dict"]
 
