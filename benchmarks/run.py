@@ -12,8 +12,9 @@ times, side by side and several times each:
   tshark -r CAPTURE -T fields -e frame.number -e tcp.stream -e tcp.seq -e tcp.ack -e tcp.analysis.flags
 
 and prints the median wall time of each, pcapan's speed as a multiple of
-tshark's, and the peak resident memory of each (a command's processes
-added up).  --check also
+tshark's, and the peak resident memory of each.  The commands take turns,
+one run each per round, so that the machine's slower spells weigh on all of
+them alike.  --check also
 compares pcapan's labels with tshark's frame by frame on that capture.
 --folder N times `pcapan report DIR` on a folder of N captures of
 --folder-packets packets each, with one worker process and with one per
@@ -31,55 +32,28 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 
-def _tree_rss(pid: int, peak: list, done: threading.Event) -> None:
-    """Sample the resident memory of *pid* and all its children together until *done*; keep the peak."""
-    try:
-        import psutil
-        root = psutil.Process(pid)
-    except Exception:   # psutil missing, or the process already gone
-        return
-    while not done.is_set():
-        try:
-            total = root.memory_info().rss
-            for child in root.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            return
-        peak[0] = max(peak[0], total // 1024)
-        done.wait(0.02)
-
-
 def timed(cmd: list[str], stdout: str = os.devnull) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one run of *cmd* (its output written to *stdout*).
 
-    The peak is that of the process and the processes it starts, added up
-    (sampled every 20 ms), or the largest of them when psutil is missing.
+    Each command measured runs in one process; its peak resident memory is
+    what the kernel reports when it ends (nothing samples it meanwhile, so
+    the timing is not disturbed).
     """
     start = time.perf_counter()
-    peak = [0]
-    done = threading.Event()
     with open(stdout, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
-        sampler = threading.Thread(target=_tree_rss, args=(proc.pid, peak, done), daemon=True)
-        sampler.start()
         _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()[:300]}")
-    return elapsed, max(peak[0], usage.ru_maxrss)
+    return elapsed, usage.ru_maxrss
 
 
 def generated(workdir: str, packets: int) -> str:
@@ -151,11 +125,14 @@ def main() -> int:
     if not ns.no_tshark and shutil.which("tshark"):
         runs["tshark fields"] = ["tshark", "-r", capture, "-T", "fields", "-e", "frame.number",
                                  "-e", "tcp.stream", "-e", "tcp.seq", "-e", "tcp.ack", "-e", "tcp.analysis.flags"]
-    timed(runs["pcapan report"])   # warm the compiled-code cache and the page cache
-    results = {}
-    for name, cmd in runs.items():
-        samples = [timed(cmd) for _ in range(ns.repeat)]
-        results[name] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples))
+    timed(runs["pcapan report"])   # warm the page cache
+    # round by round, every command once a round: a slower spell of the
+    # machine then weighs on all of them alike
+    samples: dict = {name: [] for name in runs}
+    for _ in range(ns.repeat):
+        for name, cmd in runs.items():
+            samples[name].append(timed(cmd))
+    results = {name: (statistics.median(x[0] for x in got), max(x[1] for x in got)) for name, got in samples.items()}
     size = os.path.getsize(capture)
     print(f"capture: {capture} ({size / 1e6:.1f} MB)")
     print(f"{'command':<16} {'median s':>9} {'peak RSS MiB':>13}")

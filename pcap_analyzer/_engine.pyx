@@ -255,8 +255,11 @@ cdef struct Frames:              # a chunk's columns as raw pointers (a memoryvi
     Py_ssize_t si, so, sf        # elements from one column to the next
 
 
-cdef inline Frames _frames(int64_t[:, ::1] inp, int64_t[:, ::1] out, double[:, ::1] fout) noexcept nogil:
+cdef Frames _frames(int64_t[:, :] inp, int64_t[:, :] out, double[:, :] fout) except *:
+    """Pointers to column arrays whose rows may be views of wider arrays (each row contiguous)."""
     cdef Frames f
+    if inp.strides[1] != 8 or (out is not None and out.strides[1] != 8) or (fout is not None and fout.strides[1] != 8):
+        raise ValueError("each column's values must be contiguous")
     f.inp = &inp[0, 0] if inp.shape[1] > 0 else NULL
     f.si = inp.strides[0] // 8
     f.out = &out[0, 0] if out is not None and out.shape[1] > 0 else NULL
@@ -499,6 +502,22 @@ cdef int64_t _sum16(const uint8_t* b, int64_t a, int64_t e) noexcept nogil:
     return <int64_t>(((s & 0xFF) << 8) | (s >> 8))
 
 
+def record_count(const uint8_t[::1] buf, int64_t start, bint big_endian):
+    """How many records :func:`frame_index` reads from *start* to the end (or to where it stops)."""
+    cdef int64_t n = buf.shape[0], pos = start, k = 0, cl
+    cdef const uint8_t* b = &buf[0] if n > 0 else NULL
+    cdef uint32_t v
+    with nogil:
+        while pos + 16 <= n:
+            memcpy(&v, b + pos + 8, 4)
+            cl = __builtin_bswap32(v) if big_endian else v
+            if cl > MAX_RECORD or pos + 16 + cl > n:
+                break
+            k += 1
+            pos += 16 + cl
+    return k
+
+
 def frame_index(const uint8_t[::1] buf, int64_t start, bint big_endian, int64_t limit):
     """Where up to *limit* records of a classic pcap start, from *start*; stops as the readable reader does.
 
@@ -719,7 +738,7 @@ cdef class Engine:
             names.append(text)
         return c
 
-    def fill(self, int64_t[:, ::1] inp, Py_ssize_t i, row):
+    def fill(self, int64_t[:, :] inp, Py_ssize_t i, row):
         """Write a decoded row (decode.FIELDS order) into column *i* of *inp* (frame fields untouched)."""
         (proto, ver, src, dst, sport, dport, flags, seq, ack, window, plen, hdrlen, mss, wscale, sack_perm,
          sack_bytes, ip_ck, l4_ck, fragment, truncated, malformed, other) = row
@@ -758,7 +777,7 @@ cdef class Engine:
     # -- the compiled decoder -------------------------------------------
 
     def decode(self, const uint8_t[::1] buf, int64_t[::1] offs, int64_t[::1] caps, int64_t[::1] wires,
-               int64_t[::1] ts, int64_t linktype, int64_t first, int64_t[:, ::1] inp):
+               int64_t[::1] ts, int64_t linktype, int64_t first, int64_t[:, :] inp):
         """Decode the records at *offs* into columns 0.. of *inp*, frames numbered from *first*.
 
         Ethernet (one 802.1Q tag at most) and raw IP frames of plain IPv4/IPv6
@@ -1043,7 +1062,7 @@ cdef class Engine:
 
     # -- the pass over frames ---------------------------------------------
 
-    def analyse(self, int64_t[:, ::1] inp, int64_t[:, ::1] out, double[:, ::1] fout, Py_ssize_t count):
+    def analyse(self, int64_t[:, :] inp, int64_t[:, :] out, double[:, :] fout, Py_ssize_t count):
         """Analyse the first *count* frames of *inp* (the next ones of the capture) into *out* and *fout*."""
         cdef Py_ssize_t i
         cdef Frames fr = _frames(inp, out, fout)
@@ -1635,3 +1654,829 @@ _VERDICT_IN = {None: V_NONE, "good": V_GOOD, "bad": V_BAD, "maybe_offloaded": 3,
 NSNAP_COLUMNS = NSNAP
 SNAP_CONTEXT = SNAP_DUP
 
+
+
+# ---------------------------------------------------------------------------
+# The explain column, written in one pass over a whole capture's columns
+# (explain.py is the readable form of these sentences and the reference the
+# tests hold this to, frame by frame)
+
+from libc.stdlib cimport abort, free, malloc, realloc, strtol
+from libc.string cimport strlen
+from libc.math cimport isinf, rint, signbit
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+cdef extern from *:
+    """
+    #include <charconv>
+    /* the shortest round-trip digits of x in scientific notation (d.ddde+XX); returns the length */
+    static inline int pcapan_shortest(double x, char* buf) {
+        std::to_chars_result r = std::to_chars(buf, buf + 40, x, std::chars_format::scientific);
+        return (int)(r.ptr - buf);
+    }
+    """
+    int pcapan_shortest(double x, char* buf) nogil
+
+cdef const char* _WHO[3]
+cdef const char* _WHO_LOWER[3]
+cdef const char* _PEER[3]
+_WHO[:] = [b"Sender", b"Server", b"Client"]          # by from_client + 1: unknown, server, client
+_WHO_LOWER[:] = [b"sender", b"server", b"client"]
+_PEER[:] = [b"receiver", b"client", b"server"]
+cdef const char* _ORDINALS[11]
+_ORDINALS[:] = [b"", b"First", b"Second", b"Third", b"Fourth", b"Fifth", b"Sixth", b"Seventh", b"Eighth",
+                b"Ninth", b"Tenth"]
+# the notes after a sentence, first present (and not the sentence's own topic) wins
+cdef int _NOTE_BITS[7]
+_NOTE_BITS[:] = [18, 19, 20, 21, 1, 6, 16]
+
+
+cdef struct Buf:                 # a growing byte buffer (malloc'd; no zero-filling as a vector's resize does)
+    char* p
+    size_t n, cap
+
+
+cdef void _reserve(Buf* b, size_t extra) noexcept nogil:
+    cdef size_t want = b.n + extra
+    cdef char* grown
+    if want <= b.cap:
+        return
+    want = max(want, 2 * b.cap)
+    grown = <char*>realloc(b.p, want)
+    if grown == NULL:
+        abort()
+    b.p = grown
+    b.cap = want
+
+
+cdef inline void _putn(Buf* b, const char* s, size_t k) noexcept nogil:
+    _reserve(b, k)
+    memcpy(b.p + b.n, s, k)
+    b.n += k
+
+
+cdef inline void _put(Buf* b, const char* s) noexcept nogil:
+    _putn(b, s, strlen(s))
+
+
+cdef inline void _putc(Buf* b, char c) noexcept nogil:
+    _reserve(b, 1)
+    b.p[b.n] = c
+    b.n += 1
+
+
+cdef inline void _put_int(Buf* b, int64_t v) noexcept nogil:
+    cdef char tmp[24]
+    cdef int k = 24
+    cdef uint64_t u
+    cdef bint negative = v < 0
+    u = <uint64_t>(-(v + 1)) + 1 if negative else <uint64_t>v
+    while True:
+        k -= 1
+        tmp[k] = <char>(48 + u % 10)
+        u //= 10
+        if u == 0:
+            break
+    if negative:
+        k -= 1
+        tmp[k] = b'-'
+    _putn(b, tmp + k, 24 - k)
+
+
+cdef int _digits(double x, char* digits, int* e10) noexcept nogil:
+    """The shortest digits that read back as *x* (positive, finite), and the power of ten of the first."""
+    cdef char tmp[48]
+    cdef int k, nd = 0, n = pcapan_shortest(x, tmp)
+    tmp[n] = 0
+    k = 0
+    while tmp[k] != b'e':
+        if tmp[k] != b'.':
+            digits[nd] = tmp[k]
+            nd += 1
+        k += 1
+    e10[0] = <int>strtol(tmp + k + 1, NULL, 10)
+    while nd > 1 and digits[nd - 1] == b'0':
+        nd -= 1
+    return nd
+
+
+cdef void _put_layout(Buf* b, const char* digits, int nd, int e10, int low, int high, bint dot0,
+                      int exp_width) noexcept nogil:
+    """Digits laid out in fixed notation when low <= e10 < high (with ".0" on whole numbers if *dot0*),
+    else as d.ddde+XX with at least *exp_width* exponent digits."""
+    cdef int j
+    if low <= e10 < high:
+        if e10 < 0:
+            _putn(b, b"0.", 2)
+            for j in range(-e10 - 1):
+                _putc(b, b'0')
+            _putn(b, digits, nd)
+        else:
+            for j in range(e10 + 1):
+                _putc(b, digits[j] if j < nd else b'0')
+            if nd > e10 + 1:
+                _putc(b, b'.')
+                _putn(b, digits + e10 + 1, nd - e10 - 1)
+            elif dot0:
+                _putn(b, b".0", 2)
+    else:
+        _putc(b, digits[0])
+        if nd > 1:
+            _putc(b, b'.')
+            _putn(b, digits + 1, nd - 1)
+        _putc(b, b'e')
+        _putc(b, b'-' if e10 < 0 else b'+')
+        if e10 < 0:
+            e10 = -e10
+        if exp_width == 2 and e10 < 10:
+            _putc(b, b'0')
+        _put_int(b, e10)
+
+
+cdef void _put_shortest(Buf* b, double x) noexcept nogil:
+    """A float as arrow writes it as text: the shortest digits that read back as it, in fixed
+    notation from 1e-6 up to 1e10, else as d.ddde+X."""
+    cdef char digits[24]
+    cdef int e10, nd
+    if x == 0:
+        _put(b, b"-0" if signbit(x) else b"0")
+        return
+    if x < 0:
+        _putc(b, b'-')
+        x = -x
+    nd = _digits(x, digits, &e10)
+    _put_layout(b, digits, nd, e10, -6, 10, False, 1)
+
+
+cdef void _put_repr(Buf* b, double x) noexcept nogil:
+    """A float as Python's repr writes it (finite; what pandas writes in csv): the shortest digits,
+    fixed notation from 1e-4 up to 1e16 with ".0" on whole numbers, else d.ddde+XX."""
+    cdef char digits[24]
+    cdef int e10, nd
+    if isinf(x):
+        _put(b, b"-inf" if x < 0 else b"inf")
+        return
+    if x == 0:
+        _put(b, b"-0.0" if signbit(x) else b"0.0")
+        return
+    if x < 0:
+        _putc(b, b'-')
+        x = -x
+    nd = _digits(x, digits, &e10)
+    _put_layout(b, digits, nd, e10, -4, 16, True, 2)
+
+
+cdef void _put_ms(Buf* b, double seconds) noexcept nogil:
+    """Seconds as milliseconds text: whole above 10 ms, one decimal above 1 ms, else two (explain.py)."""
+    cdef double ms = seconds * 1000.0
+    if ms >= 10:
+        ms = rint(ms)
+    elif ms >= 1:
+        ms = rint(ms * 10) / 10
+    else:
+        ms = rint(ms * 100) / 100
+    _put_shortest(b, ms)
+
+
+cdef struct Say:                 # what one frame's sentence reads
+    int64_t topic, note, phase, proto, side, flags, seq, sport, dport, rel_seq, rel_ack, plen, wsize, dup_num
+    int64_t next_rel_seq, cap_len, wire_len, malformed, fragment, stream, asked
+    double rto
+
+
+cdef inline int64_t _z(int64_t v) noexcept nogil:
+    """A missing integer (-1) read as 0, as explain.py fills them."""
+    return v if v >= 0 else 0
+
+
+cdef void _last_byte(Buf* b, Say* s) noexcept nogil:
+    _put_int(b, (s.rel_seq + s.plen if s.next_rel_seq < 0 else s.next_rel_seq) - 1)
+
+
+cdef bint _topic_sentence(Buf* b, Say* s, const char** layers) noexcept nogil:
+    cdef int w = <int>s.side + 1
+    cdef int64_t t = s.topic
+    if t == 17:        # malformed
+        if s.malformed > 0:
+            _put(b, b"Malformed ")
+            _put(b, layers[s.malformed])
+            _put(b, b" header: pcapan cannot decode the frame past it")
+        else:
+            _put(b, b"Malformed header: pcapan cannot decode the frame past it")
+    elif t == 15:      # reused_ports
+        _put(b, _WHO[w])
+        _put(b, b" opens a new connection on ports used before: SYN with new ISN ")
+        _put_int(b, s.seq)
+        _put(b, b" (relative 0) from port ")
+        _put_int(b, s.sport)
+    elif t == 11:      # spurious_retransmission
+        _put(b, b"Spurious retransmission of relative seq ")
+        _put_int(b, s.rel_seq)
+        _put(b, b": the ")
+        _put(b, _PEER[w])
+        _put(b, b" had already acknowledged these bytes")
+    elif t == 12:      # fast_retransmission
+        _put(b, b"Fast retransmission of relative seq ")
+        _put_int(b, s.rel_seq)
+        _put(b, b" (")
+        _put_int(b, s.plen)
+        _put(b, b" bytes) after duplicate ACKs asked for it")
+    elif t == 14:      # retransmission
+        if isnan(s.rto):
+            _put(b, b"Retransmission of relative seq ")
+            _put_int(b, s.rel_seq)
+            _put(b, b": these bytes were sent before")
+        elif s.phase == PH_SYN:
+            _put(b, b"SYN sent again after ")
+            _put_ms(b, s.rto)
+            _put(b, b" ms without an answer (timeout)")
+        elif s.phase == PH_SYN_ACK:
+            _put(b, b"SYN-ACK sent again after ")
+            _put_ms(b, s.rto)
+            _put(b, b" ms without the handshake ACK (timeout)")
+        elif s.asked:
+            _put(b, b"Retransmission of relative seq ")
+            _put_int(b, s.rel_seq)
+            _put(b, b", ")
+            _put_ms(b, s.rto)
+            _put(b, b" ms after it was first sent: loss recovery, the receiver's duplicate ACKs reported it missing")
+        else:
+            _put(b, b"Retransmission of relative seq ")
+            _put_int(b, s.rel_seq)
+            _put(b, b" after ")
+            _put_ms(b, s.rto)
+            _put(b, b" ms without an ACK (timeout)")
+    elif t == 13:      # out_of_order
+        _put(b, b"Out of order: relative seq ")
+        _put_int(b, s.rel_seq)
+        _put(b, b" arrives after later data (reordered on the way)")
+    elif t == 0:       # zero_window_probe
+        _put(b, b"Zero-window probe: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b" sends one byte at relative seq ")
+        _put_int(b, s.rel_seq)
+        _put(b, b" to see whether the ")
+        _put(b, _PEER[w])
+        _put(b, b"'s window has opened")
+    elif t == 4:       # window_probe
+        _put(b, b"Window probe: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b" asks whether the ")
+        _put(b, _PEER[w])
+        _put(b, b"'s zero window has opened (Wireshark calls it a keep-alive)")
+    elif t == 3:       # keep_alive
+        _put(b, b"Keep-alive: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b" asks whether the idle connection is still there")
+    elif t == 8:       # zero_window_probe_ack
+        _put(b, _WHO[w])
+        _put(b, b" answers the zero-window probe: its window is now ")
+        _put_int(b, s.wsize)
+        _put(b, b" bytes")
+    elif t == 7:       # keep_alive_ack
+        _put(b, _WHO[w])
+        _put(b, b" answers the keep-alive: the connection is still alive")
+    elif t == 9:       # duplicate_ack
+        if 1 <= s.dup_num <= 10:
+            _put(b, _ORDINALS[s.dup_num])
+            _put(b, b" duplicate ACK for relative ")
+        else:
+            _put(b, b"Duplicate ACK number ")
+            _put_int(b, s.dup_num)
+            _put(b, b" for relative ")
+        _put_int(b, s.rel_ack)
+        _put(b, b": the receiver is asking for that segment again")
+    elif t == 10:      # ack_lost_segment
+        _put(b, _WHO[w])
+        _put(b, b" acknowledges up to relative ")
+        _put_int(b, s.rel_ack)
+        _put(b, b": data the capture never saw")
+    elif t == 2:       # lost_segment
+        _put(b, b"Previous segment not captured: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b"'s data jumps ahead to relative seq ")
+        _put_int(b, s.rel_seq)
+        _put(b, b", leaving a gap")
+    elif t == 1:       # zero_window
+        _put(b, b"Zero window: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b"'s receive buffer is full, the ")
+        _put(b, _PEER[w])
+        _put(b, b" must stop sending")
+    elif t == 6:       # window_full
+        _put(b, _WHO[w])
+        _put(b, b"'s data fills the ")
+        _put(b, _PEER[w])
+        _put(b, b"'s advertised window: it must wait for an ACK before sending more")
+    elif t == 5:       # window_update
+        _put(b, b"Window update: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b" now advertises ")
+        _put_int(b, s.wsize)
+        _put(b, b" bytes, nothing new acknowledged")
+    else:
+        return False
+    return True
+
+
+cdef bint _tcp_sentence(Buf* b, Say* s, const uint8_t* accepted, int64_t naccepted) noexcept nogil:
+    cdef int w = <int>s.side + 1
+    cdef bint ephemeral
+    if s.phase == PH_SYN:
+        ephemeral = 49152 <= s.sport <= 65535 or 32768 <= s.sport <= 60999 or 1025 <= s.sport <= 5000
+        _put(b, _WHO[w])
+        _put(b, b" opens the connection: SYN with random ISN ")
+        _put_int(b, s.seq)
+        _put(b, b" (relative 0) from ephemeral port " if ephemeral else b" (relative 0) from port ")
+        _put_int(b, s.sport)
+    elif s.phase == PH_SYN_ACK:
+        _put(b, _WHO[w])
+        _put(b, b" accepts: SYN-ACK with its own ISN ")
+        _put_int(b, s.seq)
+        if s.rel_ack == 1:
+            _put(b, b", ack = ")
+            _put(b, _PEER[w])
+            _put(b, b" ISN + 1 (relative 1)")
+        else:
+            _put(b, b", ack relative ")
+            _put_int(b, s.rel_ack)
+    elif s.phase == PH_HANDSHAKE_ACK:
+        if s.plen > 0:
+            _put(b, b"Client completes the three-way handshake and already sends ")
+            _put_int(b, s.plen)
+            _put(b, b" bytes: relative seq ")
+            _put_int(b, s.rel_seq)
+            _put(b, b" to ")
+            _last_byte(b, s)
+        else:
+            _put(b, b"Client completes the three-way handshake: ACK = server ISN + 1 (relative 1)")
+    elif s.phase == PH_DATA:
+        _put(b, _WHO[w])
+        _put(b, b" sends ")
+        _put_int(b, s.plen)
+        _put(b, b" bytes: relative seq ")
+        _put_int(b, s.rel_seq)
+        _put(b, b" to ")
+        _last_byte(b, s)
+    elif s.phase == PH_ACK:
+        _put(b, _WHO[w])
+        if s.flags >= 0 and s.flags & ACK:
+            _put(b, b" acknowledges every byte before relative ")
+            _put_int(b, s.rel_ack)
+            _put(b, b": it expects ")
+            _put_int(b, s.rel_ack)
+            _put(b, b" next")
+        else:
+            _put(b, b" sends an empty segment without the ACK flag")
+    elif s.phase == PH_FIN:
+        _put(b, _WHO[w])
+        if s.plen > 0:
+            _put(b, b" sends its last ")
+            _put_int(b, s.plen)
+            _put(b, b" bytes with FIN: relative seq ")
+            _put_int(b, s.rel_seq)
+            _put(b, b" to ")
+            _last_byte(b, s)
+            _put(b, b", then nothing more")
+        else:
+            _put(b, b" closes its side: FIN at relative seq ")
+            _put_int(b, s.rel_seq)
+            _put(b, b", it has no more data to send")
+    elif s.phase == PH_RST:
+        if s.side == 0 and s.flags >= 0 and s.flags & ACK and not (
+                0 <= s.stream < naccepted and accepted[s.stream]):
+            _put(b, b"Server refuses the connection: RST in answer to the SYN (nothing listens on port ")
+            _put_int(b, s.sport)
+            _put(b, b")")
+        else:
+            _put(b, _WHO[w])
+            _put(b, b" aborts the connection: RST, without the orderly FIN exchange")
+    else:
+        _put(b, b"TCP segment whose header is incomplete: not analysed")
+    return True
+
+
+cdef void _note_text(Buf* b, Say* s) noexcept nogil:
+    cdef int w = <int>s.side + 1
+    cdef int64_t n = s.note
+    if n == 18:
+        _put(b, b"IPv4 header checksum wrong: the receiver would drop this packet")
+    elif n == 19:
+        _put(b, b"TCP checksum wrong: the segment was damaged and the receiver would drop it")
+    elif n == 20:
+        _put(b, b"UDP checksum wrong (or missing over IPv6): the receiver would drop it")
+    elif n == 21:
+        _put(b, b"checksum not filled in: captured before the network card computed it (offload)")
+    elif n == 1:
+        _put(b, b"zero window: the ")
+        _put(b, _WHO_LOWER[w])
+        _put(b, b"'s receive buffer is full")
+    elif n == 6:
+        _put(b, b"this fills the ")
+        _put(b, _PEER[w])
+        _put(b, b"'s advertised window")
+    elif n == 16:
+        if s.cap_len < s.wire_len:
+            _put(b, b"only ")
+            _put_int(b, s.cap_len)
+            _put(b, b" of its ")
+            _put_int(b, s.wire_len)
+            _put(b, b" bytes captured (snapshot length)")
+        else:
+            _put(b, b"the frame ends before its headers say it should")
+
+
+def explain_column(int64_t[:, :] inp, int64_t[:, :] out, double[:, :] fout, const uint8_t[::1] accepted,
+                   list protos, list malformed_names):
+    """The ``explain`` sentence of every frame of a capture, in frame order: (offsets, UTF-8 bytes, valid)
+    as the buffers of an arrow large_string array; *accepted* says per TCP stream whether it had a SYN-ACK."""
+    cdef Frames fr = _frames(inp, out, fout)
+    cdef Py_ssize_t n = inp.shape[1], i
+    offsets_a = np.empty(n + 1, dtype=np.int64)
+    valid_a = np.ones(n, dtype=np.uint8)
+    cdef int64_t[::1] offsets = offsets_a
+    cdef uint8_t[::1] valid = valid_a
+    # per protocol code: 0 tcp, 1 udp, 2 a fixed sentence, 3 none; per malformed code: the layer's name
+    sentences = {"arp": b"ARP: asks which hardware address belongs to an IP address, or answers that question",
+                 "icmp": b"ICMP: a control or error message of the IP layer (ping, unreachable, time exceeded)",
+                 "icmpv6": b"ICMPv6: a control or error message of IPv6, including neighbour discovery (IPv6's ARP)",
+                 "ipv4": b"IPv4 packet carrying a protocol pcapan does not analyse",
+                 "ipv6": b"IPv6 packet carrying a protocol pcapan does not analyse",
+                 "other": b"Frame without an IP packet that pcapan can read"}
+    proto_texts = [sentences.get(p) for p in protos]
+    names = {"link": b"link-layer", "ip": b"IPv4", "ipv6": b"IPv6", "tcp": b"TCP", "udp": b"UDP"}
+    layer_texts = [names.get(m, (m or "").encode()) for m in malformed_names]
+    cdef vector[const char*] proto_sentence, layers
+    for t in proto_texts:
+        proto_sentence.push_back(<const char*>t if t is not None else NULL)
+    for t in layer_texts:
+        layers.push_back(<const char*>t)
+    cdef const uint8_t* acc = &accepted[0] if accepted.shape[0] > 0 else NULL
+    cdef int64_t naccepted = accepted.shape[0]
+    cdef Buf b
+    cdef Say s
+    cdef int64_t labels, k, key, want, dup_frame, top = 0
+    cdef size_t mark
+    cdef bint said
+    # the last duplicate ACK of each (stream, side): frame and rel_ack (explain._after_duplicate_acks)
+    for i in range(n):
+        if fr.out[O_STREAM * fr.so + i] > top:
+            top = fr.out[O_STREAM * fr.so + i]
+    cdef vector[int64_t] last_dup_frame, last_dup_ack
+    last_dup_frame.assign(3 * (top + 1), -1)
+    last_dup_ack.assign(3 * (top + 1), 0)
+    b.p = NULL
+    b.n = b.cap = 0
+    _reserve(&b, n * 90 + 1)
+    with nogil:
+        for i in range(n):
+            offsets[i] = b.n
+            labels = fr.out[O_LABELS * fr.so + i]
+            s.topic = -1
+            for k in range(NTOPICS):
+                if labels >> TOPIC_BITS[k] & 1:
+                    s.topic = TOPIC_BITS[k]
+                    break
+            s.note = -1
+            for k in range(7):
+                if labels >> _NOTE_BITS[k] & 1 and _NOTE_BITS[k] != s.topic:
+                    s.note = _NOTE_BITS[k]
+                    break
+            s.phase = fr.out[O_PHASE * fr.so + i]
+            s.proto = fr.inp[I_PROTO * fr.si + i]
+            s.side = fr.out[O_FROM_CLIENT * fr.so + i]
+            s.flags = fr.inp[I_FLAGS * fr.si + i]
+            s.seq = _z(fr.inp[I_SEQ * fr.si + i])
+            s.sport = _z(fr.inp[I_SPORT * fr.si + i])
+            s.dport = _z(fr.inp[I_DPORT * fr.si + i])
+            s.rel_seq = _z(fr.out[O_REL_SEQ * fr.so + i])
+            s.rel_ack = _z(fr.out[O_REL_ACK * fr.so + i])
+            s.plen = _z(fr.inp[I_PLEN * fr.si + i])
+            s.wsize = _z(fr.out[O_WSIZE * fr.so + i])
+            s.dup_num = _z(fr.out[O_DUP_NUM * fr.so + i])
+            s.next_rel_seq = fr.out[O_NEXT_REL_SEQ * fr.so + i]
+            s.cap_len = _z(fr.inp[I_CAPLEN * fr.si + i])
+            s.wire_len = _z(fr.inp[I_WIRELEN * fr.si + i])
+            s.malformed = fr.inp[I_MALFORMED * fr.si + i]
+            s.fragment = fr.inp[I_FRAG * fr.si + i]
+            s.stream = _z(fr.out[O_STREAM * fr.so + i])
+            s.rto = fr.fout[F_RTO * fr.sf + i]
+            # a resend after the other side's duplicate ACKs asked for it (loss recovery, not a timeout)
+            s.asked = 0
+            if s.topic == 14 and s.side >= 0:
+                want = s.stream * 3 + 1 - s.side
+                dup_frame = last_dup_frame[want]
+                s.asked = (dup_frame >= 0 and (fr.out[O_RTO_FRAME * fr.so + i] < 0
+                                               or dup_frame > fr.out[O_RTO_FRAME * fr.so + i])
+                           and last_dup_ack[want] <= s.rel_seq)
+            if s.dup_num > 0:
+                key = s.stream * 3 + (s.side if s.side >= 0 else 2)
+                last_dup_frame[key] = fr.inp[I_FRAME * fr.si + i]
+                last_dup_ack[key] = s.rel_ack
+            said = True
+            if s.topic >= 0:
+                _topic_sentence(&b, &s, layers.data())
+            elif s.proto == P_TCP:
+                _tcp_sentence(&b, &s, acc, naccepted)
+            elif s.proto == P_UDP:
+                _put(&b, _WHO[s.side + 1])
+                _put(&b, b" sends a UDP datagram of ")
+                _put_int(&b, s.plen)
+                _put(&b, b" bytes to port ")
+                _put_int(&b, s.dport)
+                _put(&b, b" (no handshake, no ACKs)")
+            elif 0 <= s.proto < <int64_t>proto_sentence.size() and proto_sentence[s.proto] != NULL:
+                if s.fragment > 0:
+                    _put(&b, b"IP fragment: one piece of a larger datagram; the frame that completes it "
+                            b"carries the TCP/UDP header")
+                else:
+                    _put(&b, proto_sentence[s.proto])
+            else:
+                said = False
+            if not said:
+                valid[i] = 0
+            elif s.note >= 0:
+                _put(&b, b"; ")
+                _note_text(&b, &s)
+        offsets[n] = b.n
+    data = np.empty(b.n, dtype=np.uint8)
+    cdef uint8_t[::1] d = data
+    if b.n:
+        memcpy(&d[0], b.p, b.n)
+    free(b.p)
+    return offsets_a, data, valid_a
+
+
+def accepted_streams(Engine e):
+    """Per TCP stream: 1 if it had a SYN-ACK."""
+    out = np.zeros(e.tcp.size(), dtype=np.uint8)
+    cdef uint8_t[::1] o = out
+    cdef Py_ssize_t j
+    for j in range(<Py_ssize_t>e.tcp.size()):
+        o[j] = e.tcp[j].syn_ack_any
+    return out
+
+
+def _float_texts(double[::1] x, bint as_repr):
+    """Each float as :func:`_put_repr` (Python's repr) or :func:`_put_shortest` (arrow's cast) writes it
+    (for the tests)."""
+    cdef Buf b
+    b.p = NULL
+    b.n = b.cap = 0
+    out = []
+    for i in range(x.shape[0]):
+        b.n = 0
+        if as_repr:
+            _put_repr(&b, x[i])
+        else:
+            _put_shortest(&b, x[i])
+        out.append(PyBytes_FromStringAndSize(b.p, b.n).decode())
+    free(b.p)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# csv text of a table's columns, as pandas writes it (report/csv_text.py decides
+# which columns it can take and gives them here as arrays)
+
+cdef enum:
+    C_INT, C_BOOL, C_FLOAT, C_TIME, C_CATEGORY, C_TEXT
+
+
+cdef struct Column:
+    int kind
+    const int64_t* ints            # C_INT, C_TIME (ns), C_CATEGORY (codes), C_TEXT (offsets)
+    const uint8_t* bools           # C_BOOL values
+    const uint8_t* missing         # 1 where the cell is empty (may be NULL)
+    const double* floats           # C_FLOAT
+    const uint8_t* text            # C_TEXT bytes
+    const char** names             # C_CATEGORY: each category's cell (quoted already)
+    const size_t* name_lengths
+
+
+cdef void _civil(int64_t days, int64_t* y, int64_t* m, int64_t* d) noexcept nogil:
+    """Year, month and day of a day count since 1970-01-01 (proleptic Gregorian calendar)."""
+    cdef int64_t z = days + 719468
+    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    d[0] = doy - (153 * mp + 2) // 5 + 1
+    m[0] = mp + 3 if mp < 10 else mp - 9
+    y[0] = yoe + era * 400 + (1 if m[0] <= 2 else 0)
+
+
+# The cell writers below write at *q* (room made beforehand: a row's worst case) and return where
+# they stopped.
+
+cdef inline char* _w_digits(char* q, int64_t v, int width) noexcept nogil:
+    cdef int k
+    for k in range(width - 1, -1, -1):
+        q[k] = <char>(48 + v % 10)
+        v //= 10
+    return q + width
+
+
+cdef inline char* _w_int(char* q, int64_t v) noexcept nogil:
+    cdef char tmp[24]
+    cdef int k = 24
+    cdef uint64_t u
+    if v < 0:
+        q[0] = b'-'
+        q += 1
+        u = <uint64_t>(-(v + 1)) + 1
+    else:
+        u = <uint64_t>v
+    while True:
+        k -= 1
+        tmp[k] = <char>(48 + u % 10)
+        u //= 10
+        if u == 0:
+            break
+    memcpy(q, tmp + k, 24 - k)
+    return q + 24 - k
+
+
+cdef char* _w_time(char* q, int64_t ns) noexcept nogil:
+    """YYYY-MM-DDTHH:MM:SS.ffffffZ of a time in ns since the epoch (microseconds rounded down)."""
+    cdef int64_t us = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)
+    cdef int64_t secs = us // 1000000 if us >= 0 else -((-us + 999999) // 1000000)
+    cdef int64_t frac = us - secs * 1000000
+    cdef int64_t days = secs // 86400 if secs >= 0 else -((-secs + 86399) // 86400)
+    cdef int64_t rest = secs - days * 86400, y, m, d
+    _civil(days, &y, &m, &d)
+    q = _w_digits(q, y, 4)
+    q[0] = b'-'
+    q = _w_digits(q + 1, m, 2)
+    q[0] = b'-'
+    q = _w_digits(q + 1, d, 2)
+    q[0] = b'T'
+    q = _w_digits(q + 1, rest // 3600, 2)
+    q[0] = b':'
+    q = _w_digits(q + 1, rest // 60 % 60, 2)
+    q[0] = b':'
+    q = _w_digits(q + 1, rest % 60, 2)
+    q[0] = b'.'
+    q = _w_digits(q + 1, frac, 6)
+    q[0] = b'Z'
+    return q + 1
+
+
+cdef char* _w_repr(char* q, double x) noexcept nogil:
+    """:func:`_put_repr` writing at *q* (a float is at most 25 characters)."""
+    cdef Buf b
+    cdef char tmp[40]
+    b.p = tmp
+    b.n = 0
+    b.cap = 40
+    _put_repr(&b, x)
+    memcpy(q, tmp, b.n)
+    return q + b.n
+
+
+cdef char* _w_text(char* q, const uint8_t* s, int64_t k, const uint8_t* special) noexcept nogil:
+    """A text cell as the csv module writes it: in double quotes (inner ones doubled) if it holds a
+    character that needs them."""
+    cdef int64_t j
+    for j in range(k):
+        if special[s[j]]:
+            break
+    else:
+        memcpy(q, s, k)
+        return q + k
+    q[0] = b'"'
+    q += 1
+    for j in range(k):
+        if s[j] == b'"':
+            q[0] = b'"'
+            q += 1
+        q[0] = <char>s[j]
+        q += 1
+    q[0] = b'"'
+    return q + 1
+
+
+def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssize_t stop, uint8_t[::1] out):
+    """The csv rows start:stop (each ended by a newline) of *columns*, written into *out* as far as
+    whole rows fit; returns (the first row not written, the bytes written).  Each column is a tuple:
+
+    ("int", int64 values, missing) ("bool", uint8 values, missing) ("float", float64 values)
+    ("time", int64 ns, missing) ("category", int64 codes, [cell bytes]) ("text", int64 offsets,
+    uint8 bytes, missing); missing is a uint8 array (1: empty cell) or None, a float's NaN is an
+    empty cell, a code -1 too.  *special* marks the bytes that make a text cell quoted.
+    """
+    cdef Py_ssize_t ncol = len(columns), i, j
+    cdef vector[Column] cols
+    cdef Column c
+    cdef vector[const char*] names
+    cdef vector[size_t] lengths
+    cdef vector[size_t] name_start
+    keep = []        # the arrays the pointers point into
+    cdef const int64_t[::1] iv
+    cdef const uint8_t[::1] uv
+    cdef const double[::1] fv
+    cdef int64_t fixed = ncol + 1, w
+    for spec in columns:
+        kind = spec[0]
+        c.ints = NULL
+        c.bools = NULL
+        c.missing = NULL
+        c.floats = NULL
+        c.text = NULL
+        c.names = NULL
+        c.name_lengths = NULL
+        # the widest cell of the column (text: twice its bytes and two quotes, added per row)
+        w = {"int": 20, "bool": 5, "float": 25, "time": 27, "text": 2, "category": 0}[kind]
+        if kind in ("int", "time", "category", "text"):
+            iv = spec[1]
+            keep.append(spec[1])
+            c.ints = &iv[0] if iv.shape[0] else NULL
+        if kind == "int":
+            c.kind = C_INT
+        elif kind == "time":
+            c.kind = C_TIME
+        elif kind == "bool":
+            c.kind = C_BOOL
+            uv = spec[1]
+            keep.append(spec[1])
+            c.bools = &uv[0] if uv.shape[0] else NULL
+        elif kind == "float":
+            c.kind = C_FLOAT
+            fv = spec[1]
+            keep.append(spec[1])
+            c.floats = &fv[0] if fv.shape[0] else NULL
+        elif kind == "category":
+            c.kind = C_CATEGORY
+            name_start.push_back(names.size())
+            for cell in spec[2]:
+                keep.append(cell)
+                names.push_back(<const char*>cell)
+                lengths.push_back(len(cell))
+                w = max(w, len(cell))
+        else:
+            c.kind = C_TEXT
+            uv = spec[2]
+            keep.append(spec[2])
+            c.text = &uv[0] if uv.shape[0] else NULL
+        fixed += w
+        missing = spec[2] if kind in ("int", "bool", "time") else (spec[3] if kind == "text" else None)
+        if missing is not None:
+            uv = missing
+            keep.append(missing)
+            c.missing = &uv[0] if uv.shape[0] else NULL
+        cols.push_back(c)
+    # the category names' pointers, now that the vectors will not move
+    cdef size_t at = 0
+    for j in range(ncol):
+        if cols[j].kind == C_CATEGORY:
+            cols[j].names = names.data() + name_start[at]
+            cols[j].name_lengths = lengths.data() + name_start[at]
+            at += 1
+    cdef const uint8_t* sp = &special[0]
+    cdef char* base = <char*>&out[0] if out.shape[0] else NULL
+    cdef char* end = base + out.shape[0]
+    cdef char* q = base
+    cdef Column* col
+    cdef int64_t code, room
+    with nogil:
+        i = start
+        while i < stop:
+            room = fixed
+            for j in range(ncol):
+                if cols[j].kind == C_TEXT:
+                    room += 2 * (cols[j].ints[i + 1] - cols[j].ints[i])
+            if room > end - q:
+                break
+            for j in range(ncol):
+                if j:
+                    q[0] = b','
+                    q += 1
+                col = &cols[j]
+                if col.missing != NULL and col.missing[i]:
+                    continue
+                if col.kind == C_INT:
+                    q = _w_int(q, col.ints[i])
+                elif col.kind == C_FLOAT:
+                    if not isnan(col.floats[i]):
+                        q = _w_repr(q, col.floats[i])
+                elif col.kind == C_BOOL:
+                    if col.bools[i]:
+                        memcpy(q, b"True", 4)
+                        q += 4
+                    else:
+                        memcpy(q, b"False", 5)
+                        q += 5
+                elif col.kind == C_TIME:
+                    q = _w_time(q, col.ints[i])
+                elif col.kind == C_CATEGORY:
+                    code = col.ints[i]
+                    if code >= 0:
+                        memcpy(q, col.names[code], col.name_lengths[code])
+                        q += col.name_lengths[code]
+                else:
+                    q = _w_text(q, col.text + col.ints[i], col.ints[i + 1] - col.ints[i], sp)
+            q[0] = b'\n'
+            q += 1
+            i += 1
+    return i, q - base

@@ -1,15 +1,23 @@
-"""The pipeline, one line per step, and the :class:`Analysis` it returns."""
+"""The pipeline, one line per step, and the :class:`Analysis` it returns.
+
+:func:`analyze` runs the compiled engine (:mod:`.engine`, :mod:`.results`)
+when it is built; :func:`analyze_readably` is the readable pipeline, one
+line per step, that the engine is tested against.  The modules with pandas
+are imported inside the functions: :func:`analyze` starts reading the
+capture on the engine's thread while they load.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 
-from . import decode, explain, reader, rules, schema, streams, summary
-from .schema import coded, texts
+from . import reader
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
     (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
@@ -29,6 +37,7 @@ class Analysis:
     def events(self) -> pd.DataFrame:
         """One row per (frame, label) for every labelled frame; ``label`` is a category."""
         # Imported here: the report and export modules import this one.
+        from . import schema
         from .export import EVENT_COLUMNS
         from .report.documents import events_table
 
@@ -60,6 +69,8 @@ class Analysis:
 
 def frame_counts(p: pd.DataFrame) -> dict:
     """Frames per protocol and frames cut short, in one table of frames (they add up over chunks)."""
+    from .schema import coded, texts
+
     proto = texts(p["proto"])
     # few distinct label sets: each is looked at once
     codes, sets = coded(p["labels"])
@@ -103,12 +114,16 @@ _FLAG_TEXT = np.array([_flag_names(v) for v in range(512)], dtype=object)
 
 def flag_text(flags: pd.Series) -> pd.Series:
     """The ``flags`` column: TCP flag names in Wireshark's order, comma-joined (missing where not TCP)."""
+    import pandas as pd
+
     f = flags.fillna(0).astype(np.int64).to_numpy() & 0x1FF
     return pd.Series(np.where(flags.notna().to_numpy(), _FLAG_TEXT[f], None), index=flags.index, dtype=object)
 
 
 def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
     """Derived display columns; times are relative to the first frame's."""
+    import pandas as pd
+
     p = p.copy(deep=False)   # new columns only; copy-on-write keeps the caller's table intact
     p["time"] = pd.to_datetime(p["ts_ns"], unit="ns", utc=True)
     first_ts_ns = p["ts_ns"].iloc[0] if len(p) else 0
@@ -121,6 +136,8 @@ def _finish_packets(p: pd.DataFrame) -> pd.DataFrame:
 
 def label_frames(packets: pd.DataFrame, step: Callable[[str], None] = lambda message: None) -> pd.DataFrame:
     """Streams, client/server, the rules' labels and the display columns of a capture's table of frames."""
+    from . import rules, streams, summary
+
     step(f"numbering the streams of {len(packets):,} frames")
     packets = streams.assign(packets)
     packets = streams.roles(packets, summary.service_name)
@@ -144,15 +161,18 @@ def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = No
     """
     from . import engine
 
-    if engine.available():
-        from . import results
+    if not engine.available():
+        return analyze_readably(path, progress)
+    reads = engine.Background(lambda: engine.analysed(path, progress=progress, collect=True))
+    from . import results  # pandas and the tables' code load meanwhile
 
-        return results.analyze(path, progress)
-    return analyze_readably(path, progress)
+    return results.analysis_of(*reads.result(), progress=progress)
 
 
 def analyze_readably(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:
     """:func:`analyze` by the readable pipeline: a table of all frames, then each step over it."""
+    from . import decode, explain, schema, summary
+
     step = progress or (lambda message: None)
     info = reader.CaptureInfo(path=os.fspath(path))
     step("reading frames")

@@ -118,27 +118,33 @@ def _run(path: Path, quiet: bool, job):
     return a
 
 
-def _emit(data: bytes, output: Optional[Path], capture: Path | None) -> None:
-    """Write rendered output (UTF-8) to *output*, or to stdout."""
+def _emit(data, output: Optional[Path], capture: Path | None) -> None:
+    """Write rendered output (UTF-8 bytes, or consecutive blocks of them) to *output*, or to stdout."""
+    blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     if output is None:
         out = getattr(sys.stdout, "buffer", None)
-        if out is None:      # a text-only stdout (some notebook or test harnesses)
-            sys.stdout.write(data.decode("utf-8"))
-            return
         sys.stdout.flush()
-        out.write(data)
-        out.flush()
+        for block in blocks:
+            if out is None:      # a text-only stdout (some notebook or test harnesses)
+                sys.stdout.write(bytes(block).decode("utf-8"))
+            else:
+                out.write(block)
+        (out or sys.stdout).flush()
         return
-    write_atomically(output, data, capture)
+    write_atomically(output, blocks, capture)
 
 
-def write_atomically(output: Path, data: bytes, capture: Path | None = None) -> None:
-    """Write *data* to *output* through a temporary file and a rename (see export)."""
+def write_atomically(output: Path, data, capture: Path | None = None) -> None:
+    """Write *data* (bytes, or consecutive blocks of them) to *output* through a temporary file and a
+    rename (see export)."""
     from .export import ExportError, replace_atomically
+
+    blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
 
     def write(path: str) -> None:
         with open(path, "wb") as f:
-            f.write(data)
+            for block in blocks:
+                f.write(block)
 
     try:
         replace_atomically(output, write, capture)
@@ -152,14 +158,14 @@ def _fmt(fmt: Optional[Format]) -> str:
     return fmt.value if fmt is not None else "table"
 
 
-def _render(doc, fmt: str, main: str, output: Optional[Path]) -> bytes:
+def _render(doc, fmt: str, main: str, output: Optional[Path]):
     color = output is None and sys.stdout.isatty() and fmt == "table"
     width = None
     if fmt == "table" and output is None and sys.stdout.isatty():
         width = os.get_terminal_size().columns
-    from .report.writers import render_bytes
+    from .report.writers import render_blocks
 
-    return render_bytes(doc, fmt, main, width=width, color=color)
+    return render_blocks(doc, fmt, main, width=width, color=color)
 
 
 @app.command()
@@ -167,9 +173,9 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
             quiet: QuietOpt = False) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
+    a = _load(capture, quiet)
     from .report.documents import packets_document
 
-    a = _load(capture, quiet)
     fmt = _fmt(format)
     doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table")
     _emit(_render(doc, fmt, "packets", output), output, capture)

@@ -105,10 +105,10 @@ def _decode_slow(engine, linktype: int, data: bytes, wire_len: int, inp: np.ndar
     engine.fill(inp, i, row)
 
 
-def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int,
-                     reuse: bool) -> Iterator[tuple]:
-    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap (the same
-    arrays each time if *reuse*)."""
+def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int, reuse: bool,
+                     into: np.ndarray | None = None) -> Iterator[tuple]:
+    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap: the same
+    arrays each time if *reuse*, consecutive parts of *into* if given."""
     mm = pcap.mm
     buf = np.frombuffer(mm, dtype=np.uint8)
     try:
@@ -127,8 +127,12 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
                                                                                        limit)
             offs, caps, wires = offs[:k], caps[:k], wires[:k]
             ts = secs[:k] * 1_000_000_000 + fracs[:k] * scale
-            inp = buffer if reuse and buffer is not None and buffer.shape[1] == k else \
-                np.empty((len(_engine.IN_COLUMNS), k), dtype=np.int64)
+            if into is not None:
+                inp = into[:, done:done + k]
+            elif reuse and buffer is not None and buffer.shape[1] == k:
+                inp = buffer
+            else:
+                inp = np.empty((len(_engine.IN_COLUMNS), k), dtype=np.int64)
             if reuse:
                 buffer = inp
             if fast:
@@ -205,6 +209,47 @@ def _frame_columns(path: str, info: reader.CaptureInfo, engine, limit: int) -> I
             return
 
 
+def _columns(frames: int) -> tuple:
+    """Empty in, out and float columns for *frames* frames.
+
+    Big ones are anonymous memory maps: numpy asks for transparent huge pages
+    on its own big arrays, and a kernel that compacts memory to find them can
+    stall the first writes for a good part of a second.
+    """
+    shapes = ((len(_engine.IN_COLUMNS), np.int64), (len(_engine.OUT_COLUMNS), np.int64),
+              (len(_engine.FLOAT_COLUMNS), np.float64))
+    return tuple(_empty((rows, frames), dtype) for rows, dtype in shapes)
+
+
+def _empty(shape: tuple, dtype) -> np.ndarray:
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size < 1 << 22:
+        return np.empty(shape, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
+
+
+def concat(parts: list[Chunk]) -> Chunk:
+    """One chunk of consecutive chunks (their ``comment`` codes renumbered)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        inp, out, fout = _columns(0)
+        return Chunk(inp, out, fout, [])
+    c_comment = _engine.IN_COLUMNS.index("comment")
+    comments: list = []
+    inps = []
+    for c in parts:
+        inp = c.inp
+        if c.comments:
+            inp = inp.copy()
+            row = inp[c_comment]
+            row[row >= 0] += len(comments)
+            comments += c.comments
+        inps.append(inp)
+    return Chunk(np.concatenate(inps, axis=1), np.concatenate([c.out for c in parts], axis=1),
+                 np.concatenate([c.fout for c in parts], axis=1), comments)
+
+
 class Pass:
     """One read of a capture through the engine, with the whole-capture facts assumed so far.
 
@@ -226,30 +271,54 @@ class Pass:
         self.chunk_frames = chunk_frames
         self.per_frame = per_frame
         self.engine = _engine.Engine(self.leave_out, self.given_roles, self.offloader_keys, per_frame)
+        self.collected: Chunk | None = None
 
     def run(self, keep: Callable[[Chunk], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> "Pass":
-        """Read and analyse the whole capture; hand each analysed chunk to *keep* (its arrays are its own)."""
+            progress: Callable[[int], None] | None = None, collect: bool = False) -> "Pass":
+        """Read and analyse the whole capture; hand each analysed chunk to *keep* (its arrays are its own).
+
+        With *collect*, :attr:`collected` is then one :class:`Chunk` of every
+        frame (a classic pcap's frames are counted first and written into
+        arrays made once for all of them).
+        """
         from .ports import service_name
 
         _engine.use_service_names(service_name)
         engine = self.engine
         pcap = _open_classic(self.path)
+        into = outs = None
         if pcap is not None:
+            if collect:
+                buf = np.frombuffer(pcap.mm, dtype=np.uint8)
+                total = _engine.record_count(buf, 24, pcap.big_endian)
+                del buf
+                outs = _columns(total)
+                into = outs[0]
             # without a keeper, every chunk is read into the same arrays
-            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=keep is None)
+            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=keep is None, into=into)
         else:
             columns = _frame_columns(self.path, self.info, engine, self.chunk_frames)
         out = fout = None
+        parts: list = []
+        done = 0
         for inp, k, comments in columns:
-            if keep is not None or out is None or out.shape[1] < k:
+            if outs is not None:
+                out, fout = outs[1][:, done:done + k], outs[2][:, done:done + k]
+            elif keep is not None or collect or out is None or out.shape[1] < k:
                 out = np.empty((len(_engine.OUT_COLUMNS), k), dtype=np.int64)
                 fout = np.empty((len(_engine.FLOAT_COLUMNS), k), dtype=np.float64)
             engine.analyse(inp, out, fout, k)
+            chunk = Chunk(inp, out, fout, comments)
             if keep is not None:
-                keep(Chunk(inp, out, fout, comments))
+                keep(chunk)
+            if collect and outs is None:
+                parts.append(chunk)
+            done += k
             if progress is not None:
                 progress(self.info.frames)
+        if collect:
+            self.collected = Chunk(outs[0][:, :done], outs[1][:, :done], outs[2][:, :done], []) \
+                if outs is not None else concat(parts)
         return self
 
     def second_pass(self) -> "Pass | None":
@@ -267,11 +336,12 @@ class Pass:
 
 def analysed(path: str | os.PathLike, keep: Callable[[], Callable[[Chunk], None]] | None = None,
              progress: Callable[[str], None] | None = None, leave_out=(),
-             chunk_frames: int = CHUNK_FRAMES, per_frame: bool = True) -> tuple[Pass, int]:
+             chunk_frames: int = CHUNK_FRAMES, per_frame: bool = True, collect: bool = False) -> tuple[Pass, int]:
     """The capture at *path* analysed to the end (read twice if needed: see the module docstring).
 
     *keep*, if given, is called at the start of each read for the function that
-    takes that read's chunks.  Returns the last pass and how many reads it took.
+    takes that read's chunks; with *collect* the last pass keeps every frame's
+    columns (:attr:`Pass.collected`).  Returns the last pass and how many reads it took.
     Raises :class:`.reader.CaptureError` for a file that is not a capture.
     """
     step = progress or (lambda message: None)
@@ -279,7 +349,7 @@ def analysed(path: str | os.PathLike, keep: Callable[[], Callable[[Chunk], None]
     for attempt in (1, 2):
         label = "reading frames" if attempt == 1 else "reading frames again"
         step(label)
-        run.run(keep() if keep is not None else None, lambda n: step(f"{label} ({n:,} so far)"))
+        run.run(keep() if keep is not None else None, lambda n: step(f"{label} ({n:,} so far)"), collect)
         again = run.second_pass() if attempt == 1 else None
         if again is None:
             return run, attempt

@@ -34,9 +34,8 @@ def _flag_texts() -> np.ndarray:
 
 
 def _nullable(a: np.ndarray, dtype=np.int64) -> pd.arrays.IntegerArray:
-    """Integers with -1 for missing, as a nullable column."""
-    missing = a < 0
-    return pd.arrays.IntegerArray(np.where(missing, 0, a).astype(dtype, copy=False), missing)
+    """Integers with -1 for missing, as a nullable column (no copy: the values under the mask do not count)."""
+    return pd.arrays.IntegerArray(a.astype(dtype, copy=False), a < 0)
 
 
 def _coded(codes: np.ndarray, names: list, index: pd.Index, none_code: int | None = None) -> pd.Series:
@@ -48,7 +47,7 @@ def _coded(codes: np.ndarray, names: list, index: pd.Index, none_code: int | Non
 
 def label_texts(bits: np.ndarray) -> tuple[np.ndarray, list]:
     """(code per row, -1 for no label; the semicolon-joined label set of each code)."""
-    sets, codes = np.unique(bits, return_inverse=True)
+    codes, sets = pd.factorize(bits)
     texts = [";".join(name for b, name in enumerate(_engine.LABELS) if int(m) >> b & 1) for m in sets.tolist()]
     empty = np.array([not t for t in texts] + [True])
     return np.where(empty[codes], -1, codes), texts
@@ -59,30 +58,16 @@ def _labels(bits: np.ndarray, index: pd.Index) -> pd.Series:
     return categorical(codes, texts, index)
 
 
-def _concat(parts: list[Chunk]) -> Chunk:
-    if len(parts) == 1:
-        return parts[0]
-    comments: list = []
-    inps = []
-    for c in parts:
-        inp = c.inp
-        if c.comments:
-            inp = inp.copy()
-            row = inp[_IN["comment"]]
-            row[row >= 0] += len(comments)
-            comments += c.comments
-        inps.append(inp)
-    return Chunk(np.concatenate(inps, axis=1), np.concatenate([c.out for c in parts], axis=1),
-                 np.concatenate([c.fout for c in parts], axis=1), comments)
+def packet_table(parts: list[Chunk] | Chunk, eng, first_ts: int, addresses: list | None = None) -> pd.DataFrame:
+    """The packets table (schema columns and dtypes, without ``explain``) of analysed chunks.
 
-
-def packet_table(parts: list[Chunk], eng, first_ts: int, addresses: list | None = None) -> pd.DataFrame:
-    """The packets table (schema columns and dtypes, without ``explain``) of analysed chunks."""
-    if not parts:
+    The table's integer columns are views of the chunk's arrays.
+    """
+    c = parts if isinstance(parts, Chunk) else (engine.concat(parts) if parts else None)
+    if c is None or c.inp.shape[1] == 0:
         empty = schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS[:-1])
         # as the readable pipeline has it: link-type names mapped from no numbers
         return empty.assign(linktype=pd.Series(np.zeros(0, dtype=np.int64)).map({}).astype("category"))
-    c = _concat(parts)
     i, o, fl = c.inp, c.out, c.fout
     n = i.shape[1]
     index = pd.RangeIndex(n)
@@ -94,8 +79,11 @@ def packet_table(parts: list[Chunk], eng, first_ts: int, addresses: list | None 
     def out(name):
         return o[_OUT[name]]
 
-    linktypes, lt_codes = np.unique(inp("linktype_id"), return_inverse=True)
-    flags = inp("tcp_flags")
+    lt = inp("linktype_id")
+    if (lt == lt[0]).all():
+        linktypes, lt_codes = np.array([lt[0]]), np.zeros(n, dtype=np.int64)
+    else:
+        linktypes, lt_codes = np.unique(lt, return_inverse=True)
     fc = out("from_client")
     comments = {j: c.comments[k] for j, k in enumerate(inp("comment").tolist()) if k >= 0} \
         if c.comments else None
@@ -116,7 +104,7 @@ def packet_table(parts: list[Chunk], eng, first_ts: int, addresses: list | None 
         "dport": _nullable(inp("dport")),
         "stream": _nullable(out("stream")),
         "from_client": pd.arrays.BooleanArray(fc == 1, fc < 0),
-        "flags": pd.array(np.where(flags >= 0, _flag_texts()[flags & 0x1FF], None), dtype="string"),
+        "flags": _flag_column(inp("tcp_flags")),
         "seq": _nullable(inp("seq")),
         "ack": _nullable(inp("ack")),
         "rel_seq": _nullable(out("rel_seq")),
@@ -143,7 +131,16 @@ def packet_table(parts: list[Chunk], eng, first_ts: int, addresses: list | None 
         "malformed": _coded(inp("malformed"), eng.malformed_names, index, 0),
         "comment": _from_decode_comments(n, comments),
     }
-    return pd.DataFrame(cols, index=index)
+    return pd.DataFrame(cols, index=index, copy=False)
+
+
+def _flag_column(flags: np.ndarray):
+    """The ``flags`` text column (string dtype) of raw TCP flag bits (-1 for none)."""
+    import pyarrow as pa
+
+    texts = pa.array(list(_flag_texts()), type=pa.large_string())
+    taken = texts.take(pa.array(flags & 0x1FF, mask=flags < 0))
+    return pd.array(taken, dtype="string")
 
 
 def _from_decode_comments(n: int, comments: dict | None):
@@ -330,8 +327,7 @@ def frames_of(path: str | os.PathLike, d, proto: str, stream: int,
 
     run = engine.Pass(path, given_roles=d.roles or (), offloaders=d.offloaders or (), chunk_frames=chunk_frames)
     run.run(keep)
-    p = packet_table(parts, run.engine, run.engine.first_ts)
-    return _explained(p)
+    return _explained(packet_table(parts, run.engine, run.engine.first_ts))
 
 
 def _explained(p: pd.DataFrame) -> pd.DataFrame:
@@ -341,19 +337,33 @@ def _explained(p: pd.DataFrame) -> pd.DataFrame:
 
 def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = None):
     """:func:`.analysis.analyze` by the engine: the :class:`.analysis.Analysis` of the capture at *path*."""
+    return analysis_of(*engine.analysed(path, progress=progress, collect=True), progress=progress)
+
+
+def analysis_of(run: engine.Pass, passes: int, progress: Callable[[str], None] | None = None):
+    """The :class:`.analysis.Analysis` of a finished pass that collected every frame."""
     from .analysis import Analysis
 
-    parts: list = []
-
-    def keeper():
-        parts.clear()
-        return parts.append
-
-    run, _passes = engine.analysed(path, keeper, progress)
     eng = run.engine
     addresses = eng.address_texts()
     step = progress or (lambda message: None)
     step("summarising streams")
-    packets = packet_table(parts, eng, eng.first_ts, addresses)
-    parts.clear()
-    return Analysis(info=run.info, packets=_explained(packets), streams=stream_table(eng, addresses))
+    c = run.collected
+    packets = packet_table(c, eng, eng.first_ts, addresses)
+    packets["explain"] = explain_column(c, eng) if c.inp.shape[1] else explain.explain(packets)
+    return Analysis(info=run.info, packets=packets, streams=stream_table(eng, addresses))
+
+
+def explain_column(c: Chunk, eng) -> pd.arrays.ArrowStringArray:
+    """The ``explain`` column of a whole capture's frames, written by the engine (explain.py's sentences)."""
+    import pyarrow as pa
+
+    offsets, data, valid = _engine.explain_column(c.inp, c.out, c.fout, _engine.accepted_streams(eng), eng.protos,
+                                                  eng.malformed_names)
+    n = len(valid)
+    nulls = None
+    if not valid.all():
+        nulls = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
+    text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), nulls,
+                                            n - int(valid.sum()))
+    return pd.arrays.ArrowStringArray(text)

@@ -166,7 +166,7 @@ def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
         elif str(s.dtype) != col.dtype:
             s = s.astype(col.dtype)
         out[col.name] = s
-    return pd.DataFrame(out, index=df.index)
+    return pd.DataFrame(out, index=df.index, copy=False)   # copy-on-write: no copy needed
 
 
 def column_names(columns: tuple[Column, ...]) -> list[str]:

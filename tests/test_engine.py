@@ -50,17 +50,7 @@ def assert_same_analysis(path, chunk_frames: int = engine.CHUNK_FRAMES) -> None:
 
 
 def _analyze_in_chunks(path, chunk_frames: int):
-    parts: list = []
-
-    def keeper():
-        parts.clear()
-        return parts.append
-
-    run, _ = engine.analysed(path, keeper, chunk_frames=chunk_frames)
-    from pcap_analyzer.analysis import Analysis
-
-    packets = results._explained(results.packet_table(parts, run.engine, run.engine.first_ts))
-    return Analysis(info=run.info, packets=packets, streams=results.stream_table(run.engine))
+    return results.analysis_of(*engine.analysed(path, collect=True, chunk_frames=chunk_frames))
 
 
 @pytest.mark.parametrize("path", sample_captures() + broken_captures(), ids=_id)

@@ -19,6 +19,7 @@ import io
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -49,12 +50,125 @@ def frame_csv(df: pd.DataFrame) -> str:
 
 def frame_csv_bytes(df: pd.DataFrame) -> bytes:
     """:func:`frame_csv` encoded as UTF-8, made as bytes (no text of the whole table in between)."""
+    return b"".join([bytes(block) for block in frame_csv_blocks(df)])
+
+
+def frame_csv_blocks(df: pd.DataFrame) -> Iterator:
+    """:func:`frame_csv_bytes` in consecutive blocks of bytes; a block (perhaps a view of a buffer
+    the next one reuses) must be written or copied before the next is asked for."""
     if df.shape[1] == 0 or len(df) == 0 or _csv_quoting() is None:
-        return _pandas_csv(df).encode("utf-8")     # nothing to speed up, or a csv module that quotes otherwise
+        yield _pandas_csv(df).encode("utf-8")     # nothing to speed up, or a csv module that quotes otherwise
+        return
     try:
-        return _fast_csv(df)
-    except Exception:  # noqa: BLE001 - pandas writes the table (or raises its own error)
-        return _pandas_csv(df).encode("utf-8")
+        specs = _compiled_columns(df)
+    except Exception:  # noqa: BLE001 - the arrow writer takes the table
+        specs = None
+    if specs is None:
+        try:
+            data = _fast_csv(df)
+        except Exception:  # noqa: BLE001 - pandas writes the table (or raises its own error)
+            data = _pandas_csv(df).encode("utf-8")
+        yield data
+        return
+    yield _pandas_csv(df.iloc[:0]).encode("utf-8")     # the column names, quoted as pandas quotes them
+    yield from _compiled_rows(specs, len(df))
+
+
+# --- the compiled writer (pcap_analyzer/_engine.pyx: csv_rows) ------------------------
+
+# bytes of csv text made at a time (one buffer, reused: fresh memory costs page faults)
+_BLOCK_BYTES = 16 << 20
+
+
+def _compiled_rows(specs: list, n: int) -> Iterator[memoryview]:
+    from .. import _engine
+
+    buf = np.empty(_BLOCK_BYTES, dtype=np.uint8)
+    row = 0
+    while row < n:
+        done, size = _engine.csv_rows(specs, _special_bytes(), row, n, buf)
+        if done == row:      # one row longer than the buffer
+            buf = np.empty(2 * len(buf), dtype=np.uint8)
+            continue
+        yield memoryview(buf)[:size]
+        row = done
+
+
+def _compiled_columns(df: pd.DataFrame) -> list | None:
+    """The columns of *df* as the compiled writer takes them; None when it is not built or a column
+    is of a kind it does not write (then the arrow writer below does)."""
+    try:
+        from .. import _engine  # noqa: F401
+    except ImportError:
+        return None
+    if df.shape[1] < 2:
+        return None         # a row of one empty field is written "": the arrow writer knows it
+    specs = []
+    for j in range(df.shape[1]):
+        spec = _compiled_column(df.iloc[:, j])
+        if spec is None:
+            return None
+        specs.append(spec)
+    return specs
+
+
+@functools.lru_cache(maxsize=None)
+def _special_bytes() -> np.ndarray:
+    special = np.zeros(256, dtype=np.uint8)
+    special[list(_csv_quoting())] = 1
+    return special
+
+
+def _compiled_column(s: pd.Series):
+    """How the compiled writer takes column *s* (see ``_engine.csv_rows``); None if it does not."""
+    dtype = s.dtype
+    values = s.array
+    if isinstance(dtype, np.dtype):
+        x = s.to_numpy()
+        if dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8):
+            return ("int", np.ascontiguousarray(x, dtype=np.int64), None)
+        if dtype.kind == "b":
+            return ("bool", np.ascontiguousarray(x).view(np.uint8), None)
+        if dtype == np.float64:
+            return ("float", np.ascontiguousarray(x))
+        return None
+    if isinstance(values, pd.arrays.IntegerArray) and dtype.numpy_dtype.itemsize < 8 or \
+            isinstance(values, pd.arrays.IntegerArray) and dtype.numpy_dtype.kind == "i":
+        return ("int", np.ascontiguousarray(values._data, dtype=np.int64),
+                np.ascontiguousarray(values._mask).view(np.uint8))
+    if isinstance(values, pd.arrays.BooleanArray):
+        return ("bool", np.ascontiguousarray(values._data).view(np.uint8),
+                np.ascontiguousarray(values._mask).view(np.uint8))
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        if str(dtype.tz) != "UTC" or dtype.unit != "ns":
+            return None
+        return ("time", np.ascontiguousarray(values.asi8, dtype=np.int64),
+                np.ascontiguousarray(np.asarray(values.isna())).view(np.uint8))
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = dtype.categories
+        if len(categories) and pd.api.types.infer_dtype(categories, skipna=False) != "string":
+            return None
+        cells = [_quoted_cell(str(c)) for c in categories]
+        return ("category", np.ascontiguousarray(s.cat.codes.to_numpy(), dtype=np.int64), cells)
+    if isinstance(dtype, pd.StringDtype):
+        text = _arrow(values)
+        if not pa.types.is_large_string(text.type):
+            text = text.cast(pa.large_string())
+        n = len(text)
+        offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset:text.offset + n + 1]
+        data = text.buffers()[2]
+        data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+        missing = np.ascontiguousarray(text.is_null().to_numpy(zero_copy_only=False)).view(np.uint8)
+        return ("text", np.ascontiguousarray(offsets), data, missing)
+    return None
+
+
+def _quoted_cell(text: str) -> bytes:
+    """*text* as the csv module writes a field (quoted if it holds a special character)."""
+    raw = text.encode("utf-8")
+    if any(b in _csv_quoting() for b in raw):
+        return b'"' + raw.replace(b'"', b'""') + b'"'
+    return raw
 
 
 class _PandasWrites(Exception):

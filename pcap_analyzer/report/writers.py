@@ -8,7 +8,7 @@ from typing import Mapping
 import pandas as pd
 
 from . import FORMATS
-from .csv_text import frame_csv, frame_csv_bytes
+from .csv_text import frame_csv, frame_csv_blocks
 
 Document = Mapping[str, "pd.DataFrame | dict"]
 
@@ -148,11 +148,17 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
 
 def render_bytes(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> bytes:
     """:func:`render` encoded as UTF-8 (csv made as bytes directly: a packets table's text is big)."""
+    return b"".join([bytes(block) for block in render_blocks(doc, fmt, main, width, color)])
+
+
+def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False):
+    """:func:`render_bytes` in consecutive blocks, each to be written before the next is asked for
+    (a csv table's blocks may reuse one buffer)."""
     if fmt == "csv":
         df = doc[main]
         assert isinstance(df, pd.DataFrame)
-        return frame_csv_bytes(df)
-    return render(doc, fmt, main, width=width, color=color).encode("utf-8")
+        return frame_csv_blocks(df)
+    return iter([render(doc, fmt, main, width=width, color=color).encode("utf-8")])
 
 
 def render(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> str:
