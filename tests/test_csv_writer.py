@@ -1,10 +1,12 @@
-"""The csv writer writes exactly what ``DataFrame.to_csv`` writes, byte for byte.
+"""The csv writers write exactly what ``DataFrame.to_csv`` writes, byte for byte.
 
 ``pcapan ... -f csv`` used to print ``df.to_csv(index=False,
-date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\\n")``; the writer in
-pcap_analyzer/report/csv_text.py builds the same text with arrow compute.
-Every table the commands print, on every sample capture, and frames made
-to hold the awkward cases are written both ways and compared.
+date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\\n")``; the writers in
+pcap_analyzer/report/csv_text.py build the same text: the compiled one
+(``_engine.csv_rows``) for tables of the column kinds it knows, the one of
+arrow compute for the rest.  Every table the commands print, on every
+sample capture, and frames made to hold the awkward cases are written by
+each writer and by pandas, and compared.
 """
 from __future__ import annotations
 
@@ -73,6 +75,14 @@ def spy(monkeypatch):
     return Spy(monkeypatch)
 
 
+@pytest.fixture(params=["compiled", "arrow"])
+def writer(request, monkeypatch):
+    """Each test below runs with the compiled writer, and with the arrow writer alone."""
+    if request.param == "arrow":
+        monkeypatch.setattr(csv_text, "_compiled_columns", lambda df: None)
+    return request.param
+
+
 # --- the tables of the commands, on every sample capture ---------------------
 
 def command_tables(path) -> dict[str, pd.DataFrame]:
@@ -97,7 +107,7 @@ def command_tables(path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("path", sample_captures(), ids=lambda p: p.name)
-def test_command_tables_match_pandas(path, spy):
+def test_command_tables_match_pandas(path, spy, writer):
     for name, df in command_tables(path).items():
         assert written(df) == pandas_csv(df), f"{name} of {path.name}"
     # written by the fast writer, not handed back to pandas
@@ -202,7 +212,7 @@ def fast_frames() -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("name", list(fast_frames()))
-def test_fast_frames_match_pandas(name, spy):
+def test_fast_frames_match_pandas(name, spy, writer):
     df = fast_frames()[name]
     assert_same(df)
     assert spy.tables == 0 and spy.columns == [], "written by pandas instead"
@@ -256,7 +266,7 @@ def test_zero_columns():
         assert_same(df)
 
 
-def test_floats_of_every_kind():
+def test_floats_of_every_kind(writer):
     rng = np.random.default_rng(7)
     n = 200_000
     bits = rng.integers(0, 2**64, size=n, dtype=np.uint64).view(np.float64)
@@ -276,7 +286,7 @@ def test_floats_of_every_kind():
         assert csv_text._arrow_float_cells(x, missing).to_pylist() == np.where(missing, "", x.astype(str)).tolist(), name
 
 
-def test_long_table_of_every_kind(monkeypatch):
+def test_long_table_of_every_kind(monkeypatch, writer):
     rng = np.random.default_rng(3)
     n = 30_000
     texts = np.array(TEXTS + [None], dtype=object)
@@ -307,3 +317,43 @@ def test_failure_inside_falls_back_to_pandas(monkeypatch):
 def test_quoting_rule_of_this_python():
     # the csv module's rule, as probed: at least the separator, the quote and the newline
     assert set(b',"\n') <= set(csv_text._csv_quoting())
+
+
+# --- the compiled writer ---------------------------------------------------------
+
+def test_compiled_writer_takes_the_packets_table():
+    packets = analyze(next(p for p in sample_captures() if p.name == "bulk_loss.pcap")).packets
+    assert csv_text._compiled_columns(packets) is not None
+    for name in ("floats", "nullable ints", "string texts", "categories"):
+        df = fast_frames()[name]
+        if name == "nullable ints":
+            df = df.drop(columns=["c"])      # UInt64 is left to the arrow writer
+        assert csv_text._compiled_columns(df) is not None, name
+
+
+def test_compiled_writer_blocks(monkeypatch):
+    # rows split over many blocks, and a row longer than the block (the buffer grows)
+    path = next(p for p in sample_captures() if p.name == "http_like.pcap")
+    packets = analyze(path).packets
+    want = pandas_csv(packets)
+    for size in (64, 1000, 1 << 16):
+        monkeypatch.setattr(csv_text, "_BLOCK_BYTES", size)
+        blocks = [bytes(b) for b in csv_text.frame_csv_blocks(packets)]
+        assert b"".join(blocks).decode() == want, size
+        if size < 1000:
+            assert len(blocks) > 10
+
+
+def test_compiled_float_text_is_reprs_and_arrows():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pcap_analyzer import _engine
+
+    rng = np.random.default_rng(11)
+    x = np.concatenate([np.array([v for v in FLOATS if v == v]),
+                        rng.integers(0, 2**64, size=50_000, dtype=np.uint64).view(np.float64),
+                        rng.random(50_000) * 10.0 ** rng.integers(-12, 24, 50_000)])
+    x = x[np.isfinite(x) | np.isinf(x)]
+    assert _engine._float_texts(x, True) == [repr(v) for v in x.tolist()]
+    finite = x[np.isfinite(x)]
+    assert _engine._float_texts(finite, False) == pc.cast(pa.array(finite), pa.string()).to_pylist()

@@ -137,3 +137,39 @@ def test_without_the_engine_the_readable_pipeline_reports_the_same(monkeypatch):
     assert with_engine.exit_code == 0, with_engine.output
     assert without.exit_code == 0, without.output
     assert with_engine.output == without.output
+
+
+def test_compiled_sentences_on_scrambled_frames():
+    """explain.py and the compiled sentences agree on every combination the fields can take:
+    frames of real captures with their analysis columns scrambled (labels, phases, sides,
+    duplicate ACK numbers, timeouts of every size, missing values)."""
+    rng = np.random.default_rng(5)
+    for name in ("bulk_loss.pcap", "reset.pcap", "offload.pcap", "cooked_v2.pcap"):
+        run, _ = engine.analysed(SAMPLES / name, collect=True)
+        c = run.collected
+        n = c.inp.shape[1]
+        inp, out, fout = c.inp.copy(), c.out.copy(), c.fout.copy()
+        col = {k: j for j, k in enumerate(_engine.OUT_COLUMNS)}
+        # no label, one, two, or any set of them: every topic and note comes first somewhere
+        bits = len(_engine.LABELS)
+        one, two = 1 << rng.integers(0, bits, n), 1 << rng.integers(0, bits, n)
+        out[col["labels"]] = np.choose(rng.integers(0, 4, n), [np.zeros(n, dtype=np.int64), one, one | two,
+                                                               rng.integers(0, 1 << bits, n)])
+        out[col["phase"]] = rng.integers(-1, len(_engine.PHASES), n)
+        out[col["from_client"]] = rng.integers(-1, 2, n)
+        out[col["dup_ack_num"]] = rng.integers(-1, 14, n)
+        out[col["rto_frame"]] = rng.integers(-1, n, n)
+        out[col["next_rel_seq"]] = np.where(rng.random(n) < 0.2, -1, out[col["next_rel_seq"]])
+        f_rto = _engine.FLOAT_COLUMNS.index("rto_s")
+        fout[f_rto] = np.where(rng.random(n) < 0.3, np.nan,
+                               rng.choice([-1, 1], n) * rng.random(n) * 10.0 ** rng.integers(-7, 12, n))
+        icol = {k: j for j, k in enumerate(_engine.IN_COLUMNS)}
+        inp[icol["proto"]] = rng.integers(-1, len(run.engine.protos), n)
+        inp[icol["fragment"]] = rng.integers(0, len(_engine.FRAGMENTS), n)
+        inp[icol["malformed"]] = rng.integers(0, len(run.engine.malformed_names), n)
+        scrambled = engine.Chunk(inp, out, fout, [])
+        table = results.packet_table(scrambled, run.engine, run.engine.first_ts)
+        want = explain.explain(table)
+        got = pd.Series(results.explain_column(scrambled, run.engine), index=table.index, name="explain")
+        different = ~((got == want).fillna(False) | (got.isna() & want.isna()))
+        assert not different.any(), f"{name}: {list(zip(got[different][:3], want[different][:3]))}"
