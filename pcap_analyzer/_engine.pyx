@@ -624,8 +624,9 @@ cdef class Engine:
     cdef object _snap_i_array, _snap_f_array
     # whether the per-frame columns are all wanted (else those the report never reads are left out)
     cdef bint per_frame
-    # text codes beyond the fixed ones
+    # text codes beyond the fixed ones; the addresses' texts made so far
     cdef dict proto_codes, malformed_codes
+    cdef list _texts
     cdef public list protos, malformed_names
 
     def __cinit__(self, leave_out=(), given_roles=(), offloaders=(), per_frame=True):
@@ -678,6 +679,7 @@ cdef class Engine:
         self.proto_codes = {p: i for i, p in enumerate(PROTOS)}
         self.malformed_names = list(MALFORMED)
         self.malformed_codes = {m: i for i, m in enumerate(MALFORMED)}
+        self._texts = []
 
     # -- addresses -------------------------------------------------------
 
@@ -711,9 +713,9 @@ cdef class Engine:
         return self.address(4, 0, struct.unpack("!I", socket.inet_pton(socket.AF_INET, text))[0])
 
     def address_texts(self):
-        """Every address as text, by id."""
-        out = []
-        for a in range(<int64_t>self.addr_ver.size()):
+        """Every address as text, by id (a list this engine extends as addresses come: do not change it)."""
+        out = self._texts
+        for a in range(len(out), <int64_t>self.addr_ver.size()):
             if self.addr_ver[a] == 4:
                 out.append(socket.inet_ntop(socket.AF_INET, struct.pack("!I", self.addr_lo[a])))
             else:
@@ -1661,7 +1663,7 @@ SNAP_CONTEXT = SNAP_DUP
 # (explain.py is the readable form of these sentences and the reference the
 # tests hold this to, frame by frame)
 
-from libc.stdlib cimport abort, free, malloc, realloc, strtol
+from libc.stdlib cimport abort, free, realloc
 from libc.string cimport strlen
 from libc.math cimport isinf, rint, signbit
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -1743,18 +1745,56 @@ cdef inline void _put_int(Buf* b, int64_t v) noexcept nogil:
     _putn(b, tmp + k, 24 - k)
 
 
+cdef const char* _PAIRS = (b"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                          b"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                          b"8081828384858687888990919293949596979899")
+
+
+cdef inline int _width(uint64_t u) noexcept nogil:
+    cdef int k = 1
+    while u >= 10000:
+        u //= 10000
+        k += 4
+    if u >= 1000:
+        return k + 3
+    if u >= 100:
+        return k + 2
+    if u >= 10:
+        return k + 1
+    return k
+
+
 cdef int _digits(double x, char* digits, int* e10) noexcept nogil:
     """The shortest digits that read back as *x* (positive, finite), and the power of ten of the first."""
     cdef char tmp[48]
-    cdef int k, nd = 0, n = pcapan_shortest(x, tmp)
-    tmp[n] = 0
-    k = 0
-    while tmp[k] != b'e':
-        if tmp[k] != b'.':
-            digits[nd] = tmp[k]
-            nd += 1
+    cdef int k, nd = 0, n, e = 0
+    cdef bint negative = False
+    cdef int64_t ticks = <int64_t>rint(x * 1e9) if x < 1e6 else 0
+    if 0 < ticks and <double>ticks / 1e9 == x:
+        # a number of nanoseconds in seconds, as every time here is: its digits are those of the
+        # integer (at most 15 of them, so no shorter number reads back as the same float)
+        n = _width(ticks)
+        for k in range(n - 1, -1, -1):
+            digits[k] = <char>(48 + ticks % 10)
+            ticks //= 10
+        e10[0] = n - 10
+        nd = n
+    else:
+        n = pcapan_shortest(x, tmp)
+        k = 0
+        while tmp[k] != b'e':
+            if tmp[k] != b'.':
+                digits[nd] = tmp[k]
+                nd += 1
+            k += 1
         k += 1
-    e10[0] = <int>strtol(tmp + k + 1, NULL, 10)
+        if tmp[k] == b'-':
+            negative = True
+        k += 1
+        while k < n:
+            e = 10 * e + (tmp[k] - 48)
+            k += 1
+        e10[0] = -e if negative else e
     while nd > 1 and digits[nd - 1] == b'0':
         nd -= 1
     return nd
@@ -2087,9 +2127,13 @@ cdef void _note_text(Buf* b, Say* s) noexcept nogil:
 
 
 def explain_column(int64_t[:, :] inp, int64_t[:, :] out, double[:, :] fout, const uint8_t[::1] accepted,
-                   list protos, list malformed_names):
+                   list protos, list malformed_names, list dups=None):
     """The ``explain`` sentence of every frame of a capture, in frame order: (offsets, UTF-8 bytes, valid)
-    as the buffers of an arrow large_string array; *accepted* says per TCP stream whether it had a SYN-ACK."""
+    as the buffers of an arrow large_string array; *accepted* says per TCP stream whether it had a SYN-ACK.
+
+    A capture's frames may come in consecutive parts: *dups* (a list, empty at first) then carries
+    what a sentence looks back at from one part to the next.
+    """
     cdef Frames fr = _frames(inp, out, fout)
     cdef Py_ssize_t n = inp.shape[1], i
     offsets_a = np.empty(n + 1, dtype=np.int64)
@@ -2122,9 +2166,15 @@ def explain_column(int64_t[:, :] inp, int64_t[:, :] out, double[:, :] fout, cons
     for i in range(n):
         if fr.out[O_STREAM * fr.so + i] > top:
             top = fr.out[O_STREAM * fr.so + i]
-    cdef vector[int64_t] last_dup_frame, last_dup_ack
-    last_dup_frame.assign(3 * (top + 1), -1)
-    last_dup_ack.assign(3 * (top + 1), 0)
+    if dups is None:
+        dups = []
+    if not dups:
+        dups += [np.full(0, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)]
+    if len(dups[0]) < 3 * (top + 1):
+        grow = 3 * (top + 1) - len(dups[0])
+        dups[0] = np.concatenate([dups[0], np.full(grow, -1, dtype=np.int64)])
+        dups[1] = np.concatenate([dups[1], np.zeros(grow, dtype=np.int64)])
+    cdef int64_t[::1] last_dup_frame = dups[0], last_dup_ack = dups[1]
     b.p = NULL
     b.n = b.cap = 0
     _reserve(&b, n * 90 + 1)
@@ -2279,23 +2329,31 @@ cdef inline char* _w_digits(char* q, int64_t v, int width) noexcept nogil:
 
 
 cdef inline char* _w_int(char* q, int64_t v) noexcept nogil:
-    cdef char tmp[24]
-    cdef int k = 24
-    cdef uint64_t u
+    """Decimal digits of *v*, two at a time."""
+    cdef uint64_t u, r
+    cdef int k
     if v < 0:
         q[0] = b'-'
         q += 1
         u = <uint64_t>(-(v + 1)) + 1
     else:
         u = <uint64_t>v
-    while True:
-        k -= 1
-        tmp[k] = <char>(48 + u % 10)
-        u //= 10
-        if u == 0:
-            break
-    memcpy(q, tmp + k, 24 - k)
-    return q + 24 - k
+    k = _width(u)
+    q += k
+    while u >= 100:
+        r = (u % 100) * 2
+        u //= 100
+        q -= 2
+        q[0] = _PAIRS[r]
+        q[1] = _PAIRS[r + 1]
+    if u >= 10:
+        q -= 2
+        q[0] = _PAIRS[2 * u]
+        q[1] = _PAIRS[2 * u + 1]
+    else:
+        q -= 1
+        q[0] = <char>(48 + u)
+    return q + k
 
 
 cdef char* _w_time(char* q, int64_t ns) noexcept nogil:

@@ -30,7 +30,7 @@ import pandas as pd
 from dpkt import pcapng as ng
 
 from . import reader
-from .export import replace_atomically
+from .files import replace_atomically
 
 if TYPE_CHECKING:
     from .analysis import Analysis

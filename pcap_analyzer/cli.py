@@ -105,6 +105,8 @@ def _run(path: Path, quiet: bool, job):
                 a = job(path, progress=lambda step: status.update(f"{path.name}: {step}"))
     except CaptureError as exc:
         raise _fail(str(exc)) from None
+    except typer.Exit:
+        raise
     except MemoryError:
         raise _fail(f"{path}: not enough memory to analyse this capture", 1) from None
     except Exception as exc:  # a bug must still not print a traceback at users
@@ -116,6 +118,13 @@ def _run(path: Path, quiet: bool, job):
         for w in a.info.warnings:
             typer.echo(f"pcapan: warning: {path.name}: {w}", err=True)
     return a
+
+
+class _Written:
+    """What a job that wrote its output itself hands back to :func:`_run`: the capture's info."""
+
+    def __init__(self, info) -> None:
+        self.info = info
 
 
 def _emit(data, output: Optional[Path], capture: Path | None) -> None:
@@ -137,7 +146,7 @@ def _emit(data, output: Optional[Path], capture: Path | None) -> None:
 def write_atomically(output: Path, data, capture: Path | None = None) -> None:
     """Write *data* (bytes, or consecutive blocks of them) to *output* through a temporary file and a
     rename (see export)."""
-    from .export import ExportError, replace_atomically
+    from .files import ExportError, replace_atomically
 
     blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
 
@@ -173,10 +182,22 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
             quiet: QuietOpt = False) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
+    fmt = _fmt(format)
+    if fmt == "csv" and stream is None and proto is None and not label:
+        from . import packet_csv
+
+        if packet_csv.available():
+            # the whole table as csv, written chunk by chunk as the engine reads the capture
+            def write(path: Path, progress=None):
+                info, blocks = packet_csv.csv_blocks(path, progress)
+                _emit(blocks, output, capture)
+                return _Written(info)
+
+            _run(capture, quiet, write)
+            return
     a = _load(capture, quiet)
     from .report.documents import packets_document
 
-    fmt = _fmt(format)
     doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table")
     _emit(_render(doc, fmt, "packets", output), output, capture)
 

@@ -274,13 +274,18 @@ class Pass:
         self.collected: Chunk | None = None
 
     def run(self, keep: Callable[[Chunk], None] | None = None,
-            progress: Callable[[int], None] | None = None, collect: bool = False) -> "Pass":
-        """Read and analyse the whole capture; hand each analysed chunk to *keep* (its arrays are its own).
+            progress: Callable[[int], None] | None = None, collect: bool = False,
+            reuse: bool | None = None) -> "Pass":
+        """Read and analyse the whole capture; hand each analysed chunk to *keep*.
 
-        With *collect*, :attr:`collected` is then one :class:`Chunk` of every
-        frame (a classic pcap's frames are counted first and written into
-        arrays made once for all of them).
+        The chunks' arrays are the keeper's own, unless *reuse* (default: when
+        there is no keeper) has every chunk read into the same arrays.  With
+        *collect*, :attr:`collected` is then one :class:`Chunk` of every frame
+        (a classic pcap's frames are counted first and written into arrays
+        made once for all of them).
         """
+        if reuse is None:
+            reuse = keep is None
         from .ports import service_name
 
         _engine.use_service_names(service_name)
@@ -294,8 +299,8 @@ class Pass:
                 del buf
                 outs = _columns(total)
                 into = outs[0]
-            # without a keeper, every chunk is read into the same arrays
-            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=keep is None, into=into)
+            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=reuse and not collect,
+                                       into=into)
         else:
             columns = _frame_columns(self.path, self.info, engine, self.chunk_frames)
         out = fout = None
@@ -304,11 +309,11 @@ class Pass:
         for inp, k, comments in columns:
             if outs is not None:
                 out, fout = outs[1][:, done:done + k], outs[2][:, done:done + k]
-            elif keep is not None or collect or out is None or out.shape[1] < k:
+            elif not reuse or collect or out is None or out.shape[1] < k:
                 out = np.empty((len(_engine.OUT_COLUMNS), k), dtype=np.int64)
                 fout = np.empty((len(_engine.FLOAT_COLUMNS), k), dtype=np.float64)
-            engine.analyse(inp, out, fout, k)
-            chunk = Chunk(inp, out, fout, comments)
+            chunk = Chunk(inp, out[:, :k], fout[:, :k], comments)
+            engine.analyse(chunk.inp, chunk.out, chunk.fout, k)
             if keep is not None:
                 keep(chunk)
             if collect and outs is None:

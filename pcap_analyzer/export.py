@@ -13,13 +13,13 @@ overwritten.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from . import schema
+from .files import ExportError, _same_file, replace_atomically  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -49,10 +49,6 @@ TABLE_COLUMNS: dict[str, tuple[schema.Column, ...]] = {
 # pandas 3 parses floats exactly by default (and deprecates the option);
 # pandas 2 needs to be asked, or the last digit of a time may change.
 _ROUND_TRIP_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-
-
-class ExportError(Exception):
-    """The tables cannot be written where asked (the message says why)."""
 
 
 def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = "parquet") -> list[Path]:
@@ -105,40 +101,6 @@ def read_csv(directory: str | os.PathLike) -> dict[str, pd.DataFrame]:
                          **_ROUND_TRIP_FLOATS)
         out[name] = _restore(df, columns)
     return out
-
-
-def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
-                       capture: str | os.PathLike | None = None) -> None:
-    """Call ``write(tmp)`` on a temporary file next to *path*, then rename it to *path*.
-
-    Raises :class:`ExportError` when *path* is the input *capture*.
-    """
-    path = Path(path)
-    if capture is not None and _same_file(path, Path(capture)):
-        raise ExportError(f"{path}: refusing to write over the input capture")
-    if path.exists() and not path.is_file():
-        if path.is_dir():
-            raise ExportError(f"{path}: is a directory")
-        # /dev/null, a FIFO: renaming over it would replace the device.
-        write(os.fspath(path))
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _same_file(path: Path, capture: Path) -> bool:
-    if path.exists() and capture.exists():
-        return os.path.samefile(path, capture)
-    return path.resolve() == capture.resolve()
 
 
 def _restore(df: pd.DataFrame, columns: tuple[schema.Column, ...]) -> pd.DataFrame:

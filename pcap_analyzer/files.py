@@ -1,14 +1,16 @@
-"""Which captures a command names: files, directories and glob patterns.
+"""Files: which captures a command names (files, directories, glob patterns), and writing outputs.
 
-Kept apart from :mod:`.batch` (which loads pandas and the analysis) so that
-the command line can tell one capture from many before loading anything.
+Kept apart from :mod:`.batch` and :mod:`.export` (which load pandas) so that
+the command line can tell one capture from many, and write what it made,
+without loading them.
 """
 from __future__ import annotations
 
 import glob
 import os
+import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 # Files in a submissions folder that are certainly not captures (notes,
 # earlier grade sheets, the instructor's plots).
@@ -55,3 +57,41 @@ def collect(specs: Iterable[str]) -> list[tuple[str, Path]]:
         else:
             add(spec, path)
     return out
+
+
+class ExportError(Exception):
+    """The tables cannot be written where asked (the message says why)."""
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
+                       capture: str | os.PathLike | None = None) -> None:
+    """Call ``write(tmp)`` on a temporary file next to *path*, then rename it to *path*.
+
+    Raises :class:`ExportError` when *path* is the input *capture*.
+    """
+    path = Path(path)
+    if capture is not None and _same_file(path, Path(capture)):
+        raise ExportError(f"{path}: refusing to write over the input capture")
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise ExportError(f"{path}: is a directory")
+        # /dev/null, a FIFO: renaming over it would replace the device.
+        write(os.fspath(path))
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _same_file(path: Path, capture: Path) -> bool:
+    if path.exists() and capture.exists():
+        return os.path.samefile(path, capture)
+    return path.resolve() == capture.resolve()

@@ -98,7 +98,7 @@ def save_time_sequence(packets: pd.DataFrame, stream: int, path: str | os.PathLi
     given, writing over that file is refused
     (:class:`pcap_analyzer.export.ExportError`).
     """
-    from .export import replace_atomically
+    from .files import replace_atomically
 
     image = time_sequence_image(packets, stream, image_format(path))
     replace_atomically(path, lambda tmp: Path(tmp).write_bytes(image), capture)

@@ -7,9 +7,12 @@ checked against these lists by the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ def texts(column: pd.Series) -> np.ndarray:
 def coded(column: pd.Series) -> tuple[np.ndarray, list]:
     """(a code per row, -1 for missing; the values the codes stand for) of a column of few distinct
     values: a category column's own codes, else its values factorised."""
+    import pandas as pd
+
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy(), list(column.cat.categories)
     codes, values = pd.factorize(texts(column))
@@ -131,6 +136,8 @@ def coded(column: pd.Series) -> tuple[np.ndarray, list]:
 def categorical(codes: np.ndarray, names: list, index: pd.Index) -> pd.Series:
     """A category column from codes into *names* (repeats allowed, -1 missing): its categories are
     the names in use, sorted and each once (as :func:`.schema.conform` makes them)."""
+    import pandas as pd
+
     used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
     categories = sorted({names[i] for i in used.tolist()})
     where = {name: i for i, name in enumerate(categories)}
@@ -141,6 +148,8 @@ def categorical(codes: np.ndarray, names: list, index: pd.Index) -> pd.Series:
 
 def _categorical(s: pd.Series) -> pd.Series:
     """*s* as a category column whose categories are plain str, sorted (as Parquet gives them back)."""
+    import pandas as pd
+
     if s.dtype == object:
         codes, values = pd.factorize(s.to_numpy())   # every kind of missing -> -1
         try:
@@ -152,6 +161,8 @@ def _categorical(s: pd.Series) -> pd.Series:
 
 def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
     """Return *df* restricted to *columns*, in their order and dtypes."""
+    import pandas as pd
+
     out = {}
     n = len(df)
     for col in columns:

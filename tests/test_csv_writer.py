@@ -316,7 +316,7 @@ def test_failure_inside_falls_back_to_pandas(monkeypatch):
 
 def test_quoting_rule_of_this_python():
     # the csv module's rule, as probed: at least the separator, the quote and the newline
-    assert set(b',"\n') <= set(csv_text._csv_quoting())
+    assert set(b',"\n') <= set(csv_text.csv_quoting())
 
 
 # --- the compiled writer ---------------------------------------------------------

@@ -173,3 +173,27 @@ def test_compiled_sentences_on_scrambled_frames():
         got = pd.Series(results.explain_column(scrambled, run.engine), index=table.index, name="explain")
         different = ~((got == want).fillna(False) | (got.isna() & want.isna()))
         assert not different.any(), f"{name}: {list(zip(got[different][:3], want[different][:3]))}"
+
+
+def _packets_csv_both_ways(path) -> tuple[bytes | None, bytes | None]:
+    """``pcapan packets -f csv`` as written straight from the engine, and the csv of analyze()'s table."""
+    from pcap_analyzer import packet_csv
+    from pcap_analyzer.report.documents import packets_document
+    from pcap_analyzer.report.writers import render_bytes
+
+    try:
+        _info, blocks = packet_csv.csv_blocks(path, chunk_frames=97)
+        streamed = b"".join(bytes(b) for b in blocks)
+    except reader.CaptureError:
+        streamed = None
+    try:
+        table = render_bytes(packets_document(results.analyze(path)), "csv", "packets")
+    except reader.CaptureError:
+        table = None
+    return streamed, table
+
+
+@pytest.mark.parametrize("path", sample_captures() + broken_captures() + _dev_captures(), ids=_id)
+def test_packets_csv_written_from_the_engine_is_the_tables_csv(path):
+    streamed, table = _packets_csv_both_ways(path)
+    assert streamed == table

@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .quoting import csv_quoting, quoted_cell, special_bytes
+
 CSV_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CSV_ARGS = {"index": False, "date_format": CSV_DATE_FORMAT, "lineterminator": "\n"}
 # cells in a batch of rows (about 50,000 rows of the packets table): bounds the
@@ -56,7 +58,7 @@ def frame_csv_bytes(df: pd.DataFrame) -> bytes:
 def frame_csv_blocks(df: pd.DataFrame) -> Iterator:
     """:func:`frame_csv_bytes` in consecutive blocks of bytes; a block (perhaps a view of a buffer
     the next one reuses) must be written or copied before the next is asked for."""
-    if df.shape[1] == 0 or len(df) == 0 or _csv_quoting() is None:
+    if df.shape[1] == 0 or len(df) == 0 or csv_quoting() is None:
         yield _pandas_csv(df).encode("utf-8")     # nothing to speed up, or a csv module that quotes otherwise
         return
     try:
@@ -86,7 +88,7 @@ def _compiled_rows(specs: list, n: int) -> Iterator[memoryview]:
     buf = np.empty(_BLOCK_BYTES, dtype=np.uint8)
     row = 0
     while row < n:
-        done, size = _engine.csv_rows(specs, _special_bytes(), row, n, buf)
+        done, size = _engine.csv_rows(specs, special_bytes(), row, n, buf)
         if done == row:      # one row longer than the buffer
             buf = np.empty(2 * len(buf), dtype=np.uint8)
             continue
@@ -110,13 +112,6 @@ def _compiled_columns(df: pd.DataFrame) -> list | None:
             return None
         specs.append(spec)
     return specs
-
-
-@functools.lru_cache(maxsize=None)
-def _special_bytes() -> np.ndarray:
-    special = np.zeros(256, dtype=np.uint8)
-    special[list(_csv_quoting())] = 1
-    return special
 
 
 def _compiled_column(s: pd.Series):
@@ -148,7 +143,7 @@ def _compiled_column(s: pd.Series):
         categories = dtype.categories
         if len(categories) and pd.api.types.infer_dtype(categories, skipna=False) != "string":
             return None
-        cells = [_quoted_cell(str(c)) for c in categories]
+        cells = [quoted_cell(str(c)) for c in categories]
         return ("category", np.ascontiguousarray(s.cat.codes.to_numpy(), dtype=np.int64), cells)
     if isinstance(dtype, pd.StringDtype):
         text = _arrow(values)
@@ -163,50 +158,8 @@ def _compiled_column(s: pd.Series):
     return None
 
 
-def _quoted_cell(text: str) -> bytes:
-    """*text* as the csv module writes a field (quoted if it holds a special character)."""
-    raw = text.encode("utf-8")
-    if any(b in _csv_quoting() for b in raw):
-        return b'"' + raw.replace(b'"', b'""') + b'"'
-    return raw
-
-
 class _PandasWrites(Exception):
     """This column (of this batch) is written by pandas."""
-
-
-@functools.lru_cache(maxsize=None)
-def _csv_quoting() -> bytes | None:
-    """The characters that make the csv module quote a field; None if it quotes by another rule.
-
-    pandas writes with the csv module's minimal quoting: a field containing
-    the delimiter, the quote character or a character of the line terminator
-    ("\\r" as well in newer Pythons) goes in double quotes with the quotes in
-    it doubled; a row of one empty field is written as ""; every other field,
-    spaces included, as it is.
-    """
-    def write(row) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(row)
-        return buf.getvalue()
-
-    quoted = []
-    try:
-        for code in [*range(128), 0x85, 0xA0, 0x2028, 0x2029, 0xFEFF]:
-            field = f"a{chr(code)}b"
-            out = write([field])
-            if out == '"' + field.replace('"', '""') + '"\n':
-                quoted.append(code)
-            elif out != field + "\n":
-                return None
-        if any(write([f]) != f + "\n" for f in (" a", "a ", " ", "\t", "é")) \
-                or write([""]) != '""\n' or write(["", ""]) != ",\n" or write(["a", ""]) != "a,\n":
-            return None
-    except csv.Error:
-        return None
-    if not {ord(","), ord('"'), ord("\n")} <= set(quoted) or any(c >= 128 for c in quoted):
-        return None
-    return bytes(quoted)
 
 
 def _fast_csv(df: pd.DataFrame) -> bytes:
@@ -487,7 +440,7 @@ def _quote(cells):
         return cells
     text = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
     special = np.zeros(len(text), dtype=bool)
-    for byte in _csv_quoting():              # ASCII: never part of a longer UTF-8 character
+    for byte in csv_quoting():              # ASCII: never part of a longer UTF-8 character
         special |= text == byte
     at = np.flatnonzero(special)
     if not len(at):

@@ -1,0 +1,218 @@
+"""``pcapan packets --format csv`` straight from the engine: the table's csv text without the table.
+
+The packets table of a big capture is mostly written to a file.  Here its
+csv text is made chunk by chunk from the engine's columns, so neither the
+table nor its text is ever whole in memory, and pandas is not needed: the
+bytes are those :mod:`.report.csv_text` writes for the table of
+:func:`.analysis.analyze` (the tests compare them on every sample and
+development capture).
+
+Two reads: the first (which keeps nothing) finds what the end of the
+capture decides for earlier frames (see :mod:`.engine`: a stream's client,
+senders that offload checksums, and which streams had a SYN-ACK, which the
+sentence of a refusing RST depends on); the second writes the rows.  While
+the compiled code formats one chunk, the engine reads the next on another
+thread.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import _engine, engine, reader
+from .analysis import _FLAG_TEXT
+from .report.quoting import csv_quoting, quoted_cell, special_bytes
+from .schema import PACKET_COLUMNS
+
+_IN = {name: j for j, name in enumerate(_engine.IN_COLUMNS)}
+_OUT = {name: j for j, name in enumerate(_engine.OUT_COLUMNS)}
+_FLOAT = {name: j for j, name in enumerate(_engine.FLOAT_COLUMNS)}
+# bytes of csv text made at a time
+_BLOCK_BYTES = 16 << 20
+
+
+def available() -> bool:
+    """Whether the packets csv can be written this way (the engine is built, the csv module quotes as probed)."""
+    return engine.available() and csv_quoting() is not None
+
+
+def csv_blocks(path: str | os.PathLike, progress: Callable[[str], None] | None = None,
+               chunk_frames: int = engine.CHUNK_FRAMES) -> tuple[reader.CaptureInfo, Iterator]:
+    """The capture's info and its packets table's csv text in consecutive blocks (each to be written
+    before the next is asked for).  The first read is done here (raising
+    :class:`.reader.CaptureError` for a file that is not a capture); the rows are read as the blocks
+    are asked for."""
+    first, _passes = engine.analysed(path, progress=progress, per_frame=False, chunk_frames=chunk_frames)
+    return first.info, _rows(first, progress, chunk_frames)
+
+
+def _rows(first: engine.Pass, progress, chunk_frames: int) -> Iterator:
+    yield (",".join(c.name for c in PACKET_COLUMNS) + "\n").encode("utf-8")
+    eng = first.engine
+    if eng.packets == 0:
+        return
+    accepted = _engine.accepted_streams(eng)
+    run = engine.Pass(first.path, given_roles=first.given_roles, offloaders=first.offloader_keys,
+                      chunk_frames=chunk_frames)
+    table = _Cells(eng.first_ts)
+    buf = np.empty(_BLOCK_BYTES, dtype=np.uint8)
+    for chunk in _read_ahead(run, progress):
+        specs = table.columns(chunk, run.engine, accepted)
+        n = chunk.inp.shape[1]
+        row = 0
+        while row < n:
+            done, size = _engine.csv_rows(specs, special_bytes(), row, n, buf)
+            if done == row:      # one row longer than the buffer
+                buf = np.empty(2 * len(buf), dtype=np.uint8)
+                continue
+            yield memoryview(buf)[:size]
+            row = done
+
+
+def _read_ahead(run: engine.Pass, progress) -> Iterator[engine.Chunk]:
+    """The analysed chunks of *run*, the engine reading the next on its own thread meanwhile.
+
+    Each chunk's arrays are copied out of the engine's (the engine moves on
+    to the next chunk while this one is written); at most one waits.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand(item) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            run.run(lambda c: hand((engine.Chunk(c.inp.copy(), c.out.copy(), c.fout.copy(), c.comments), None)),
+                    (lambda n: progress(f"writing frames ({n:,} so far)")) if progress else None, reuse=True)
+            hand((None, None))
+        except BaseException as exc:  # raised again where the chunks are taken
+            hand((None, exc))
+
+    thread = threading.Thread(target=read, name="pcapan-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            chunk, error = ready.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Cells:
+    """The columns of a chunk of frames as the compiled csv writer takes them (``_engine.csv_rows``),
+    in :data:`.schema.PACKET_COLUMNS` order, with their texts as the packets table has them."""
+
+    def __init__(self, first_ts: int) -> None:
+        self.first_ts = first_ts
+        self.flags = [quoted_cell(t) for t in _FLAG_TEXT.tolist()]
+        self.verdicts = [b""] + [quoted_cell(v) for v in _engine.VERDICTS[1:]]
+        self.fragments = [b""] + [quoted_cell(v) for v in _engine.FRAGMENTS[1:]]
+        self.phases = [quoted_cell(p) for p in _engine.PHASES]
+        self.labels: dict = {}          # label bits -> cell
+        self.addresses: list = []       # the cells of the addresses, by id
+        self.dups: list = []            # what explain sentences carry from chunk to chunk
+
+    def columns(self, c: engine.Chunk, eng, accepted: np.ndarray) -> list:
+        i, o, fl = c.inp, c.out, c.fout
+
+        def inp(name):
+            return np.ascontiguousarray(i[_IN[name]])
+
+        def out(name):
+            return np.ascontiguousarray(o[_OUT[name]])
+
+        def number(a):
+            return ("int", a, (a < 0).view(np.uint8))
+
+        def coded(codes, cells, none=-1):
+            return ("category", np.where(codes == none, -1, codes).astype(np.int64), cells)
+
+        lt = inp("linktype_id")
+        linktypes, lt_codes = np.unique(lt, return_inverse=True)
+        fc = out("from_client")
+        flags = inp("tcp_flags")
+        bits = out("labels")
+        sets, label_codes = np.unique(bits, return_inverse=True)
+        label_cells = [self._label_cell(int(m)) for m in sets.tolist()]
+        label_codes = np.where(sets[label_codes] == 0, -1, label_codes)
+        texts = eng.address_texts()
+        self.addresses += [quoted_cell(a) for a in texts[len(self.addresses):]]
+        addresses = self.addresses
+        offsets, data, valid = _engine.explain_column(i, o, fl, accepted, eng.protos, eng.malformed_names, self.dups)
+        return [
+            number(inp("frame")),
+            ("time", inp("ts_ns"), np.zeros(len(lt), dtype=np.uint8)),
+            ("float", (inp("ts_ns") - self.first_ts) / 1e9),
+            number(inp("iface")),
+            coded(lt_codes.astype(np.int64), [quoted_cell(reader.linktype_name(int(v))) for v in linktypes]),
+            number(inp("cap_len")),
+            number(inp("wire_len")),
+            coded(inp("proto"), [quoted_cell(p) for p in eng.protos]),
+            number(inp("ip_version")),
+            coded(inp("src"), addresses),
+            number(inp("sport")),
+            coded(inp("dst"), addresses),
+            number(inp("dport")),
+            number(out("stream")),
+            ("bool", (fc == 1).view(np.uint8), (fc < 0).view(np.uint8)),
+            coded(np.where(flags >= 0, flags & 0x1FF, -1), self.flags),
+            number(inp("seq")),
+            number(inp("ack")),
+            number(out("rel_seq")),
+            number(out("rel_ack")),
+            number(out("next_rel_seq")),
+            number(inp("payload_len")),
+            number(inp("window")),
+            number(out("window_size")),
+            number(inp("mss")),
+            number(inp("wscale")),
+            number(out("dup_ack_num")),
+            number(out("dup_ack_of")),
+            number(out("acks_frame")),
+            ("float", np.ascontiguousarray(fl[_FLOAT["ack_rtt_s"]])),
+            number(out("bytes_in_flight")),
+            ("float", np.ascontiguousarray(fl[_FLOAT["rto_s"]])),
+            number(out("rto_frame")),
+            ("float", np.ascontiguousarray(fl[_FLOAT["initial_rtt_s"]])),
+            coded(out("phase"), self.phases),
+            ("category", label_codes.astype(np.int64), label_cells),
+            coded(out("ip_checksum"), self.verdicts, 0),
+            coded(out("l4_checksum"), self.verdicts, 0),
+            coded(inp("fragment"), self.fragments, 0),
+            coded(inp("malformed"), [b""] + [quoted_cell(m) for m in eng.malformed_names[1:]], 0),
+            self._comments(inp("comment"), c.comments),
+            ("text", offsets, data, (valid == 0).view(np.uint8)),
+        ]
+
+    def _label_cell(self, bits: int) -> bytes:
+        cell = self.labels.get(bits)
+        if cell is None:
+            text = ";".join(name for b, name in enumerate(_engine.LABELS) if bits >> b & 1)
+            cell = self.labels[bits] = quoted_cell(text)
+        return cell
+
+    @staticmethod
+    def _comments(codes: np.ndarray, comments: list) -> tuple:
+        """The ``comment`` column: each frame's pcapng comment (codes into *comments*, -1 none)."""
+        texts = [comments[k].encode("utf-8") if k >= 0 else b"" for k in codes.tolist()] if comments \
+            else [b""] * len(codes)
+        lengths = np.array([len(t) for t in texts], dtype=np.int64)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = np.frombuffer(b"".join(texts), dtype=np.uint8) if offsets[-1] else np.zeros(0, dtype=np.uint8)
+        return ("text", offsets, data, (codes < 0).view(np.uint8))
