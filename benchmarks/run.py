@@ -56,6 +56,16 @@ def timed(cmd: list[str], stdout: str = os.devnull) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def _compiled_bytecode() -> None:
+    """Byte-compile pcapan's modules, as installing it does: a run from the source tree would
+    otherwise compile them at every start when Python writes no bytecode (PYTHONDONTWRITEBYTECODE)."""
+    import compileall
+
+    import pcap_analyzer
+
+    compileall.compile_dir(os.path.dirname(pcap_analyzer.__file__), quiet=1)
+
+
 def generated(workdir: str, packets: int) -> str:
     """The benchmark capture of *packets* packets (made once, then reused)."""
     os.makedirs(workdir, exist_ok=True)
@@ -81,6 +91,22 @@ def folder_speedup(workdir: str, count: int, packets: int, repeat: int) -> None:
     all_ = statistics.median(timed(base + ["-j", str(cores)])[0] for _ in range(repeat))
     print(f"report on {count} captures of {packets} packets: {one:.2f} s with 1 process, "
           f"{all_:.2f} s with {cores}: speed-up {one / all_:.2f}x")
+    # what this machine allows: the same report of one capture run once, then once per core at the same time
+    single = [sys.executable, "-m", "pcap_analyzer", "report", source, "--format", "csv", "-q", "-o", os.devnull]
+    alone = statistics.median(timed(single)[0] for _ in range(repeat))
+    together = statistics.median(_all_at_once(single, cores) for _ in range(repeat))
+    print(f"one capture's report alone {alone:.2f} s, {cores} at once {together:.2f} s: "
+          f"at most {cores * alone / together:.2f}x from {cores} cores here")
+
+
+def _all_at_once(cmd: list[str], count: int) -> float:
+    """Wall seconds of *count* copies of *cmd* started together."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed")
+    return time.perf_counter() - start
 
 
 def memory(workdir: str, sizes: list[int]) -> None:
@@ -111,6 +137,7 @@ def main() -> int:
     ap.add_argument("--memory", default="", metavar="N,N,...",
                     help="only measure peak RSS of report and check on captures of these sizes")
     ns = ap.parse_args()
+    _compiled_bytecode()
     if ns.memory:
         memory(ns.workdir, [int(x) for x in ns.memory.split(",")])
         return 0

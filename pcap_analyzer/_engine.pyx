@@ -21,7 +21,7 @@ go out as integer and float columns (:data:`OUT_COLUMNS`,
 :data:`FLOAT_COLUMNS`); what a report needs beyond them is added up inside
 (:meth:`Engine.results`).
 """
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.math cimport NAN, isnan
 from libc.string cimport memcpy, memset
 from libcpp.vector cimport vector
@@ -586,6 +586,9 @@ cdef class Engine:
     *offloaders*: (version, high, low) keys of senders known to offload their checksums.
     *per_frame*: False leaves ``bytes_in_flight`` out of the per-frame columns (a report
     never reads it, and it costs a look at every unacknowledged segment).
+    *facts_only*: only number the streams and find what the end of the capture decides
+    (:meth:`turned`, :meth:`offloaders`, :func:`accepted_streams`); no sequence analysis,
+    no per-frame columns past the stream and phase, no tallies.
     """
     # addresses: (version, high, low) -> id
     cdef _Table v4, v6
@@ -622,16 +625,18 @@ cdef class Engine:
     cdef double[:, :, ::1] snap_f
     cdef int64_t[:, :, ::1] snap_i
     cdef object _snap_i_array, _snap_f_array
-    # whether the per-frame columns are all wanted (else those the report never reads are left out)
-    cdef bint per_frame
+    # whether the per-frame columns are all wanted (else those the report never reads are left out);
+    # whether only what the end of the capture decides is wanted (see facts_only)
+    cdef bint per_frame, facts_only
     # text codes beyond the fixed ones; the addresses' texts made so far
     cdef dict proto_codes, malformed_codes
     cdef list _texts
     cdef public list protos, malformed_names
 
-    def __cinit__(self, leave_out=(), given_roles=(), offloaders=(), per_frame=True):
+    def __cinit__(self, leave_out=(), given_roles=(), offloaders=(), per_frame=True, facts_only=False):
         cdef int k
         self.per_frame = per_frame
+        self.facts_only = facts_only
         self.v4 = _Table()
         self.v6 = _Table()
         self.convs = _Table()
@@ -1220,7 +1225,8 @@ cdef class Engine:
                     rec.hs_state = 2
             if code == PH_SYN_ACK:
                 rec.syn_ack_any = 1
-            labels = self._sequence(rec, stream, s, fr, i, f, sq, ak, plen)
+            if not self.facts_only:
+                labels = self._sequence(rec, stream, s, fr, i, f, sq, ak, plen)
         fr.out[O_PHASE * fr.so + i] = code
         # ---- how far the frame was decoded (rules/decoding.py)
         if fr.out[O_REUSED * fr.so + i]:
@@ -1246,6 +1252,8 @@ cdef class Engine:
             tally[3] += 1
             if l4v != V_GOOD:
                 tally[4] += 1
+        if self.facts_only:
+            return
         if l4v == V_BAD and src >= 0 and self.addr_offloads[src]:
             l4v = V_OFFLOADED
         if ipv == V_BAD:
@@ -1764,6 +1772,34 @@ cdef inline int _width(uint64_t u) noexcept nogil:
     return k
 
 
+cdef inline char* _w_int(char* q, int64_t v) noexcept nogil:
+    """Decimal digits of *v*, two at a time."""
+    cdef uint64_t u, r
+    cdef int k
+    if v < 0:
+        q[0] = b'-'
+        q += 1
+        u = <uint64_t>(-(v + 1)) + 1
+    else:
+        u = <uint64_t>v
+    k = _width(u)
+    q += k
+    while u >= 100:
+        r = (u % 100) * 2
+        u //= 100
+        q -= 2
+        q[0] = _PAIRS[r]
+        q[1] = _PAIRS[r + 1]
+    if u >= 10:
+        q -= 2
+        q[0] = _PAIRS[2 * u]
+        q[1] = _PAIRS[2 * u + 1]
+    else:
+        q -= 1
+        q[0] = <char>(48 + u)
+    return q + k
+
+
 cdef int _digits(double x, char* digits, int* e10) noexcept nogil:
     """The shortest digits that read back as *x* (positive, finite), and the power of ten of the first."""
     cdef char tmp[48]
@@ -1773,10 +1809,7 @@ cdef int _digits(double x, char* digits, int* e10) noexcept nogil:
     if 0 < ticks and <double>ticks / 1e9 == x:
         # a number of nanoseconds in seconds, as every time here is: its digits are those of the
         # integer (at most 15 of them, so no shorter number reads back as the same float)
-        n = _width(ticks)
-        for k in range(n - 1, -1, -1):
-            digits[k] = <char>(48 + ticks % 10)
-            ticks //= 10
+        n = <int>(_w_int(digits, ticks) - digits)
         e10[0] = n - 10
         nd = n
     else:
@@ -2328,55 +2361,38 @@ cdef inline char* _w_digits(char* q, int64_t v, int width) noexcept nogil:
     return q + width
 
 
-cdef inline char* _w_int(char* q, int64_t v) noexcept nogil:
-    """Decimal digits of *v*, two at a time."""
-    cdef uint64_t u, r
-    cdef int k
-    if v < 0:
-        q[0] = b'-'
-        q += 1
-        u = <uint64_t>(-(v + 1)) + 1
-    else:
-        u = <uint64_t>v
-    k = _width(u)
-    q += k
-    while u >= 100:
-        r = (u % 100) * 2
-        u //= 100
-        q -= 2
-        q[0] = _PAIRS[r]
-        q[1] = _PAIRS[r + 1]
-    if u >= 10:
-        q -= 2
-        q[0] = _PAIRS[2 * u]
-        q[1] = _PAIRS[2 * u + 1]
-    else:
-        q -= 1
-        q[0] = <char>(48 + u)
-    return q + k
+cdef struct Clock:               # the text of the last second written (times come in order)
+    int64_t second
+    char text[20]
 
 
-cdef char* _w_time(char* q, int64_t ns) noexcept nogil:
+cdef char* _w_time(char* q, int64_t ns, Clock* last) noexcept nogil:
     """YYYY-MM-DDTHH:MM:SS.ffffffZ of a time in ns since the epoch (microseconds rounded down)."""
     cdef int64_t us = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)
     cdef int64_t secs = us // 1000000 if us >= 0 else -((-us + 999999) // 1000000)
     cdef int64_t frac = us - secs * 1000000
-    cdef int64_t days = secs // 86400 if secs >= 0 else -((-secs + 86399) // 86400)
-    cdef int64_t rest = secs - days * 86400, y, m, d
-    _civil(days, &y, &m, &d)
-    q = _w_digits(q, y, 4)
-    q[0] = b'-'
-    q = _w_digits(q + 1, m, 2)
-    q[0] = b'-'
-    q = _w_digits(q + 1, d, 2)
-    q[0] = b'T'
-    q = _w_digits(q + 1, rest // 3600, 2)
-    q[0] = b':'
-    q = _w_digits(q + 1, rest // 60 % 60, 2)
-    q[0] = b':'
-    q = _w_digits(q + 1, rest % 60, 2)
-    q[0] = b'.'
-    q = _w_digits(q + 1, frac, 6)
+    cdef int64_t days, rest, y, m, d
+    cdef char* t
+    if secs != last.second:
+        days = secs // 86400 if secs >= 0 else -((-secs + 86399) // 86400)
+        rest = secs - days * 86400
+        _civil(days, &y, &m, &d)
+        t = last.text
+        t = _w_digits(t, y, 4)
+        t[0] = b'-'
+        t = _w_digits(t + 1, m, 2)
+        t[0] = b'-'
+        t = _w_digits(t + 1, d, 2)
+        t[0] = b'T'
+        t = _w_digits(t + 1, rest // 3600, 2)
+        t[0] = b':'
+        t = _w_digits(t + 1, rest // 60 % 60, 2)
+        t[0] = b':'
+        t = _w_digits(t + 1, rest % 60, 2)
+        t[0] = b'.'
+        last.second = secs
+    memcpy(q, last.text, 20)
+    q = _w_digits(q + 20, frac, 6)
     q[0] = b'Z'
     return q + 1
 
@@ -2497,6 +2513,8 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
     cdef char* q = base
     cdef Column* col
     cdef int64_t code, room
+    cdef Clock clock
+    clock.second = INT64_MIN
     with nogil:
         i = start
         while i < stop:
@@ -2526,7 +2544,7 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
                         memcpy(q, b"False", 5)
                         q += 5
                 elif col.kind == C_TIME:
-                    q = _w_time(q, col.ints[i])
+                    q = _w_time(q, col.ints[i], &clock)
                 elif col.kind == C_CATEGORY:
                     code = col.ints[i]
                     if code >= 0:
@@ -2538,3 +2556,22 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
             q += 1
             i += 1
     return i, q - base
+
+
+def factorize(const int64_t[::1] values):
+    """(code of each value, the distinct values in order of first appearance), by hashing."""
+    cdef Py_ssize_t n = values.shape[0], i
+    codes_a = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] codes = codes_a
+    cdef _Table seen = _Table()
+    cdef vector[int64_t] uniques
+    cdef int64_t c
+    with nogil:
+        for i in range(n):
+            c = seen.find(<uint64_t>values[i], 0)
+            if c < 0:
+                c = <int64_t>uniques.size()
+                seen.add(<uint64_t>values[i], 0, c)
+                uniques.push_back(values[i])
+            codes[i] = c
+    return codes_a, np.array([u for u in uniques], dtype=np.int64)

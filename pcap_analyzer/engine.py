@@ -256,11 +256,13 @@ class Pass:
     *given_roles*: (proto code, stream, client side) of streams whose client an
     earlier pass decided; *offloaders*: (version, high, low) keys of senders
     known to offload checksums; *leave_out*: labels the notable-frames tally
-    skips; *per_frame* False: only the per-frame columns a report reads.
+    skips; *per_frame* False: only the per-frame columns a report reads;
+    *facts_only*: only what the end of the capture decides (see
+    :meth:`second_pass`), the quickest read.
     """
 
     def __init__(self, path: str | os.PathLike, given_roles=(), offloaders=(), leave_out=(),
-                 chunk_frames: int = CHUNK_FRAMES, per_frame: bool = True) -> None:
+                 chunk_frames: int = CHUNK_FRAMES, per_frame: bool = True, facts_only: bool = False) -> None:
         if chunk_frames < 1:
             raise ValueError("chunk_frames must be at least 1")
         self.path = os.fspath(path)
@@ -270,7 +272,7 @@ class Pass:
         self.leave_out = tuple(leave_out)
         self.chunk_frames = chunk_frames
         self.per_frame = per_frame
-        self.engine = _engine.Engine(self.leave_out, self.given_roles, self.offloader_keys, per_frame)
+        self.engine = _engine.Engine(self.leave_out, self.given_roles, self.offloader_keys, per_frame, facts_only)
         self.collected: Chunk | None = None
 
     def run(self, keep: Callable[[Chunk], None] | None = None,

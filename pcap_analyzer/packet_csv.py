@@ -7,18 +7,21 @@ bytes are those :mod:`.report.csv_text` writes for the table of
 :func:`.analysis.analyze` (the tests compare them on every sample and
 development capture).
 
-Two reads: the first (which keeps nothing) finds what the end of the
-capture decides for earlier frames (see :mod:`.engine`: a stream's client,
-senders that offload checksums, and which streams had a SYN-ACK, which the
-sentence of a refusing RST depends on); the second writes the rows.  While
-the compiled code formats one chunk, the engine reads the next on another
-thread.
+Two reads: the first, the quickest the engine does (it numbers the streams
+and keeps nothing), finds what the end of the capture decides for earlier
+frames (see :mod:`.engine`: a stream's client, senders that offload
+checksums, and which streams had a SYN-ACK, which the sentence of a
+refusing RST depends on); the second writes the rows.  While
+the compiled code formats one chunk (its two halves at the same time), the
+engine reads the next, and writes its sentences, on another thread.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import numpy as np
@@ -46,7 +49,10 @@ def csv_blocks(path: str | os.PathLike, progress: Callable[[str], None] | None =
     before the next is asked for).  The first read is done here (raising
     :class:`.reader.CaptureError` for a file that is not a capture); the rows are read as the blocks
     are asked for."""
-    first, _passes = engine.analysed(path, progress=progress, per_frame=False, chunk_frames=chunk_frames)
+    if progress is not None:
+        progress("reading frames")
+    first = engine.Pass(path, chunk_frames=chunk_frames, facts_only=True)
+    first.run(progress=(lambda n: progress(f"reading frames ({n:,} so far)")) if progress else None)
     return first.info, _rows(first, progress, chunk_frames)
 
 
@@ -56,31 +62,68 @@ def _rows(first: engine.Pass, progress, chunk_frames: int) -> Iterator:
     if eng.packets == 0:
         return
     accepted = _engine.accepted_streams(eng)
-    run = engine.Pass(first.path, given_roles=first.given_roles, offloaders=first.offloader_keys,
-                      chunk_frames=chunk_frames)
+    # what the end of the capture decided, given to the read that writes the rows
+    decided = first.second_pass()
+    run = engine.Pass(first.path, given_roles=decided.given_roles if decided else (),
+                      offloaders=decided.offloader_keys if decided else (), chunk_frames=chunk_frames)
     table = _Cells(eng.first_ts)
-    buf = np.empty(_BLOCK_BYTES, dtype=np.uint8)
-    for chunk in _read_ahead(run, progress):
-        specs = table.columns(chunk, run.engine, accepted)
-        n = chunk.inp.shape[1]
-        row = 0
-        while row < n:
-            done, size = _engine.csv_rows(specs, special_bytes(), row, n, buf)
-            if done == row:      # one row longer than the buffer
-                buf = np.empty(2 * len(buf), dtype=np.uint8)
-                continue
-            yield memoryview(buf)[:size]
-            row = done
+    dups: list = []
+
+    def sentences(c: engine.Chunk):
+        # in frame order, on the engine's thread: a sentence may look back at earlier chunks
+        return _engine.explain_column(c.inp, c.out, c.fout, accepted, run.engine.protos,
+                                      run.engine.malformed_names, dups)
+
+    halves = [np.empty(_BLOCK_BYTES, dtype=np.uint8), np.empty(_BLOCK_BYTES, dtype=np.uint8)]
+    with ThreadPoolExecutor(1) as helper:
+        for chunk, explained in _read_ahead(run, progress, sentences):
+            specs = table.columns(chunk, run.engine, explained)
+            n = chunk.inp.shape[1]
+            # the chunk's first and second half of rows formatted at the same time, written in turn
+            middle = n // 2
+            first_half = helper.submit(lambda: list(_blocks(specs, 0, middle, halves, 0)))
+            second_half = list(_blocks(specs, middle, n, halves, 1))
+            yield from first_half.result()
+            yield from second_half
 
 
-def _read_ahead(run: engine.Pass, progress) -> Iterator[engine.Chunk]:
-    """The analysed chunks of *run*, the engine reading the next on its own thread meanwhile.
+def _blocks(specs: list, start: int, stop: int, buffers: list, k: int) -> Iterator:
+    """The csv text of rows start:stop in blocks; a block longer than one buffer is copied out."""
+    row = start
+    while row < stop:
+        done, size = _engine.csv_rows(specs, special_bytes(), row, stop, buffers[k])
+        if done == row:      # one row longer than the buffer
+            buffers[k] = np.empty(2 * len(buffers[k]), dtype=np.uint8)
+            continue
+        row = done
+        # the whole half fits in the buffer as a rule: then no copy is needed
+        yield memoryview(buffers[k])[:size] if row == stop else bytes(buffers[k][:size])
+
+
+def _read_ahead(run: engine.Pass, progress, then: Callable[[engine.Chunk], object]) -> Iterator[tuple]:
+    """(chunk, then(chunk)) for the analysed chunks of *run*, the engine reading the next (and
+    working out *then* of it) on its own thread meanwhile.
 
     Each chunk's arrays are copied out of the engine's (the engine moves on
-    to the next chunk while this one is written); at most one waits.
+    to the next chunk while this one is written) into one of three sets of
+    arrays used in turn; at most one chunk waits, so a set is not filled
+    again before the chunk it held has been written.
     """
     ready: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
+    # three sets of arrays in turn: the one being written out, the one waiting, the one being filled
+    sets: list = [None, None, None]
+    turn = itertools.count()
+
+    def copied(c: engine.Chunk) -> engine.Chunk:
+        k = next(turn) % 3
+        if sets[k] is None or sets[k].inp.shape != c.inp.shape:
+            sets[k] = engine.Chunk(np.empty_like(c.inp), np.empty_like(c.out), np.empty_like(c.fout), [])
+        into = sets[k]
+        np.copyto(into.inp, c.inp)
+        np.copyto(into.out, c.out)
+        np.copyto(into.fout, c.fout)
+        return engine.Chunk(into.inp, into.out, into.fout, c.comments)
 
     def hand(item) -> None:
         while not stop.is_set():
@@ -92,7 +135,11 @@ def _read_ahead(run: engine.Pass, progress) -> Iterator[engine.Chunk]:
 
     def read() -> None:
         try:
-            run.run(lambda c: hand((engine.Chunk(c.inp.copy(), c.out.copy(), c.fout.copy(), c.comments), None)),
+            def take(c: engine.Chunk) -> None:
+                mine = copied(c)
+                hand(((mine, then(mine)), None))
+
+            run.run(take,
                     (lambda n: progress(f"writing frames ({n:,} so far)")) if progress else None, reuse=True)
             hand((None, None))
         except BaseException as exc:  # raised again where the chunks are taken
@@ -102,12 +149,12 @@ def _read_ahead(run: engine.Pass, progress) -> Iterator[engine.Chunk]:
     thread.start()
     try:
         while True:
-            chunk, error = ready.get()
+            item, error = ready.get()
             if error is not None:
                 raise error
-            if chunk is None:
+            if item is None:
                 return
-            yield chunk
+            yield item
     finally:
         stop.set()
         thread.join()
@@ -125,9 +172,9 @@ class _Cells:
         self.phases = [quoted_cell(p) for p in _engine.PHASES]
         self.labels: dict = {}          # label bits -> cell
         self.addresses: list = []       # the cells of the addresses, by id
-        self.dups: list = []            # what explain sentences carry from chunk to chunk
 
-    def columns(self, c: engine.Chunk, eng, accepted: np.ndarray) -> list:
+    def columns(self, c: engine.Chunk, eng, explained: tuple) -> list:
+        """The columns of chunk *c*; *explained* its sentences (``_engine.explain_column``)."""
         i, o, fl = c.inp, c.out, c.fout
 
         def inp(name):
@@ -143,23 +190,22 @@ class _Cells:
             return ("category", np.where(codes == none, -1, codes).astype(np.int64), cells)
 
         lt = inp("linktype_id")
-        linktypes, lt_codes = np.unique(lt, return_inverse=True)
+        lt_codes, linktypes = _engine.factorize(lt)
         fc = out("from_client")
         flags = inp("tcp_flags")
-        bits = out("labels")
-        sets, label_codes = np.unique(bits, return_inverse=True)
+        label_codes, sets = _engine.factorize(out("labels"))
         label_cells = [self._label_cell(int(m)) for m in sets.tolist()]
         label_codes = np.where(sets[label_codes] == 0, -1, label_codes)
         texts = eng.address_texts()
         self.addresses += [quoted_cell(a) for a in texts[len(self.addresses):]]
         addresses = self.addresses
-        offsets, data, valid = _engine.explain_column(i, o, fl, accepted, eng.protos, eng.malformed_names, self.dups)
+        offsets, data, valid = explained
         return [
             number(inp("frame")),
             ("time", inp("ts_ns"), np.zeros(len(lt), dtype=np.uint8)),
             ("float", (inp("ts_ns") - self.first_ts) / 1e9),
             number(inp("iface")),
-            coded(lt_codes.astype(np.int64), [quoted_cell(reader.linktype_name(int(v))) for v in linktypes]),
+            coded(lt_codes, [quoted_cell(reader.linktype_name(int(v))) for v in linktypes.tolist()]),
             number(inp("cap_len")),
             number(inp("wire_len")),
             coded(inp("proto"), [quoted_cell(p) for p in eng.protos]),
@@ -209,8 +255,10 @@ class _Cells:
     @staticmethod
     def _comments(codes: np.ndarray, comments: list) -> tuple:
         """The ``comment`` column: each frame's pcapng comment (codes into *comments*, -1 none)."""
-        texts = [comments[k].encode("utf-8") if k >= 0 else b"" for k in codes.tolist()] if comments \
-            else [b""] * len(codes)
+        if not comments:
+            return ("text", np.zeros(len(codes) + 1, dtype=np.int64), np.zeros(0, dtype=np.uint8),
+                    np.ones(len(codes), dtype=np.uint8))
+        texts = [comments[k].encode("utf-8") if k >= 0 else b"" for k in codes.tolist()]
         lengths = np.array([len(t) for t in texts], dtype=np.int64)
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
