@@ -9,7 +9,7 @@ from Cython.Build import cythonize
 setup(
     ext_modules=cythonize(
         [Extension("pcap_analyzer._engine", ["pcap_analyzer/_engine.pyx"], language="c++",
-                   extra_compile_args=["-O3", "-g"], optional=True)],
+                   extra_compile_args=["-O3"], optional=True)],
         compiler_directives={"language_level": 3},
     ),
 )

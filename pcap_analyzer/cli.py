@@ -91,8 +91,12 @@ def _load_digest(path: Path, quiet: bool, events: bool):
 
 
 def _run(path: Path, quiet: bool, job):
+    from . import engine
     from .reader import CaptureError
 
+    if engine._engine is None and not quiet:
+        typer.echo("pcapan: note: the compiled engine is not built (pip install needs a C++ compiler); "
+                   "analysing with the readable pipeline, which is much slower", err=True)
     try:
         size = path.stat().st_size if path.is_file() else 0
         if quiet or size < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
@@ -132,13 +136,18 @@ def _emit(data, output: Optional[Path], capture: Path | None) -> None:
     blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     if output is None:
         out = getattr(sys.stdout, "buffer", None)
-        sys.stdout.flush()
-        for block in blocks:
-            if out is None:      # a text-only stdout (some notebook or test harnesses)
-                sys.stdout.write(bytes(block).decode("utf-8"))
-            else:
-                out.write(block)
-        (out or sys.stdout).flush()
+        try:
+            sys.stdout.flush()
+            for block in blocks:
+                if out is None:      # a text-only stdout (some notebook or test harnesses)
+                    sys.stdout.write(bytes(block).decode("utf-8"))
+                else:
+                    out.write(block)
+            (out or sys.stdout).flush()
+        except BrokenPipeError:
+            # `pcapan packets x | head`: the reader went away; that is not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         return
     write_atomically(output, blocks, capture)
 
@@ -328,8 +337,17 @@ def main() -> None:
     """Entry point: run the app; usage errors exit 2 (click's convention)."""
     try:
         app()
-    except BrokenPipeError:
-        # `pcapan packets x | head`: the reader went away; that is not an error.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    # Everything is written; tearing the interpreter down (pandas and the
+    # rest, object by object) would take a good part of a second more.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code or 0)
