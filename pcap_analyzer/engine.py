@@ -29,7 +29,7 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
-from . import decode, reader
+from . import reader
 from .defrag import Defragmenter
 
 try:
@@ -97,6 +97,8 @@ class Chunk(NamedTuple):
 
 
 def _decode_slow(engine, linktype: int, data: bytes, wire_len: int, inp: np.ndarray, i: int) -> None:
+    from . import decode
+
     try:
         row = decode.decode_frame(linktype, data, wire_len)
     except (struct.error, IndexError, ValueError):
@@ -141,6 +143,8 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
                 slow = np.arange(k)
                 frame_columns(inp, np.arange(done + 1, done + 1 + k), ts, caps, wires, 0, pcap.linktype)
             if len(slow):
+                from . import decode
+
                 with decode.reassembling(defrag):
                     for i in slow.tolist():
                         o = int(offs[i])
@@ -197,6 +201,8 @@ def _frame_columns(path: str, info: reader.CaptureInfo, engine, limit: int) -> I
                         dtype=np.int64).reshape(-1, 5)
         frame_columns(inp, np.arange(first, first + k), meta[:, 0], meta[:, 1], meta[:, 2], meta[:, 3], meta[:, 4])
         comments: list = []
+        from . import decode
+
         with decode.reassembling(defrag):
             for i, fr in enumerate(batch):
                 _decode_slow(engine, fr.linktype, fr.data, fr.wire_len, inp, i)

@@ -23,8 +23,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, NamedTuple
 
-import dpkt
-from dpkt import pcapng as _ng
 
 # Largest record we accept: no real link layer has frames this big, and a
 # larger claimed length is far more likely a damaged header than a packet.
@@ -33,10 +31,12 @@ MAX_RECORD_BYTES = 256 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _PCAP_MAGICS = {
     # magic as read little-endian -> (byte order prefix, nanosecond resolution)
-    dpkt.pcap.TCPDUMP_MAGIC: ("<", False),
-    dpkt.pcap.TCPDUMP_MAGIC_NANO: ("<", True),
-    dpkt.pcap.PMUDPCT_MAGIC: (">", False),
-    dpkt.pcap.PMUDPCT_MAGIC_NANO: (">", True),
+    # dpkt.pcap's TCPDUMP_MAGIC, TCPDUMP_MAGIC_NANO, PMUDPCT_MAGIC, PMUDPCT_MAGIC_NANO (written out:
+    # dpkt loads only for the files that need it, pcapng and frames the compiled decoder leaves)
+    0xA1B2C3D4: ("<", False),
+    0xA1B23C4D: ("<", True),
+    0xD4C3B2A1: (">", False),
+    0x4D3CB2A1: (">", True),
 }
 # Modified pcap (Kuznetsov patch): 24-byte records; same layout + 8 bytes.
 _KUZNETZOV_MAGIC = 0xA1B2CD34
@@ -54,6 +54,10 @@ LINKTYPE_NAMES = {
     229: "ipv6",
     276: "linux_sll2",
 }
+
+
+# pcapng's section header block type (dpkt.pcapng.PCAPNG_BT_SHB)
+_PCAPNG_BT_SHB = 0x0A0D0D0A
 
 
 class CaptureError(Exception):
@@ -187,7 +191,7 @@ def read_frames(path: str | os.PathLike, info: CaptureInfo | None = None) -> Ite
         (magic_le,) = struct.unpack("<I", head)
         if magic_le in _PCAP_MAGICS or magic_le in (_KUZNETZOV_MAGIC, _swap32(_KUZNETZOV_MAGIC)):
             yield from _read_pcap(f, head, info)
-        elif magic_le == _ng.PCAPNG_BT_SHB:
+        elif magic_le == _PCAPNG_BT_SHB:
             yield from _read_pcapng(f, head, info)
         else:
             raise CaptureError(f"{path}: not a pcap or pcapng file")
@@ -241,6 +245,8 @@ def _read_pcap(f: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[RawFram
 
 def _pcapng_tsres(idb_opts) -> tuple[int, int]:
     """Return (units per second, offset seconds) from an IDB's options."""
+    from dpkt import pcapng as _ng
+
     units, offset = 1_000_000, 0
     for opt in idb_opts:
         if opt.code == _ng.PCAPNG_OPT_IF_TSRESOL and opt.data:
@@ -253,6 +259,8 @@ def _pcapng_tsres(idb_opts) -> tuple[int, int]:
 
 def _epb_comment(block: bytes, start: int, end: int, order: str) -> str | None:
     """Find an opt_comment option in the option area block[start:end]."""
+    from dpkt import pcapng as _ng
+
     pos = start
     while pos + 4 <= end:
         code, length = struct.unpack_from(order + "HH", block, pos)
@@ -266,6 +274,9 @@ def _epb_comment(block: bytes, start: int, end: int, order: str) -> str | None:
 
 
 def _read_pcapng(f: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[RawFrame]:
+    import dpkt
+    from dpkt import pcapng as _ng
+
     info.file_format = "pcapng"
     order = "<"
     ifaces: list[tuple[int, int, int]] = []   # (linktype, units per second, offset s)

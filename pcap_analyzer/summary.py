@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .rules.checksums import Verdicts
-from .schema import coded
+from .schema import categorical, coded
 from .ports import EPHEMERAL_RANGES, port_ranges, range_names, service_name  # noqa: F401  (this module's API)
 from .streams import first_rows
 
@@ -316,7 +316,7 @@ class StreamFacts:
         np.fmax.at(self.irtt, slot[known], vals[known])
 
     def table(self) -> pd.DataFrame:
-        """The streams table of everything added so far.
+        """The streams table of everything added so far, its columns in their schema dtypes.
 
         Texts that depend on a few values (port ranges, service names,
         history and connection state) are made once per distinct value.
@@ -327,7 +327,8 @@ class StreamFacts:
         keys = np.where(self.is_tcp, 0, 1 << 40) + ints["stream"]
         order = np.argsort(keys, kind="stable")
         tcp = self.is_tcp[order]
-        g_proto = np.where(tcp, "tcp", "udp").astype(object)
+        m = len(order)
+        everywhere = np.zeros(m, dtype=bool)
         pk, by = self.counts["packets"][order], self.counts["bytes"][order]
         cport, sport_ = ints["client_port"][order], ints["server_port"][order]
         ranges = range_names(cport)
@@ -337,30 +338,38 @@ class StreamFacts:
         syn, sa, ha = (ints[k][order] for k in ("syn_frame", "sa_frame", "ha_frame"))
         has_syn, has_sa, has_ha = tcp & (syn >= 0), tcp & (sa >= 0), tcp & (ha >= 0)
 
-        def where(present, values):
-            """Python ints where *present*, None elsewhere."""
-            return np.where(present, values, None).tolist()
+        def integers(values, present=None):
+            return pd.arrays.IntegerArray(np.asarray(values, dtype=np.int64).copy(),
+                                          everywhere.copy() if present is None else ~present)
 
+        def text(values):
+            return pd.array(np.asarray(values, dtype=object), dtype="string")
+
+        index = pd.RangeIndex(m)
         history, state = self._histories(order, tcp, pk, by)
+        handshake = np.select([has_syn & has_sa & has_ha, has_sa, has_syn, tcp], [0, 1, 2, 3], -1)
+        state_codes, state_names = pd.factorize(np.asarray(state, dtype=object))
         table = {
-            "proto": g_proto, "stream": ints["stream"][order],
-            "client": self.client[order], "client_port": cport, "server": self.server[order],
-            "server_port": sport_, "service": service,
-            "client_port_ephemeral": pd.notna(ranges), "client_port_range": ranges,
-            "client_packets": pk[:, 0], "server_packets": pk[:, 1],
-            "client_bytes": by[:, 0], "server_bytes": by[:, 1],
-            "first_frame": ints["first_frame"][order], "last_frame": ints["last_frame"][order],
-            "start": pd.to_datetime(ints["start"][order], unit="ns", utc=True),
-            "end": pd.to_datetime(ints["end"][order], unit="ns", utc=True),
+            "proto": categorical(np.where(tcp, 0, 1), ["tcp", "udp"], index),
+            "stream": integers(ints["stream"][order]),
+            "client": text(self.client[order]), "client_port": integers(cport), "server": text(self.server[order]),
+            "server_port": integers(sport_), "service": text(service),
+            "client_port_ephemeral": pd.arrays.BooleanArray(pd.notna(ranges), everywhere.copy()),
+            "client_port_range": text(ranges),
+            "client_packets": integers(pk[:, 0]), "server_packets": integers(pk[:, 1]),
+            "client_bytes": integers(by[:, 0]), "server_bytes": integers(by[:, 1]),
+            "first_frame": integers(ints["first_frame"][order]), "last_frame": integers(ints["last_frame"][order]),
+            "start": pd.Series(pd.to_datetime(ints["start"][order], unit="ns", utc=True), index=index),
+            "end": pd.Series(pd.to_datetime(ints["end"][order], unit="ns", utc=True), index=index),
             "duration_s": (ints["end"][order] - ints["start"][order]) / 1e9,
-            "client_isn": where(has_syn, ints["syn_seq"][order]), "syn_frame": where(has_syn, syn),
-            "server_isn": where(has_sa, ints["sa_seq"][order]), "syn_ack_frame": where(has_sa, sa),
-            "handshake_ack_frame": where(has_ha, ha),
-            "handshake": np.select([has_syn & has_sa & has_ha, has_sa, has_syn, tcp],
-                                   ["complete", "syn_ack_seen", "syn_only", "not_captured"], None).tolist(),
-            "completeness": where(tcp, self.completeness[order]),
-            "reused_ports": np.where(tcp, self.reused[order], None).tolist(),
-            "history": history, "conn_state": state,
+            "client_isn": integers(ints["syn_seq"][order], has_syn), "syn_frame": integers(syn, has_syn),
+            "server_isn": integers(ints["sa_seq"][order], has_sa), "syn_ack_frame": integers(sa, has_sa),
+            "handshake_ack_frame": integers(ha, has_ha),
+            "handshake": categorical(handshake, ["complete", "syn_ack_seen", "syn_only", "not_captured"], index),
+            "completeness": integers(self.completeness[order], tcp),
+            "reused_ports": pd.arrays.BooleanArray(self.reused[order].astype(bool), ~tcp),
+            "history": text(history),
+            "conn_state": categorical(state_codes, [str(v) for v in state_names], index),
         }
         names = [(label, False) for label in _label_names()] + [("retransmitted_bytes", False),
                                                                 ("bad_checksums", True),
@@ -368,11 +377,9 @@ class StreamFacts:
         for name, all_protos in names:
             counts = self.counts[name][order]
             for who, i in (("client", 0), ("server", 1)):
-                table[f"{who}_{name}"] = pd.arrays.IntegerArray(counts[:, i].copy(),
-                                                                np.zeros(len(tcp), dtype=bool) if all_protos
-                                                                else ~tcp)
+                table[f"{who}_{name}"] = integers(counts[:, i], None if all_protos else tcp)
         table["initial_rtt_s"] = np.where(tcp, self.irtt[order], np.nan)
-        return pd.DataFrame(table)
+        return pd.DataFrame(table, index=index, copy=False)
 
     def _histories(self, order: np.ndarray, tcp: np.ndarray, pk: np.ndarray, by: np.ndarray) -> tuple:
         """Each stream's history and connection state (streams in *order*), made once per distinct case."""
