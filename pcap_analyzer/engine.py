@@ -108,9 +108,10 @@ def _decode_slow(engine, linktype: int, data: bytes, wire_len: int, inp: np.ndar
 
 
 def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int, reuse: bool,
-                     into: np.ndarray | None = None) -> Iterator[tuple]:
+                     into: np.ndarray | None = None, ready: Callable[[int], None] | None = None) -> Iterator[tuple]:
     """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap: the same
-    arrays each time if *reuse*, consecutive parts of *into* if given."""
+    arrays each time if *reuse*, consecutive parts of *into* if given (each part written after
+    ``ready(end of the part)`` returns)."""
     mm = pcap.mm
     buf = np.frombuffer(mm, dtype=np.uint8)
     try:
@@ -130,6 +131,8 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
             offs, caps, wires = offs[:k], caps[:k], wires[:k]
             ts = secs[:k] * 1_000_000_000 + fracs[:k] * scale
             if into is not None:
+                if ready is not None:
+                    ready(done + k)
                 inp = into[:, done:done + k]
             elif reuse and buffer is not None and buffer.shape[1] == k:
                 inp = buffer
@@ -234,6 +237,44 @@ def _empty(shape: tuple, dtype) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
 
 
+class _Prefault:
+    """Touches the pages of fresh columns, part by part, on a thread of its own.
+
+    A whole capture's columns are hundreds of MiB of new memory; the kernel
+    gives each page at its first write, at a cost comparable to the
+    analysis of the frames written there.  This thread takes those first
+    writes (zeros, as the pages already hold) ahead of the engine, on the
+    other core; :meth:`wait` holds the engine back until its next part is
+    done, so that the two never write the same part.
+    """
+
+    def __init__(self, columns: tuple, part: int) -> None:
+        self._columns = columns
+        self._part = part
+        self._frames = columns[0].shape[1]
+        self._done = 0
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="pcapan-prefault", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for start in range(0, self._frames, self._part):
+                for col in self._columns:
+                    col[:, start:start + self._part] = 0  # numpy lets go of the interpreter meanwhile
+                with self._cond:
+                    self._done = min(start + self._part, self._frames)
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._done = self._frames
+                self._cond.notify_all()
+
+    def wait(self, end: int) -> None:
+        """Return once the frames before *end* have been touched."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._done >= min(end, self._frames))
+
+
 def concat(parts: list[Chunk]) -> Chunk:
     """One chunk of consecutive chunks (their ``comment`` codes renumbered)."""
     if len(parts) == 1:
@@ -299,7 +340,7 @@ class Pass:
         _engine.use_service_names(service_name)
         engine = self.engine
         pcap = _open_classic(self.path)
-        into = outs = None
+        into = outs = faulting = None
         if pcap is not None:
             if collect:
                 buf = np.frombuffer(pcap.mm, dtype=np.uint8)
@@ -307,8 +348,9 @@ class Pass:
                 del buf
                 outs = _columns(total)
                 into = outs[0]
+                faulting = _Prefault(outs, self.chunk_frames) if total > 2 * self.chunk_frames else None
             columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=reuse and not collect,
-                                       into=into)
+                                       into=into, ready=faulting.wait if faulting is not None else None)
         else:
             columns = _frame_columns(self.path, self.info, engine, self.chunk_frames)
         out = fout = None

@@ -349,8 +349,10 @@ def analysis_of(run: engine.Pass, passes: int, progress: Callable[[str], None] |
     step = progress or (lambda message: None)
     step("summarising streams")
     c = run.collected
+    # the engine writes the sentences on the other core while pandas makes the table
+    sentences = engine.Background(lambda: explain_column(c, eng)) if c.inp.shape[1] else None
     packets = packet_table(c, eng, eng.first_ts, addresses)
-    packets["explain"] = explain_column(c, eng) if c.inp.shape[1] else explain.explain(packets)
+    packets["explain"] = sentences.result() if sentences is not None else explain.explain(packets)
     return Analysis(info=run.info, packets=packets, streams=stream_table(eng, addresses))
 
 
