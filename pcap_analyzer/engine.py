@@ -107,11 +107,11 @@ def _decode_slow(engine, linktype: int, data: bytes, wire_len: int, inp: np.ndar
     engine.fill(inp, i, row)
 
 
-def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int, reuse: bool,
+def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: int, reuse: int,
                      into: np.ndarray | None = None, ready: Callable[[int], None] | None = None) -> Iterator[tuple]:
-    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap: the same
-    arrays each time if *reuse*, consecutive parts of *into* if given (each part written after
-    ``ready(end of the part)`` returns)."""
+    """(inp, count, comments) for chunks of up to *limit* frames of a classic pcap: *reuse* sets
+    of arrays in turn (0: new ones for every chunk), or consecutive parts of *into* if given (each
+    part written after ``ready(end of the part)`` returns)."""
     mm = pcap.mm
     buf = np.frombuffer(mm, dtype=np.uint8)
     try:
@@ -124,7 +124,8 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
         done = 0
         released = 0
         fast = pcap.linktype in _FAST_LINKTYPES
-        buffer = None
+        buffers: dict = {}
+        turn = 0
         while True:
             k, pos, offs, caps, wires, secs, fracs, status, bad = _engine.frame_index(buf, pos, pcap.big_endian,
                                                                                        limit)
@@ -134,12 +135,11 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
                 if ready is not None:
                     ready(done + k)
                 inp = into[:, done:done + k]
-            elif reuse and buffer is not None and buffer.shape[1] == k:
-                inp = buffer
+            elif reuse:
+                inp = _reused(buffers, turn % reuse, (len(_engine.IN_COLUMNS), k), np.int64)
+                turn += 1
             else:
                 inp = np.empty((len(_engine.IN_COLUMNS), k), dtype=np.int64)
-            if reuse:
-                buffer = inp
             if fast:
                 slow = engine.decode(buf, offs, caps, wires, ts, pcap.linktype, done + 1, inp)
             else:
@@ -173,6 +173,14 @@ def _classic_columns(pcap: _Classic, info: reader.CaptureInfo, engine, limit: in
             mm.close()
         except BufferError:
             pass
+
+
+def _reused(buffers: dict, slot: int, shape: tuple, dtype) -> np.ndarray:
+    """The array kept in *slot* of *buffers* if it has *shape*, else a new one kept there."""
+    have = buffers.get(slot)
+    if have is None or have.shape != shape:
+        have = buffers[slot] = np.empty(shape, dtype=dtype)
+    return have
 
 
 def frame_columns(inp: np.ndarray, frame, ts, caps, wires, iface, linktype) -> None:
@@ -324,17 +332,19 @@ class Pass:
 
     def run(self, keep: Callable[[Chunk], None] | None = None,
             progress: Callable[[int], None] | None = None, collect: bool = False,
-            reuse: bool | None = None) -> "Pass":
+            reuse: int | None = None) -> "Pass":
         """Read and analyse the whole capture; hand each analysed chunk to *keep*.
 
-        The chunks' arrays are the keeper's own, unless *reuse* (default: when
-        there is no keeper) has every chunk read into the same arrays.  With
+        The chunks' arrays are the keeper's own, unless *reuse* (default: 1
+        when there is no keeper, else 0) has the chunks read into that many
+        sets of arrays in turn (1: the same arrays every time).  With
         *collect*, :attr:`collected` is then one :class:`Chunk` of every frame
         (a classic pcap's frames are counted first and written into arrays
         made once for all of them).
         """
         if reuse is None:
-            reuse = keep is None
+            reuse = 1 if keep is None else 0
+        reuse = 0 if collect else int(reuse)
         from .ports import service_name
 
         _engine.use_service_names(service_name)
@@ -349,20 +359,25 @@ class Pass:
                 outs = _columns(total)
                 into = outs[0]
                 faulting = _Prefault(outs, self.chunk_frames) if total > 2 * self.chunk_frames else None
-            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=reuse and not collect,
+            columns = _classic_columns(pcap, self.info, engine, self.chunk_frames, reuse=reuse,
                                        into=into, ready=faulting.wait if faulting is not None else None)
         else:
             columns = _frame_columns(self.path, self.info, engine, self.chunk_frames)
-        out = fout = None
+        buffers: dict = {}
         parts: list = []
-        done = 0
+        done = turn = 0
         for inp, k, comments in columns:
             if outs is not None:
                 out, fout = outs[1][:, done:done + k], outs[2][:, done:done + k]
-            elif not reuse or collect or out is None or out.shape[1] < k:
+            elif reuse:
+                slot = turn % reuse
+                out = _reused(buffers, 2 * slot, (len(_engine.OUT_COLUMNS), k), np.int64)
+                fout = _reused(buffers, 2 * slot + 1, (len(_engine.FLOAT_COLUMNS), k), np.float64)
+                turn += 1
+            else:
                 out = np.empty((len(_engine.OUT_COLUMNS), k), dtype=np.int64)
                 fout = np.empty((len(_engine.FLOAT_COLUMNS), k), dtype=np.float64)
-            chunk = Chunk(inp, out[:, :k], fout[:, :k], comments)
+            chunk = Chunk(inp, out, fout, comments)
             engine.analyse(chunk.inp, chunk.out, chunk.fout, k)
             if keep is not None:
                 keep(chunk)

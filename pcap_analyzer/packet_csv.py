@@ -17,7 +17,6 @@ engine reads the next, and writes its sentences, on another thread.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import threading
@@ -104,27 +103,13 @@ def _read_ahead(run: engine.Pass, progress, then: Callable[[engine.Chunk], objec
     """(chunk, then(chunk)) for the analysed chunks of *run*, the engine reading the next (and
     working out *then* of it) on its own thread meanwhile.
 
-    Each chunk's arrays are copied out of the engine's (the engine moves on
-    to the next chunk while this one is written) into one of three sets of
-    arrays used in turn; at most one chunk waits, so a set is not filled
-    again before the chunk it held has been written.
+    The engine reads the chunks into three sets of arrays in turn (one
+    being written out, one waiting, one being filled); at most one chunk
+    waits, so a set is not filled again before the chunk it held has been
+    written.
     """
     ready: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
-    # three sets of arrays in turn: the one being written out, the one waiting, the one being filled
-    sets: list = [None, None, None]
-    turn = itertools.count()
-
-    def copied(c: engine.Chunk) -> engine.Chunk:
-        k = next(turn) % 3
-        if sets[k] is None or sets[k].inp.shape != c.inp.shape:
-            sets[k] = engine.Chunk(np.empty_like(c.inp), np.empty_like(c.out), np.empty_like(c.fout), [])
-        into = sets[k]
-        np.copyto(into.inp, c.inp)
-        np.copyto(into.out, c.out)
-        np.copyto(into.fout, c.fout)
-        return engine.Chunk(into.inp, into.out, into.fout, c.comments)
-
     def hand(item) -> None:
         while not stop.is_set():
             try:
@@ -136,11 +121,10 @@ def _read_ahead(run: engine.Pass, progress, then: Callable[[engine.Chunk], objec
     def read() -> None:
         try:
             def take(c: engine.Chunk) -> None:
-                mine = copied(c)
-                hand(((mine, then(mine)), None))
+                hand(((c, then(c)), None))
 
             run.run(take,
-                    (lambda n: progress(f"writing frames ({n:,} so far)")) if progress else None, reuse=True)
+                    (lambda n: progress(f"writing frames ({n:,} so far)")) if progress else None, reuse=3)
             hand((None, None))
         except BaseException as exc:  # raised again where the chunks are taken
             hand((None, exc))
