@@ -35,7 +35,6 @@ cdef extern from *:
     int __builtin_popcountll(unsigned long long) nogil
     uint32_t __builtin_bswap32(uint32_t) nogil
     uint16_t __builtin_bswap16(uint16_t) nogil
-    void __builtin_prefetch(const void*) nogil
 
 # ---------------------------------------------------------------------------
 # Columns in and out
@@ -546,9 +545,6 @@ def frame_index(const uint8_t[::1] buf, int64_t start, bint big_endian, int64_t 
             if pos + 16 > n:
                 status = 1
                 break
-            # records lie one after another: ask for the memory a few records on early
-            if pos + 2048 < n:
-                __builtin_prefetch(b + pos + 2048)
             if big_endian:
                 sec = _u32(b, pos)
                 frac = _u32(b, pos + 4)
