@@ -134,42 +134,70 @@ class _Written:
 def _emit(data, output: Optional[Path], capture: Path | None) -> None:
     """Write rendered output (UTF-8 bytes, or consecutive blocks of them) to *output*, or to stdout."""
     blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+
+    def write(f) -> None:
+        for block in blocks:
+            f.write(block)
+
+    _emit_with(write, output, capture)
+
+
+class _TextOut:
+    """A text-only stdout (some notebook or test harnesses) taking UTF-8 bytes."""
+
+    def __init__(self, text) -> None:
+        self._text = text
+
+    def write(self, block) -> None:
+        self._text.write(bytes(block).decode("utf-8"))
+
+
+def _emit_with(write, output: Optional[Path], capture: Path | None):
+    """``write(f)`` with *f* a binary file for *output*, or stdout; returns what it returns."""
     if output is None:
         out = getattr(sys.stdout, "buffer", None)
         try:
             sys.stdout.flush()
-            for block in blocks:
-                if out is None:      # a text-only stdout (some notebook or test harnesses)
-                    sys.stdout.write(bytes(block).decode("utf-8"))
-                else:
-                    out.write(block)
+            result = write(out if out is not None else _TextOut(sys.stdout))
             (out or sys.stdout).flush()
         except BrokenPipeError:
             # `pcapan packets x | head`: the reader went away; that is not an error.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
-        return
-    write_atomically(output, blocks, capture)
+        return result
+    return _write_file(output, write, capture)
 
 
 def write_atomically(output: Path, data, capture: Path | None = None) -> None:
     """Write *data* (bytes, or consecutive blocks of them) to *output* through a temporary file and a
     rename (see export)."""
-    from .files import ExportError, replace_atomically
-
     blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
 
-    def write(path: str) -> None:
+    def write(f) -> None:
+        for block in blocks:
+            f.write(block)
+
+    _write_file(output, write, capture)
+
+
+def _write_file(output: Path, write, capture: Path | None):
+    """``write(f)`` with *f* open on a temporary file that then replaces *output*; returns what it
+    returns."""
+    from .files import ExportError, replace_atomically
+
+    result = []
+
+    def to(path: str) -> None:
         with open(path, "wb") as f:
-            for block in blocks:
-                f.write(block)
+            result.append(write(f))
 
     try:
-        replace_atomically(output, write, capture)
+        replace_atomically(output, to, capture)
     except ExportError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{output}: cannot write ({exc.strerror or exc})") from None
+    return result[0]
 
 
 def _fmt(fmt: Optional[Format]) -> str:
@@ -198,8 +226,7 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
         if packet_csv.available():
             # the whole table as csv, written chunk by chunk as the engine reads the capture
             def write(path: Path, progress=None):
-                info, blocks = packet_csv.csv_blocks(path, progress)
-                _emit(blocks, output, capture)
+                info, _reads = _emit_with(lambda f: packet_csv.write_csv(path, f, progress), output, capture)
                 return _Written(info)
 
             _run(capture, quiet, write)

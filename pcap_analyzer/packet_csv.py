@@ -7,21 +7,28 @@ bytes are those :mod:`.report.csv_text` writes for the table of
 :func:`.analysis.analyze` (the tests compare them on every sample and
 development capture).
 
-Two reads: the first, the quickest the engine does (it numbers the streams
-and keeps nothing), finds what the end of the capture decides for earlier
-frames (see :mod:`.engine`: a stream's client, senders that offload
-checksums, and which streams had a SYN-ACK, which the sentence of a
-refusing RST depends on); the second writes the rows.  While
-the compiled code formats one chunk (its two halves at the same time), the
-engine reads the next, and writes its sentences, on another thread.
+Some rows depend on what only the end of the capture decides (see
+:mod:`.engine`: a stream's client, senders that offload checksums, and
+which streams had a SYN-ACK, which the sentence of a refusing RST depends
+on).  :func:`write_csv` reads the capture once when its output can be
+written again from where it started (a regular file, the null device): it
+writes the rows with what is known so far and, in the rare capture whose
+end changes an earlier row, goes back and writes them again with the end's
+facts.  Otherwise (a pipe), and in :func:`csv_blocks`, a first read, the
+quickest the engine does (it numbers the streams and keeps nothing), finds
+those facts and a second writes the rows.  While the compiled code formats
+one chunk (its two halves at the same time), the engine reads the next, and
+writes its sentences, on another thread.
 """
 from __future__ import annotations
 
+import io
 import os
 import queue
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -42,6 +49,10 @@ def available() -> bool:
     return engine.available() and csv_quoting() is not None
 
 
+def _header() -> bytes:
+    return (",".join(c.name for c in PACKET_COLUMNS) + "\n").encode("utf-8")
+
+
 def csv_blocks(path: str | os.PathLike, progress: Callable[[str], None] | None = None,
                chunk_frames: int = engine.CHUNK_FRAMES) -> tuple[reader.CaptureInfo, Iterator]:
     """The capture's info and its packets table's csv text in consecutive blocks (each to be written
@@ -52,30 +63,124 @@ def csv_blocks(path: str | os.PathLike, progress: Callable[[str], None] | None =
         progress("reading frames")
     first = engine.Pass(path, chunk_frames=chunk_frames, facts_only=True)
     first.run(progress=(lambda n: progress(f"reading frames ({n:,} so far)")) if progress else None)
-    return first.info, _rows(first, progress, chunk_frames)
+
+    def blocks() -> Iterator:
+        yield _header()
+        if first.engine.packets:
+            accepted = _engine.accepted_streams(first.engine)
+            yield from _row_blocks(_decided_pass(first), lambda c: accepted, progress)
+    return first.info, blocks()
 
 
-def _rows(first: engine.Pass, progress, chunk_frames: int) -> Iterator:
-    yield (",".join(c.name for c in PACKET_COLUMNS) + "\n").encode("utf-8")
-    eng = first.engine
-    if eng.packets == 0:
-        return
-    accepted = _engine.accepted_streams(eng)
-    # what the end of the capture decided, given to the read that writes the rows
+def write_csv(path: str | os.PathLike, out: BinaryIO, progress: Callable[[str], None] | None = None,
+              chunk_frames: int = engine.CHUNK_FRAMES) -> tuple[reader.CaptureInfo, int]:
+    """Write the packets table's csv text of the capture at *path* to *out*; return the capture's
+    info and how many times it was read.
+
+    If *out* can be written again from where it stands (see :func:`_rewind_point`),
+    the rows are written in one read with the facts known so far, and again
+    in a second read only if the end of the capture changed one of them.
+    Raises :class:`.reader.CaptureError` for a file that is not a capture,
+    before anything is written.
+    """
+    start = _rewind_point(out)
+    if start is None:
+        info, blocks = csv_blocks(path, progress, chunk_frames)
+        for block in blocks:
+            out.write(block)
+        return info, 2 if info.frames else 1
+    position, truncate = start
+    if progress is not None:
+        progress("writing frames")
+    run = engine.Pass(path, chunk_frames=chunk_frames)
+    # TCP streams some RST of which was explained while they had had no SYN-ACK
+    doubtful: list = []
+    c_flags, c_stream = _IN["tcp_flags"], _OUT["stream"]
+
+    def accepted_so_far(c: engine.Chunk) -> np.ndarray:
+        accepted = _engine.accepted_streams(run.engine)
+        flags = c.inp[c_flags]
+        streams = c.out[c_stream][(flags >= 0) & (flags & 0x04 != 0)]
+        streams = streams[streams >= 0]
+        if len(streams):
+            doubtful.append(streams[accepted[streams] == 0])
+        return accepted
+
+    wrote = False
+    for block in _row_blocks(run, accepted_so_far, progress):
+        if not wrote:
+            out.write(_header())
+            wrote = True
+        out.write(block)
+    if not wrote:
+        out.write(_header())
+    if not run.engine.packets:
+        return run.info, 1
+    accepted = _engine.accepted_streams(run.engine)
+    decided = run.second_pass()
+    if decided is None and not any(accepted[d].any() for d in doubtful):
+        return run.info, 1
+    # the end of the capture changed an earlier row: write them all again, knowing it
+    out.seek(position)
+    if truncate:
+        out.truncate()
+    if progress is not None:
+        progress("writing frames again")
+    again = _decided_pass(run)
+    out.write(_header())
+    for block in _row_blocks(again, lambda c: accepted, progress):
+        out.write(block)
+    return again.info, 2
+
+
+def _rewind_point(out) -> tuple[int, bool] | None:
+    """Where *out* stands and whether to cut it there when going back, if it can be written again
+    from there: a regular file not opened for appending, the null device, or an in-memory file;
+    None for anything else (a pipe, a terminal)."""
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fd = None
+    try:
+        if fd is None:
+            return (out.tell(), True) if getattr(out, "seekable", lambda: False)() else None
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            if hasattr(os, "O_APPEND"):
+                import fcntl
+
+                if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+                    return None
+            return out.tell(), True
+        if stat.S_ISCHR(mode) and os.path.samestat(os.fstat(fd), os.stat(os.devnull)):
+            return 0, False
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return None
+
+
+def _decided_pass(first: engine.Pass) -> engine.Pass:
+    """The read that writes the rows, given what *first* found out at the end of the capture."""
     decided = first.second_pass()
-    run = engine.Pass(first.path, given_roles=decided.given_roles if decided else (),
-                      offloaders=decided.offloader_keys if decided else (), chunk_frames=chunk_frames)
-    table = _Cells(eng.first_ts)
+    return decided if decided is not None else engine.Pass(first.path, chunk_frames=first.chunk_frames)
+
+
+def _row_blocks(run: engine.Pass, accepted: Callable[[engine.Chunk], np.ndarray], progress) -> Iterator:
+    """The csv rows of the frames *run* reads, in blocks; ``accepted(chunk)``, asked on the engine's
+    thread just after the chunk is analysed, says per TCP stream whether it had a SYN-ACK."""
+    table: _Cells | None = None
     dups: list = []
 
     def sentences(c: engine.Chunk):
         # in frame order, on the engine's thread: a sentence may look back at earlier chunks
-        return _engine.explain_column(c.inp, c.out, c.fout, accepted, run.engine.protos,
+        return _engine.explain_column(c.inp, c.out, c.fout, accepted(c), run.engine.protos,
                                       run.engine.malformed_names, dups)
 
     halves = [np.empty(_BLOCK_BYTES, dtype=np.uint8), np.empty(_BLOCK_BYTES, dtype=np.uint8)]
     with ThreadPoolExecutor(1) as helper:
         for chunk, explained in _read_ahead(run, progress, sentences):
+            if table is None:
+                table = _Cells(run.engine.first_ts)
             specs = table.columns(chunk, run.engine, explained)
             n = chunk.inp.shape[1]
             # the chunk's first and second half of rows formatted at the same time, written in turn

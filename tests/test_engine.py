@@ -10,6 +10,8 @@ and orders they share.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -175,8 +177,12 @@ def test_compiled_sentences_on_scrambled_frames():
         assert not different.any(), f"{name}: {list(zip(got[different][:3], want[different][:3]))}"
 
 
-def _packets_csv_both_ways(path) -> tuple[bytes | None, bytes | None]:
-    """``pcapan packets -f csv`` as written straight from the engine, and the csv of analyze()'s table."""
+def _packets_csv_three_ways(path) -> tuple:
+    """``pcapan packets -f csv`` as written straight from the engine in two reads (for a pipe) and in
+    one read with a rewind when needed (for a file, here in memory after other text), and the csv of
+    analyze()'s table; None for a file that is not a capture."""
+    import io
+
     from pcap_analyzer import packet_csv
     from pcap_analyzer.report.documents import packets_document
     from pcap_analyzer.report.writers import render_bytes
@@ -186,14 +192,138 @@ def _packets_csv_both_ways(path) -> tuple[bytes | None, bytes | None]:
         streamed = b"".join(bytes(b) for b in blocks)
     except reader.CaptureError:
         streamed = None
+    out = io.BytesIO()
+    out.write(b"text before\n")
+    try:
+        packet_csv.write_csv(path, out, chunk_frames=97)
+        assert out.getvalue().startswith(b"text before\n")
+        once = out.getvalue()[len(b"text before\n"):]
+    except reader.CaptureError:
+        assert out.getvalue() == b"text before\n", "nothing is written for a file that is not a capture"
+        once = None
     try:
         table = render_bytes(packets_document(results.analyze(path)), "csv", "packets")
     except reader.CaptureError:
         table = None
-    return streamed, table
+    return streamed, once, table
 
 
 @pytest.mark.parametrize("path", sample_captures() + broken_captures() + _dev_captures(), ids=_id)
 def test_packets_csv_written_from_the_engine_is_the_tables_csv(path):
-    streamed, table = _packets_csv_both_ways(path)
+    streamed, once, table = _packets_csv_three_ways(path)
     assert streamed == table
+    assert once == table
+
+
+def _rst_then_syn_ack(path, gap: int) -> None:
+    """A SYN refused by a RST/ACK, *gap* unrelated UDP frames, then a SYN-ACK of the same stream: the
+    RST's sentence depends on a frame after it."""
+    import dpkt
+
+    def frame(src, dst, sport, dport, l4):
+        ip = dpkt.ip.IP(src=bytes([10, 0, 0, src]), dst=bytes([10, 0, 0, dst]), ttl=64,
+                        p=6 if isinstance(l4, dpkt.tcp.TCP) else 17, data=l4)
+        ip.len = len(bytes(ip))
+        return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip))
+
+    syn, ack, rst = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_RST
+    frames = [frame(1, 2, 40000, 80, dpkt.tcp.TCP(sport=40000, dport=80, seq=1000, flags=syn, win=1000)),
+              frame(2, 1, 80, 40000, dpkt.tcp.TCP(sport=80, dport=40000, seq=0, ack=1001, flags=rst | ack))]
+    frames += [frame(1, 2, 5000 + k, 53, dpkt.udp.UDP(sport=5000 + k, dport=53, data=b"x")) for k in range(gap)]
+    frames.append(frame(2, 1, 80, 40000, dpkt.tcp.TCP(sport=80, dport=40000, seq=7000, ack=1001,
+                                                        flags=syn | ack, win=1000)))
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f)
+        for k, data in enumerate(frames):
+            w.writepkt(data, ts=1_700_000_000 + k / 100)
+
+
+@pytest.mark.parametrize("gap", [0, 300])
+def test_packets_csv_in_one_read_goes_back_when_a_later_frame_changes_a_row(tmp_path, gap):
+    import io
+
+    from pcap_analyzer import packet_csv
+    from pcap_analyzer.report.documents import packets_document
+    from pcap_analyzer.report.writers import render_bytes
+
+    path = tmp_path / "rst_then_syn_ack.pcap"
+    _rst_then_syn_ack(path, gap)
+    want = render_bytes(packets_document(results.analyze(path)), "csv", "packets")
+    out = io.BytesIO()
+    _info, reads = packet_csv.write_csv(path, out, chunk_frames=100)
+    assert out.getvalue() == want
+    # the SYN-ACK in the RST's chunk: one read; in a later chunk: the rows are written again
+    assert reads == (2 if gap else 1)
+    rows = want.decode().splitlines()
+    assert "refuses the connection" not in rows[2]
+
+
+def _offloading_sender(path, frames: int) -> None:
+    """UDP between two hosts, every checksum one of them sends wrong (offloaded), every one it receives
+    right: that it offloads is only known after its first frames were checked."""
+    import dpkt
+
+    def frame(src, dst, wrong):
+        udp = dpkt.udp.UDP(sport=5353 + src, dport=5353 + dst, data=b"question or answer")
+        udp.ulen = len(bytes(udp))
+        ip = dpkt.ip.IP(src=bytes([10, 0, 0, src]), dst=bytes([10, 0, 0, dst]), ttl=64, p=17, data=udp)
+        ip.len = len(bytes(ip))
+        raw = bytes(ip)        # dpkt fills in the right checksums
+        if wrong:
+            raw = raw[:26] + bytes([raw[26] ^ 0x5A, raw[27]]) + raw[28:]
+        return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800)) + raw
+
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f)
+        for k in range(frames):
+            w.writepkt(frame(1, 2, True) if k % 2 == 0 else frame(2, 1, False), ts=1_700_000_000 + k / 10)
+
+
+def test_packets_csv_in_one_read_goes_back_for_checksum_offload(tmp_path):
+    import io
+
+    from pcap_analyzer import packet_csv
+    from pcap_analyzer.report.documents import packets_document
+    from pcap_analyzer.report.writers import render_bytes
+
+    path = tmp_path / "offloading.pcap"
+    _offloading_sender(path, 12)
+    want = render_bytes(packets_document(results.analyze(path)), "csv", "packets")
+    assert b"offloaded" in want
+    out = io.BytesIO(b"older and longer text that the rewrite must cut away" * 1000)
+    out.seek(0)
+    _info, reads = packet_csv.write_csv(path, out, chunk_frames=5)
+    assert reads == 2
+    assert out.getvalue() == want
+
+
+@pytest.mark.parametrize("where", ["file", "stdout file", "devnull", "pipe"])
+def test_packets_csv_cli_to_files_pipes_and_the_null_device(tmp_path, where):
+    """The command line writes the same csv whether its output can be rewound or not."""
+    import subprocess
+    import sys
+
+    from pcap_analyzer.report.documents import packets_document
+    from pcap_analyzer.report.writers import render_bytes
+
+    path = tmp_path / "offloading.pcap"
+    _offloading_sender(path, 40)
+    want = render_bytes(packets_document(results.analyze(path)), "csv", "packets")
+    cmd = [sys.executable, "-m", "pcap_analyzer", "packets", str(path), "-f", "csv", "-q"]
+    target = tmp_path / "out.csv"
+    if where == "file":
+        done = subprocess.run(cmd + ["-o", str(target)], capture_output=True)
+        got = target.read_bytes()
+    elif where == "stdout file":
+        target.write_bytes(b"x" * 500_000)
+        with open(target, "r+b") as f:
+            done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE)
+        got = target.read_bytes()
+    elif where == "devnull":
+        done = subprocess.run(cmd + ["-o", os.devnull], capture_output=True)
+        got = want
+    else:
+        done = subprocess.run(cmd, capture_output=True)
+        got = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert got == want
