@@ -141,7 +141,9 @@ def categorical(codes: np.ndarray, names: list, index: pd.Index) -> pd.Series:
     used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
     categories = sorted({names[i] for i in used.tolist()})
     where = {name: i for i, name in enumerate(categories)}
-    remap = np.array([where.get(name, -1) for name in names] + [-1], dtype=np.int64)
+    # codes of the width pandas keeps them in (no second copy of a wide array)
+    width = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32767 else np.int32
+    remap = np.array([where.get(name, -1) for name in names] + [-1], dtype=width)
     return pd.Series(pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories, dtype=object)
                                                if not categories else pd.Index(categories)), index=index)
 
