@@ -10,6 +10,7 @@ times, side by side and several times each:
   pcapan packets CAPTURE --format csv -q -o /dev/null
   python -c "from pcap_analyzer import analyze; analyze(CAPTURE)"
   tshark -r CAPTURE -T fields -e frame.number -e tcp.stream -e tcp.seq -e tcp.ack -e tcp.analysis.flags
+  tcptrace -n CAPTURE      (if installed: a compiled analyser's speed, for scale)
 
 and prints the median wall time of each, pcapan's speed as a multiple of
 tshark's, and the peak resident memory of each.  The commands take turns,
@@ -163,6 +164,9 @@ def main() -> int:
     if not ns.no_tshark and shutil.which("tshark"):
         runs["tshark fields"] = ["tshark", "-r", capture, "-T", "fields", "-e", "frame.number",
                                  "-e", "tcp.stream", "-e", "tcp.seq", "-e", "tcp.ack", "-e", "tcp.analysis.flags"]
+    if not ns.no_tshark and shutil.which("tcptrace"):
+        # a compiled TCP analyser for scale (connection summaries, no per-frame labels)
+        runs["tcptrace -n"] = ["tcptrace", "-n", capture]
     timed(runs["pcapan report"])   # warm the page cache
     # round by round, every command once a round: a slower spell of the
     # machine then weighs on all of them alike
@@ -180,6 +184,9 @@ def main() -> int:
         t = results["tshark fields"][0]
         for name in ("pcapan report", "pcapan packets"):
             print(f"{name} is {t / results[name][0]:.2f}x tshark's speed")
+    if "tcptrace -n" in results:
+        print(f"pcapan report takes {results['pcapan report'][0] / results['tcptrace -n'][0]:.2f}x "
+              "the time of tcptrace")
     for name in ("pcapan packets", "analyze()"):
         print(f"{name} takes {results[name][0] / results['pcapan report'][0]:.2f}x the time of pcapan report")
     if ns.folder:
