@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -81,6 +82,8 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        # the permissions a new file gets (mkstemp's are private), or those of the file replaced
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -89,6 +92,21 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    """The process's file creation mask (from /proc where there is one: setting it to read it back
+    would race with other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _same_file(path: Path, capture: Path) -> bool:

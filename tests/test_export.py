@@ -1,6 +1,7 @@
 """Exporting the tables: parquet and CSV round trips, atomic writes, the CLI."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pandas as pd
@@ -97,6 +98,25 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         replace_atomically(target, broken)
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["packets.csv"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """A new file gets what the umask allows (not the temporary file's private mode); a replaced file
+    keeps its own."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        new = tmp_path / "new.csv"
+        replace_atomically(new, lambda tmp: open(tmp, "w").close())
+        assert stat.S_IMODE(new.stat().st_mode) == 0o644
+        kept = tmp_path / "kept.csv"
+        kept.write_text("old\n")
+        kept.chmod(0o640)
+        replace_atomically(kept, lambda tmp: open(tmp, "w").close())
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
