@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
-from typing import Mapping
+import re
+from typing import Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from . import FORMATS
@@ -113,6 +116,74 @@ def _frame_table(section: pd.DataFrame, title: str | None, width: int | None, co
     return build(columns, section), [c for c in section.columns if c not in columns]
 
 
+# Off a terminal, a frame of more rows than this is laid out by _plain_rows
+# (rich measures and renders every cell: about a millisecond a row).
+PLAIN_MIN_ROWS = 2000
+# rich's console width off a terminal (see _table)
+_OFF_TERMINAL_WIDTH = 1000
+_PLAIN_BLOCK_ROWS = 20_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _column_cells(col: pd.Series) -> list[str]:
+    """Every cell of *col* as :func:`_cell` writes it, made column-wise where the dtype allows."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        names = [_cell(v) for v in dtype.categories] + [""]
+        return [names[k] for k in col.cat.codes.to_numpy().tolist()]
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        values = col.to_numpy(dtype=object, na_value=None)
+        return ["" if v is None else str(v) for v in values.tolist()]
+    if pd.api.types.is_float_dtype(dtype):
+        return [_cell(v) for v in col.to_numpy(dtype=float, na_value=float("nan")).tolist()]
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
+        return [v if isinstance(v, str) else "" for v in col.to_numpy(dtype=object, na_value=None).tolist()]
+    return [_cell(v) for v in col.tolist()]
+
+
+def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
+    """The text rich writes for *section* as an untitled table off a terminal (no colour, nothing
+    wrapped, lines without trailing blanks), laid out column by column and given in blocks of lines;
+    None where rich would have to do more than pad (a control character in a cell, a table wider than
+    its console)."""
+    from rich.cells import cell_len
+
+    columns = []
+    for c in section.columns:
+        col = section[c]
+        cells = _column_cells(col)
+        header = str(c)
+        text = "".join(cells)
+        if _CONTROL.search(text) or _CONTROL.search(header):
+            return None
+        right = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if text.isascii() and header.isascii():
+            width = max(len(header), max(map(len, cells), default=0))
+        else:
+            width = max(cell_len(header), max(map(cell_len, cells), default=0))
+        columns.append((header, cells, width, right))
+    inner = sum(w for _h, _c, w, _r in columns) + 2 * (len(columns) - 1)
+    if inner + 2 > _OFF_TERMINAL_WIDTH:
+        return None
+
+    def padded(cells: list[str], width: int, right: bool) -> list[str]:
+        if all(map(str.isascii, cells)):
+            return [v.rjust(width) for v in cells] if right else [v.ljust(width) for v in cells]
+        fill = [" " * (width - cell_len(v)) for v in cells]
+        return [f + v for v, f in zip(cells, fill)] if right else [v + f for v, f in zip(cells, fill)]
+
+    def blocks() -> Iterator[str]:
+        head = [padded([h], w, r)[0] for h, _c, w, r in columns]
+        yield "\n" + (" " + "  ".join(head)).rstrip() + "\n " + "\u2500" * inner + "\n"
+        n = len(section)
+        for start in range(0, n, _PLAIN_BLOCK_ROWS):
+            stop = min(start + _PLAIN_BLOCK_ROWS, n)
+            parts = [padded(cells[start:stop], w, r) for _h, cells, w, r in columns]
+            yield "".join([(" " + "  ".join(row)).rstrip() + "\n" for row in zip(*parts)])
+        yield "\n"
+    return blocks()
+
+
 def _table(doc: Document, main: str, width: int | None = None, color: bool = False) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -158,6 +229,13 @@ def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, 
         df = doc[main]
         assert isinstance(df, pd.DataFrame)
         return frame_csv_blocks(df)
+    if fmt == "table" and width is None and not color and len(doc) == 1:
+        section = next(iter(doc.values()))
+        if isinstance(section, pd.DataFrame) and len(section) > PLAIN_MIN_ROWS:
+            blocks = _plain_table(section)
+            if blocks is not None:
+                # as _table ends it: the table's last line, then an empty one
+                return (b.encode("utf-8") for b in itertools.chain(blocks, ["\n"]))
     return iter([render(doc, fmt, main, width=width, color=color).encode("utf-8")])
 
 

@@ -1,0 +1,74 @@
+"""Big tables off a terminal are laid out column by column, as rich lays them out.
+
+rich measures and renders every cell (about a millisecond per packet row),
+so ``pcapan packets`` on a big capture, written to a file or a pipe, pads
+the columns itself.  rich's output is the reference: on every sample,
+broken and small development capture, the packets and streams tables must
+come out byte for byte the same both ways.
+"""
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SAMPLES, SHARED, broken_captures, sample_captures
+from pcap_analyzer import analyze, reader
+from pcap_analyzer.cli import app
+from pcap_analyzer.report import writers
+from pcap_analyzer.report.documents import packets_document, streams_document
+
+
+def _small_dev_captures() -> list:
+    if not SHARED.is_dir():
+        return []
+    found = sorted(p for p in SHARED.rglob("*") if p.is_file() and p.suffix != ".md")
+    return [p for p in found if p.stat().st_size < 200_000]
+
+
+def _both_ways(doc, monkeypatch) -> tuple[bytes, bytes]:
+    monkeypatch.setattr(writers, "PLAIN_MIN_ROWS", 10**9)
+    by_rich = writers.render_bytes(doc, "table", "main")
+    monkeypatch.setattr(writers, "PLAIN_MIN_ROWS", 0)
+    by_columns = writers.render_bytes(doc, "table", "main")
+    return by_rich, by_columns
+
+
+@pytest.mark.parametrize("path", sample_captures() + broken_captures() + _small_dev_captures(),
+                         ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_tables_laid_out_by_column_are_richs(path, monkeypatch):
+    try:
+        a = analyze(path)
+    except reader.CaptureError:
+        return
+    for doc in (packets_document(a, for_table=True), packets_document(a), streams_document(a)):
+        by_rich, by_columns = _both_ways(doc, monkeypatch)
+        assert by_columns == by_rich
+
+
+def test_cells_rich_would_treat_otherwise_go_to_rich(monkeypatch):
+    """Wide characters are measured as rich measures them; a control character or a table wider than
+    the console leaves the layout to rich."""
+    import pandas as pd
+
+    wide = {"t": pd.DataFrame({"n": pd.array([1, None, 300], dtype="Int64"),
+                               "text": ["plain", "日本語 text", None], "x": [0.5, float("nan"), 2.0]})}
+    by_rich, by_columns = _both_ways(wide, monkeypatch)
+    assert by_columns == by_rich
+    assert "日本語".encode() in by_columns
+    assert writers._plain_table(pd.DataFrame({"text": ["a\tb"]})) is None
+    assert writers._plain_table(pd.DataFrame({"text": ["x" * 1200]})) is None
+    assert writers._plain_table(wide["t"]) is not None
+
+
+def test_packets_table_of_a_capture_bigger_than_the_threshold(monkeypatch, tmp_path):
+    """The command line writes the big-table layout, and it is rich's."""
+    path = SAMPLES / "bulk_loss.pcap"
+    doc = packets_document(analyze(path), for_table=True)
+    assert len(doc["packets"]) > writers.PLAIN_MIN_ROWS
+    monkeypatch.setattr(writers, "PLAIN_MIN_ROWS", 10**9)
+    want = writers.render_bytes(doc, "table", "packets")
+    monkeypatch.undo()
+    out = tmp_path / "packets.txt"
+    result = CliRunner().invoke(app, ["packets", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == want
