@@ -72,3 +72,40 @@ def test_packets_table_of_a_capture_bigger_than_the_threshold(monkeypatch, tmp_p
     result = CliRunner().invoke(app, ["packets", str(path), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == want
+
+
+def _json_as_encoded_whole(doc, main: str) -> str:
+    """The reference: the whole document decoded from pandas' JSON and encoded by json.dumps at once."""
+    import json
+
+    import pandas as pd
+
+    def value(v):
+        if isinstance(v, pd.DataFrame):
+            return json.loads(v.to_json(orient="records", date_format="iso", date_unit="ns"))
+        return v
+
+    if len(doc) == 1:
+        return json.dumps(value(doc[main]), indent=1, default=str) + "\n"
+    return json.dumps({k: value(v) for k, v in doc.items()}, indent=1, default=str) + "\n"
+
+
+@pytest.mark.parametrize("path", sample_captures() + broken_captures(),
+                         ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_json_written_in_blocks_is_the_whole_documents(path, monkeypatch):
+    """JSON is written a block of rows at a time (memory bounded by the block, not by the table's
+    Python objects), with exactly the text of encoding the whole document at once."""
+    import pandas as pd
+
+    from pcap_analyzer.report.documents import report_document
+
+    try:
+        a = analyze(path)
+    except reader.CaptureError:
+        return
+    monkeypatch.setattr(writers, "_JSON_BLOCK_ROWS", 7)
+    mixed = {"first": a.packets.head(9), "facts": {"list": [1, 2], "none": None, "nested": {"a": [{}]}},
+             "empty": a.packets.head(0), "listed": pd.DataFrame({"x": [[1, 2], [3]], "y": ["a", "b"]})}
+    for doc in (packets_document(a), streams_document(a), report_document(a), mixed):
+        main = next(iter(doc))
+        assert writers.render_bytes(doc, "json", main).decode() == _json_as_encoded_whole(doc, main)

@@ -34,16 +34,67 @@ def _csv(doc: Document, main: str) -> str:
     return frame_csv(df)
 
 
-def _json_value(v):
-    if isinstance(v, pd.DataFrame):
-        return json.loads(v.to_json(orient="records", date_format="iso", date_unit="ns"))
-    return v
+# rows of a table encoded to JSON at a time
+_JSON_BLOCK_ROWS = 20_000
 
 
 def _json(doc: Document, main: str) -> str:
+    return "".join(_json_blocks(doc, main))
+
+
+def _json_blocks(doc: Document, main: str) -> Iterator[str]:
+    """The text of ``json.dumps(value, indent=1)`` for *doc* (its *main* section alone when it has
+    one section; tables as lists of records, as pandas' ``to_json`` gives them), in blocks: a big
+    table is encoded a part of its rows at a time."""
     if len(doc) == 1:
-        return json.dumps(_json_value(doc[main]), indent=1, default=str) + "\n"
-    return json.dumps({k: _json_value(v) for k, v in doc.items()}, indent=1, default=str) + "\n"
+        yield from _json_value_blocks(doc[main], 0)
+        yield "\n"
+        return
+    yield "{"
+    for k, (name, value) in enumerate(doc.items()):
+        yield ("," if k else "") + "\n " + json.dumps(name) + ": "
+        yield from _json_value_blocks(value, 1)
+    yield "\n}\n" if doc else "}\n"
+
+
+def _json_value_blocks(value, level: int) -> Iterator[str]:
+    """``json.dumps(value, indent=1)`` nested *level* deep: every line after its first indented by
+    *level* spaces (JSON strings hold no raw newline, so each newline starts a line)."""
+    indent = "\n" + " " * level
+    if not isinstance(value, pd.DataFrame):
+        yield json.dumps(value, indent=1, default=str).replace("\n", indent)
+        return
+    if value.empty or not len(value.columns):
+        yield json.dumps(_records(value), indent=1).replace("\n", indent)
+        return
+    yield "[" + indent
+    for start in range(0, len(value), _JSON_BLOCK_ROWS):
+        records = _records(value.iloc[start:start + _JSON_BLOCK_ROWS])
+        text = _flat_records_text(records)
+        if text is None:     # a cell holds a list or an object: the encoder lays it out
+            text = json.dumps(records, indent=1)[2:-2]
+        yield ("," + indent if start else "") + text.replace("\n", indent)
+    yield indent + "]"
+
+
+def _records(df: pd.DataFrame) -> list:
+    return json.loads(df.to_json(orient="records", date_format="iso", date_unit="ns"))
+
+
+# between items: what the compiled encoder writes with this separator, then each place made what
+# json.dumps(..., indent=1) writes for a list of flat records
+_ITEM = ",\n  "
+
+
+def _flat_records_text(records: list) -> str | None:
+    """``json.dumps(records, indent=1)`` without its opening "[\\n" and closing "\\n]", written by the
+    compiled encoder; None unless every record is a non-empty dict of plain values."""
+    for r in records:
+        if not r or not isinstance(r, dict) or any(isinstance(v, (dict, list)) for v in r.values()):
+            return None
+    text = json.dumps(records, separators=(_ITEM, ": "))
+    # a raw newline only appears in the separators, so "}" + separator + "{" is between records
+    return " {\n  " + text[2:-2].replace("}" + _ITEM + "{", "\n },\n {\n  ") + "\n }"
 
 
 def _md_escape(s: str) -> str:
@@ -236,6 +287,8 @@ def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, 
             if blocks is not None:
                 # as _table ends it: the table's last line, then an empty one
                 return (b.encode("utf-8") for b in itertools.chain(blocks, ["\n"]))
+    if fmt == "json":
+        return (b.encode("utf-8") for b in _json_blocks(doc, main))
     return iter([render(doc, fmt, main, width=width, color=color).encode("utf-8")])
 
 
