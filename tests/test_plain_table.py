@@ -109,3 +109,40 @@ def test_json_written_in_blocks_is_the_whole_documents(path, monkeypatch):
     for doc in (packets_document(a), streams_document(a), report_document(a), mixed):
         main = next(iter(doc))
         assert writers.render_bytes(doc, "json", main).decode() == _json_as_encoded_whole(doc, main)
+
+
+def _markdown_row_by_row(doc) -> str:
+    """The reference: every cell through writers._cell, row by row."""
+    import pandas as pd
+
+    out = []
+    for name, section in doc.items():
+        if len(doc) > 1:
+            out.append(f"## {name.replace('_', ' ').capitalize()}\n")
+        if isinstance(section, pd.DataFrame):
+            out.append("| " + " | ".join(section.columns) + " |")
+            out.append("|" + "|".join("---" for _ in section.columns) + "|")
+            for row in section.itertuples(index=False, name=None):
+                out.append("| " + " | ".join(writers._md_escape(writers._cell(v)) for v in row) + " |")
+        else:
+            out.append("| fact | value |")
+            out.append("|---|---|")
+            out += [f"| {writers._md_escape(str(k))} | {writers._md_escape(writers._cell(v))} |"
+                    for k, v in section.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("path", sample_captures() + broken_captures(),
+                         ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_markdown_written_column_by_column_is_row_by_rows(path, monkeypatch):
+    from pcap_analyzer.report.documents import report_document
+
+    try:
+        a = analyze(path)
+    except reader.CaptureError:
+        return
+    monkeypatch.setattr(writers, "_PLAIN_BLOCK_ROWS", 7)
+    for doc in (packets_document(a), streams_document(a), report_document(a)):
+        main = next(iter(doc))
+        assert writers.render_bytes(doc, "markdown", main).decode() == _markdown_row_by_row(doc)

@@ -101,24 +101,33 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_escaped(cells: list[str]) -> list[str]:
+    """:func:`_md_escape` of each cell (only looked at one by one if some need it)."""
+    text = "".join(cells)
+    return [_md_escape(v) for v in cells] if "|" in text or "\n" in text else cells
+
+
 def _markdown(doc: Document, main: str) -> str:
-    out = []
-    for name, section in doc.items():
+    return "".join(_markdown_blocks(doc))
+
+
+def _markdown_blocks(doc: Document) -> Iterator[str]:
+    """The markdown of *doc* in blocks (a big table a part of its rows at a time)."""
+    for k, (name, section) in enumerate(doc.items()):
+        if k:
+            yield "\n"
         if len(doc) > 1:
-            out.append(f"## {name.replace('_', ' ').capitalize()}\n")
+            yield f"## {name.replace('_', ' ').capitalize()}\n\n"
         if isinstance(section, pd.DataFrame):
             cols = list(section.columns)
-            out.append("| " + " | ".join(cols) + " |")
-            out.append("|" + "|".join("---" for _ in cols) + "|")
-            for row in section.itertuples(index=False, name=None):
-                out.append("| " + " | ".join(_md_escape(_cell(v)) for v in row) + " |")
+            yield "| " + " | ".join(cols) + " |\n" + "|" + "|".join("---" for _ in cols) + "|\n"
+            for start in range(0, len(section), _PLAIN_BLOCK_ROWS):
+                part = section.iloc[start:start + _PLAIN_BLOCK_ROWS]
+                cells = [_md_escaped(_column_cells(part[c])) for c in cols]
+                yield "".join(["| " + " | ".join(row) + " |\n" for row in zip(*cells)])
         else:
-            out.append("| fact | value |")
-            out.append("|---|---|")
-            for k, v in section.items():
-                out.append(f"| {_md_escape(str(k))} | {_md_escape(_cell(v))} |")
-        out.append("")
-    return "\n".join(out)
+            yield "| fact | value |\n|---|---|\n" + "".join(
+                f"| {_md_escape(str(k))} | {_md_escape(_cell(v))} |\n" for k, v in section.items())
 
 
 # Prose cells (longer than this, with spaces) wrap in a terminal table, in
@@ -289,6 +298,8 @@ def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, 
                 return (b.encode("utf-8") for b in itertools.chain(blocks, ["\n"]))
     if fmt == "json":
         return (b.encode("utf-8") for b in _json_blocks(doc, main))
+    if fmt == "markdown":
+        return (b.encode("utf-8") for b in _markdown_blocks(doc))
     return iter([render(doc, fmt, main, width=width, color=color).encode("utf-8")])
 
 
