@@ -22,6 +22,8 @@ def _cell(v) -> str:
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     if isinstance(v, float):
+        if v in (float("inf"), float("-inf")):
+            return str(v)
         return f"{v:.6f}".rstrip("0").rstrip(".") if v != int(v) or abs(v) < 1e15 else str(v)
     if isinstance(v, (list, tuple)):
         return "; ".join(map(str, v))
@@ -195,7 +197,10 @@ def _column_cells(col: pd.Series) -> list[str]:
         values = col.to_numpy(dtype=object, na_value=None)
         return ["" if v is None else str(v) for v in values.tolist()]
     if pd.api.types.is_float_dtype(dtype):
-        return [_cell(v) for v in col.to_numpy(dtype=float, na_value=float("nan")).tolist()]
+        values = col.to_numpy(dtype=float, na_value=float("nan"))
+        if (np.abs(values[~np.isnan(values)]) < 1e15).all():    # _cell's common case, without its tests
+            return ["" if v != v else ("%.6f" % v).rstrip("0").rstrip(".") for v in values.tolist()]
+        return [_cell(v) for v in values.tolist()]
     if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
         return [v if isinstance(v, str) else "" for v in col.to_numpy(dtype=object, na_value=None).tolist()]
     return [_cell(v) for v in col.tolist()]
@@ -217,12 +222,13 @@ def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
         if _CONTROL.search(text) or _CONTROL.search(header):
             return None
         right = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-        if text.isascii() and header.isascii():
+        ascii = text.isascii()
+        if ascii and header.isascii():
             width = max(len(header), max(map(len, cells), default=0))
         else:
             width = max(cell_len(header), max(map(cell_len, cells), default=0))
-        columns.append((header, cells, width, right))
-    inner = sum(w for _h, _c, w, _r in columns) + 2 * (len(columns) - 1)
+        columns.append((header, cells, width, right, ascii))
+    inner = sum(col[2] for col in columns) + 2 * (len(columns) - 1)
     if inner + 2 > _OFF_TERMINAL_WIDTH:
         return None
 
@@ -232,14 +238,19 @@ def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
         fill = [" " * (width - cell_len(v)) for v in cells]
         return [f + v for v, f in zip(cells, fill)] if right else [v + f for v, f in zip(cells, fill)]
 
+    # a row is one %-format: ASCII cells padded by it, others padded first
+    line = " " + "  ".join(f"%{'' if right else '-'}{width}s" if ascii else "%s"
+                           for _h, _c, width, right, ascii in columns)
+
     def blocks() -> Iterator[str]:
-        head = [padded([h], w, r)[0] for h, _c, w, r in columns]
+        head = [padded([h], w, r)[0] for h, _c, w, r, _a in columns]
         yield "\n" + (" " + "  ".join(head)).rstrip() + "\n " + "\u2500" * inner + "\n"
         n = len(section)
         for start in range(0, n, _PLAIN_BLOCK_ROWS):
             stop = min(start + _PLAIN_BLOCK_ROWS, n)
-            parts = [padded(cells[start:stop], w, r) for _h, cells, w, r in columns]
-            yield "".join([(" " + "  ".join(row)).rstrip() + "\n" for row in zip(*parts)])
+            parts = [cells[start:stop] if ascii else padded(cells[start:stop], w, r)
+                     for _h, cells, w, r, ascii in columns]
+            yield "".join([(line % row).rstrip() + "\n" for row in zip(*parts)])
         yield "\n"
     return blocks()
 
