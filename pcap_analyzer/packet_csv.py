@@ -95,13 +95,14 @@ def write_csv(path: str | os.PathLike, out: BinaryIO, progress: Callable[[str], 
     run = engine.Pass(path, chunk_frames=chunk_frames)
     # TCP streams some RST of which was explained while they had had no SYN-ACK
     doubtful: list = []
-    c_flags, c_stream = _IN["tcp_flags"], _OUT["stream"]
+    c_proto, c_flags, c_stream = _IN["proto"], _IN["tcp_flags"], _OUT["stream"]
+    tcp = _engine.PROTOS.index("tcp")
 
     def accepted_so_far(c: engine.Chunk) -> np.ndarray:
         accepted = _engine.accepted_streams(run.engine)
         flags = c.inp[c_flags]
-        streams = c.out[c_stream][(flags >= 0) & (flags & 0x04 != 0)]
-        streams = streams[streams >= 0]
+        streams = c.out[c_stream][(c.inp[c_proto] == tcp) & (flags >= 0) & (flags & 0x04 != 0)]
+        streams = streams[(streams >= 0) & (streams < len(accepted))]
         if len(streams):
             doubtful.append(streams[accepted[streams] == 0])
         return accepted
