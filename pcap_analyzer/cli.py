@@ -133,13 +133,17 @@ class _Written:
 
 def _emit(data, output: Optional[Path], capture: Path | None) -> None:
     """Write rendered output (UTF-8 bytes, or consecutive blocks of them) to *output*, or to stdout."""
+    _emit_with(_writer(data), output, capture)
+
+
+def _writer(data):
+    """A function writing *data* (bytes, or consecutive blocks of them) to the binary file it is given."""
     blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
 
     def write(f) -> None:
         for block in blocks:
             f.write(block)
-
-    _emit_with(write, output, capture)
+    return write
 
 
 class _TextOut:
@@ -171,13 +175,7 @@ def _emit_with(write, output: Optional[Path], capture: Path | None):
 def write_atomically(output: Path, data, capture: Path | None = None) -> None:
     """Write *data* (bytes, or consecutive blocks of them) to *output* through a temporary file and a
     rename (see export)."""
-    blocks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-
-    def write(f) -> None:
-        for block in blocks:
-            f.write(block)
-
-    _write_file(output, write, capture)
+    _write_file(output, _writer(data), capture)
 
 
 def _write_file(output: Path, write, capture: Path | None):
