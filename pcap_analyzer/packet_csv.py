@@ -68,7 +68,7 @@ def csv_blocks(path: str | os.PathLike, progress: Callable[[str], None] | None =
         yield _header()
         if first.engine.packets:
             accepted = _engine.accepted_streams(first.engine)
-            yield from _row_blocks(_decided_pass(first), lambda c: accepted, progress)
+            yield from _row_blocks(_rows_pass(first, first.second_pass()), lambda c: accepted, progress)
     return first.info, blocks()
 
 
@@ -127,7 +127,7 @@ def write_csv(path: str | os.PathLike, out: BinaryIO, progress: Callable[[str], 
         out.truncate()
     if progress is not None:
         progress("writing frames again")
-    again = _decided_pass(run)
+    again = _rows_pass(run, decided)
     out.write(_header())
     for block in _row_blocks(again, lambda c: accepted, progress):
         out.write(block)
@@ -160,9 +160,9 @@ def _rewind_point(out) -> tuple[int, bool] | None:
     return None
 
 
-def _decided_pass(first: engine.Pass) -> engine.Pass:
-    """The read that writes the rows, given what *first* found out at the end of the capture."""
-    decided = first.second_pass()
+def _rows_pass(first: engine.Pass, decided: engine.Pass | None) -> engine.Pass:
+    """The read that writes the rows: *decided* (``first.second_pass()``, given what *first* found out
+    at the end of the capture), or a plain read of *first*'s capture when the end changed nothing."""
     return decided if decided is not None else engine.Pass(first.path, chunk_frames=first.chunk_frames)
 
 

@@ -25,6 +25,18 @@ def _small_dev_captures() -> list:
     return [p for p in found if p.stat().st_size < 200_000]
 
 
+def _id(p) -> str:
+    return str(p.relative_to(p.parents[1]))
+
+
+def _analysis(path):
+    """The analysis of *path*, or None for a file that is not a capture (nothing to write)."""
+    try:
+        return analyze(path)
+    except reader.CaptureError:
+        return None
+
+
 def _both_ways(doc, monkeypatch) -> tuple[bytes, bytes]:
     monkeypatch.setattr(writers, "PLAIN_MIN_ROWS", 10**9)
     by_rich = writers.render_bytes(doc, "table", "main")
@@ -33,12 +45,10 @@ def _both_ways(doc, monkeypatch) -> tuple[bytes, bytes]:
     return by_rich, by_columns
 
 
-@pytest.mark.parametrize("path", sample_captures() + broken_captures() + _small_dev_captures(),
-                         ids=lambda p: str(p.relative_to(p.parents[1])))
+@pytest.mark.parametrize("path", sample_captures() + broken_captures() + _small_dev_captures(), ids=_id)
 def test_tables_laid_out_by_column_are_richs(path, monkeypatch):
-    try:
-        a = analyze(path)
-    except reader.CaptureError:
+    a = _analysis(path)
+    if a is None:
         return
     for doc in (packets_document(a, for_table=True), packets_document(a), streams_document(a)):
         by_rich, by_columns = _both_ways(doc, monkeypatch)
@@ -90,8 +100,7 @@ def _json_as_encoded_whole(doc, main: str) -> str:
     return json.dumps({k: value(v) for k, v in doc.items()}, indent=1, default=str) + "\n"
 
 
-@pytest.mark.parametrize("path", sample_captures() + broken_captures(),
-                         ids=lambda p: str(p.relative_to(p.parents[1])))
+@pytest.mark.parametrize("path", sample_captures() + broken_captures(), ids=_id)
 def test_json_written_in_blocks_is_the_whole_documents(path, monkeypatch):
     """JSON is written a block of rows at a time (memory bounded by the block, not by the table's
     Python objects), with exactly the text of encoding the whole document at once."""
@@ -99,9 +108,8 @@ def test_json_written_in_blocks_is_the_whole_documents(path, monkeypatch):
 
     from pcap_analyzer.report.documents import report_document
 
-    try:
-        a = analyze(path)
-    except reader.CaptureError:
+    a = _analysis(path)
+    if a is None:
         return
     monkeypatch.setattr(writers, "_JSON_BLOCK_ROWS", 7)
     mixed = {"first": a.packets.head(9), "facts": {"list": [1, 2], "none": None, "nested": {"a": [{}]}},
@@ -133,14 +141,12 @@ def _markdown_row_by_row(doc) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("path", sample_captures() + broken_captures(),
-                         ids=lambda p: str(p.relative_to(p.parents[1])))
+@pytest.mark.parametrize("path", sample_captures() + broken_captures(), ids=_id)
 def test_markdown_written_column_by_column_is_row_by_rows(path, monkeypatch):
     from pcap_analyzer.report.documents import report_document
 
-    try:
-        a = analyze(path)
-    except reader.CaptureError:
+    a = _analysis(path)
+    if a is None:
         return
     monkeypatch.setattr(writers, "_PLAIN_BLOCK_ROWS", 7)
     for doc in (packets_document(a), streams_document(a), report_document(a)):

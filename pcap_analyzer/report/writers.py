@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import re
 from typing import Iterator, Mapping
@@ -178,7 +177,7 @@ def _frame_table(section: pd.DataFrame, title: str | None, width: int | None, co
     return build(columns, section), [c for c in section.columns if c not in columns]
 
 
-# Off a terminal, a frame of more rows than this is laid out by _plain_rows
+# Off a terminal, a frame of more rows than this is laid out by _plain_table
 # (rich measures and renders every cell: about a millisecond a row).
 PLAIN_MIN_ROWS = 2000
 # rich's console width off a terminal (see _table)
@@ -207,8 +206,8 @@ def _column_cells(col: pd.Series) -> list[str]:
 
 
 def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
-    """The text rich writes for *section* as an untitled table off a terminal (no colour, nothing
-    wrapped, lines without trailing blanks), laid out column by column and given in blocks of lines;
+    """The text :func:`_table` writes for *section* as its only, untitled table off a terminal (no
+    colour, nothing wrapped, lines without trailing blanks), laid out column by column and given in blocks of lines;
     None where rich would have to do more than pad (a control character in a cell, a table wider than
     its console)."""
     from rich.cells import cell_len
@@ -251,7 +250,8 @@ def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
             parts = [cells[start:stop] if ascii else padded(cells[start:stop], w, r)
                      for _h, cells, w, r, ascii in columns]
             yield "".join([(line % row).rstrip() + "\n" for row in zip(*parts)])
-        yield "\n"
+        # the table's bottom edge (blank), then the empty line _table prints after a table
+        yield "\n\n"
     return blocks()
 
 
@@ -305,8 +305,7 @@ def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, 
         if isinstance(section, pd.DataFrame) and len(section) > PLAIN_MIN_ROWS:
             blocks = _plain_table(section)
             if blocks is not None:
-                # as _table ends it: the table's last line, then an empty one
-                return (b.encode("utf-8") for b in itertools.chain(blocks, ["\n"]))
+                return (b.encode("utf-8") for b in blocks)
     if fmt == "json":
         return (b.encode("utf-8") for b in _json_blocks(doc, main))
     if fmt == "markdown":
