@@ -147,11 +147,12 @@ def _rewind_point(out) -> tuple[int, bool] | None:
             return (out.tell(), True) if getattr(out, "seekable", lambda: False)() else None
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):
-            if hasattr(os, "O_APPEND"):
+            try:
                 import fcntl
-
-                if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
-                    return None
+            except ImportError:     # no fcntl (Windows): whether it appends cannot be told
+                return None
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+                return None
             return out.tell(), True
         if stat.S_ISCHR(mode) and os.path.samestat(os.fstat(fd), os.stat(os.devnull)):
             return 0, False
