@@ -1,6 +1,7 @@
 """``df.pcapan``: questions a notebook asks of the packets table.
 
-Importing :mod:`pcap_analyzer` registers the accessor::
+pcapan registers the accessor when it makes its first table (or when
+:mod:`pcap_analyzer` is imported after pandas)::
 
     a = analyze("sample_captures/bulk_loss.pcap")
     a.packets.pcapan.stream(0)                 # one TCP stream's frames
@@ -13,6 +14,9 @@ Every method returns a new object and leaves the table alone.
 from __future__ import annotations
 
 import pandas as pd
+
+from .tables import filter_packets, one_stream
+from .vocabulary import MEANINGS
 
 # Columns the methods below read; checked when the accessor is first used on
 # a frame, so a wrong table fails with one clear message instead of a KeyError
@@ -43,21 +47,11 @@ class PcapanAccessor:
 
     def stream(self, n: int, proto: str = "tcp") -> pd.DataFrame:
         """The frames of stream *n* of *proto* (``tcp`` or ``udp``), in capture order."""
-        if proto not in ("tcp", "udp"):
-            raise ValueError(f"proto must be 'tcp' or 'udp', not {proto!r}")
-        known = self._stream_numbers(proto)
-        if n not in known:
-            raise ValueError(f"no {proto.upper()} stream {n} ({proto.upper()} streams: {_ranges(known)})")
-        from .report.documents import filter_packets
-
-        return filter_packets(self._packets, stream=n, proto=proto)
+        return one_stream(self._packets, n, proto)
 
     def with_label(self, name: str) -> pd.DataFrame:
         """The frames carrying the analysis label *name* (one of the names in ``labels``)."""
-        from .report.documents import filter_packets
-        from .rules import all_labels
-
-        known = all_labels()
+        known = MEANINGS
         if name not in known:
             raise ValueError(f"unknown label {name!r}; labels are: {', '.join(sorted(known))}")
         return filter_packets(self._packets, labels=[name])
@@ -93,21 +87,3 @@ class PcapanAccessor:
 
         return time_sequence_figure(self._packets, stream)
 
-    def _stream_numbers(self, proto: str) -> list[int]:
-        p = self._packets
-        return sorted(int(s) for s in p.loc[p["proto"] == proto, "stream"].dropna().unique())
-
-
-def _ranges(numbers: list[int]) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``; ``"none"`` when empty."""
-    if not numbers:
-        return "none"
-    parts, start, prev = [], numbers[0], numbers[0]
-    for n in numbers[1:] + [None]:
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if n is not None:
-            start = prev = n
-    return ", ".join(parts)

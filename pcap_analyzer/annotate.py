@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 import pandas as pd
 from dpkt import pcapng as ng
 
-from . import reader
+from .capture import CaptureInfo, RawFrame, read_frames
 from .files import replace_atomically
 
 if TYPE_CHECKING:
@@ -80,62 +80,20 @@ class Interface:
         return _IDB(linktype=self.linktype, snaplen=self.snaplen, opts=opts)
 
 
-def interfaces(path: str | os.PathLike, info: reader.CaptureInfo) -> list[Interface]:
-    """The capture's interfaces, in pcapan's numbering (``iface`` column).
-
-    *info* is the :class:`~pcap_analyzer.reader.CaptureInfo` of a reading of
-    *path* (it knows the format).
-    """
+def interfaces(info: CaptureInfo) -> list[Interface]:
+    """The capture's interfaces, in pcapan's numbering (``iface`` column), from what its reading kept."""
     if info.file_format in ("pcap", "pcap-ns"):
         nano = info.file_format == "pcap-ns"
         return [Interface(linktype=info.linktypes.get(0, 1), snaplen=info.snaplen or 0,
                           units_per_s=1_000_000_000 if nano else 1_000_000,
                           options=[(ng.PCAPNG_OPT_IF_TSRESOL, bytes([_NANOSECONDS]))] if nano else [])]
-    return _pcapng_interfaces(os.fspath(path))
+    return [_interface(d) for d in info.interfaces]
 
 
-def _pcapng_interfaces(path: str) -> list[Interface]:
-    """Every Interface Description Block of every section, in file order."""
-    out: list[Interface] = []
-    f, _compressed = reader._open_bytes(path)
-    order = "<"
-    with f:
-        while True:
-            head = f.read(8)
-            if len(head) < 8:
-                break
-            if struct.unpack("<I", head[:4])[0] == ng.PCAPNG_BT_SHB:
-                bom = f.read(4)
-                if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                    break
-                order = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-                (length,) = struct.unpack(order + "I", head[4:8])
-                if length < 28 or length % 4 or len(f.read(length - 12)) < length - 12:
-                    break
-                continue
-            btype, length = struct.unpack(order + "II", head)
-            if length < 12 or length % 4:
-                break
-            body = f.read(length - 8)
-            if len(body) < length - 8:
-                break   # the reader stops here too (and warns)
-            if btype == ng.PCAPNG_BT_IDB:
-                out.append(_interface(body, order))
-    return out
-
-
-def _interface(body: bytes, order: str) -> Interface:
-    if len(body) < 12:
-        raise AnnotateError("an interface description block is too short to copy")
-    linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", body, 0)
-    iface = Interface(linktype=linktype, snaplen=snaplen)
-    pos, end = 8, len(body) - 4
-    while pos + 4 <= end:
-        code, length = struct.unpack_from(order + "HH", body, pos)
-        value = body[pos + 4: pos + 4 + length]
-        pos += 4 + ((length + 3) & ~3)
-        if code == ng.PCAPNG_OPT_ENDOFOPT:
-            break
+def _interface(described: dict) -> Interface:
+    order = described["byte_order"]
+    iface = Interface(linktype=described["linktype"], snaplen=described["snaplen"])
+    for code, value in described["options"]:
         if code in _CUSTOM_OPTIONS:
             continue
         if code in _NUMERIC_OPTIONS:
@@ -177,7 +135,7 @@ def comments(packets: pd.DataFrame) -> pd.Series:
     return text.str.rstrip(" |")
 
 
-def _frame_block(frame: reader.RawFrame, iface: Interface, notes: list[str]) -> bytes:
+def _frame_block(frame: RawFrame, iface: Interface, notes: list[str]) -> bytes:
     ticks = iface.ticks(frame.ts_ns)
     opts = [_OPTION(code=ng.PCAPNG_OPT_COMMENT, text=note) for note in notes]
     opts.append(_OPTION(code=ng.PCAPNG_OPT_ENDOFOPT))
@@ -188,7 +146,7 @@ def _frame_block(frame: reader.RawFrame, iface: Interface, notes: list[str]) -> 
     return bytes(block)
 
 
-def write_pcapng(out: BinaryIO, frames: Iterable[reader.RawFrame], ifaces: list[Interface],
+def write_pcapng(out: BinaryIO, frames: Iterable[RawFrame], ifaces: list[Interface],
                  notes: Iterable[str]) -> int:
     """Write *frames* as pcapng to *out*, each with its note added as a comment; return the frame count."""
     from . import __version__
@@ -215,18 +173,13 @@ def annotate(analysis: "Analysis", output: str | os.PathLike) -> int:
     the capture cannot be copied faithfully.
     """
     path = analysis.info.path
-    info = reader.CaptureInfo(path=path)
-    frames = reader.read_frames(path, info)
-    first = next(frames, None)   # reads the header, so info knows the format
-    ifaces = interfaces(path, info)
+    ifaces = interfaces(analysis.info)
     notes = comments(analysis.packets).tolist()
-    if first is None and notes:
-        raise AnnotateError(f"{path}: the capture changed while it was being read")
+    base = analysis.info.time_base_ns
 
     def all_frames():
-        if first is not None:
-            yield first
-            yield from frames
+        for frame in read_frames(path):
+            yield frame._replace(ts_ns=frame.ts_ns + base) if base else frame
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as out:

@@ -82,7 +82,7 @@ def _report_row(d) -> dict:
 
 def report_file(name: str, path: str | os.PathLike) -> dict:
     """The overview row of one capture; never raises."""
-    from .streaming import digest
+    from .report.digest import digest
 
     # read in chunks, as `pcapan report` does: memory bounded by streams, not frames
     return _guarded(name, path, _report_row, report_error_row, load=digest)
@@ -104,7 +104,7 @@ def _guarded(name, path, make_row: Callable, on_error: Callable[[str, str], dict
     """*make_row* of the analysis of *path* (by *load*, default :func:`.analysis.analyze`), with
     ``file`` set; any failure becomes *on_error*'s row."""
     from .analysis import analyze
-    from .reader import CaptureError
+    from .capture.info import CaptureError
 
     try:
         row = make_row((load or analyze)(path))

@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis
+from .explain import resend_cause
 from .report.documents import checksum_facts
+from .vocabulary import RESENDS
 
 PASS, WARN, FAIL, NA = "pass", "warn", "fail", "n.a."
 VERDICTS = (PASS, WARN, FAIL, NA)
@@ -53,7 +55,6 @@ MOD32 = 1 << 32
 # Client port ranges as the streams table names them.
 PORT_RANGES = {"iana": "49152-65535", "linux": "32768-60999", "windows_legacy": "1025-5000"}
 
-_RETRANSMISSION_LABELS = ("retransmission", "fast_retransmission", "spurious_retransmission")
 _EVIDENCE_COLUMNS = ["frame", "time_rel_s", "src", "sport", "dst", "dport", "flags", "seq", "ack", "rel_seq",
                      "rel_ack", "payload_len", "window_size", "labels"]
 _MAX_EVIDENCE_FRAMES = 60
@@ -234,19 +235,25 @@ def _same_address(host: str):
 
 
 def check_file(path, server: str | None = None, progress=None) -> tuple[CheckResult, Analysis]:
-    """Grade the capture at *path*, reading it chunk by chunk.
+    """Grade the capture at *path*.
 
-    The first read gives the streams table (see :mod:`.streaming`), the
-    second keeps only the graded conversation's frames: memory grows with
-    the streams and that conversation, not with the capture.  Returns the
-    result and an :class:`Analysis` holding the streams and those frames.
+    A capture file is read twice: the first read gives the streams table
+    (:func:`.report.digest.digest`), the second keeps only the graded
+    conversation's frames, so memory grows with the streams and that
+    conversation, not with the capture.  What can be read only once (standard
+    input, a pipe) is analysed whole.  Returns the result and an
+    :class:`Analysis` holding the streams and the frames read.
     """
     from . import schema
-    from .streaming import digest, frames_of
+    from .analysis import analyze, stream_frames
+    from .report.digest import digest
 
+    if not os.path.isfile(path):
+        a = analyze(path, progress)
+        return check(a, server), a
     d = digest(path, progress=progress)
     row, _how = pick_conversation(d.streams, server)
-    packets = (frames_of(path, d, "tcp", int(row["stream"])) if row is not None
+    packets = (stream_frames(path, "tcp", int(row["stream"])) if row is not None
                else schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS))
     a = Analysis(info=d.info, packets=packets, streams=d.streams)
     return check(a, server, total_packets=d.facts["packets"]), a
@@ -434,40 +441,38 @@ _RETRANSMISSION_COLUMNS = ["frame", "time_rel_s", "sender", "rel_seq", "seq", "l
 
 def _retransmission_table(c: _Conversation) -> pd.DataFrame:
     p = c.p
-    is_re = np.zeros(len(p), dtype=bool)
-    for name in _RETRANSMISSION_LABELS:
-        is_re |= c.label(name).to_numpy()
+    causes = resend_cause(p)
     dup = c.label("duplicate_ack")
     rows = []
-    for i in np.flatnonzero(is_re):
+    for i in np.flatnonzero(causes.notna().to_numpy()):
         r = p.iloc[i]
+        cause = str(causes.iloc[i])
         sender_is_client = bool(r["from_client"])
         ls = c.labels.iloc[i]
-        label = next(n for n in ("spurious_retransmission", "fast_retransmission", "retransmission") if n in ls)
+        label = next(n for n in RESENDS if n in ls)
         original = r["rto_frame"]
         since = r["rto_s"]
-        # Duplicate ACKs from the receiver before this resend (and after the
-        # segment it resends, when that is known) asking for data up to here.
+        # the receiver's duplicate ACKs before this resend (and after the segment it resends, when
+        # that is known) asking for data up to here: the evidence of a resend they asked for
         asks = p[dup & (c.from_client != sender_is_client) & (p["frame"] < r["frame"])
                  & (p["rel_ack"] <= r["rel_seq"])]
         if pd.notna(original):
             asks = asks[asks["frame"] > original]
-        if label == "fast_retransmission":
+        if cause == "fast":
             asks = asks[asks["rel_ack"] == r["rel_seq"]]
-        asked = asks["frame"].astype(int).tolist()
-        if label == "spurious_retransmission":
-            cause, trigger = "spurious", "the receiver had already acknowledged this data"
-        elif label == "fast_retransmission":
+        elif cause == "recovery":
+            asks = asks[asks["frame"] <= r["asked_frame"]]
+        asked = asks["frame"].astype(int).tolist() if cause in ("fast", "recovery") else []
+        if cause == "spurious":
+            trigger = "the receiver had already acknowledged this data"
+        elif cause == "fast":
             of = asks["dup_ack_of"].dropna().astype(int).unique().tolist()
-            cause = "fast"
             trigger = (f"{len(asked)} duplicate ACKs asked for it (frames {_some(asked, 6)}"
                        + (f", repeating ACK frame {of[0]}" if of else "") + ")")
-        elif asked:
-            cause = "recovery"
+        elif cause == "recovery":
             trigger = (f"loss recovery after the receiver's duplicate ACKs (frames {_some(asked, 6)}), "
                        "which report what is missing")
-        elif pd.notna(since):
-            cause = "timeout"
+        elif cause == "timeout":
             trigger = (f"retransmission timeout: no ACK {float(since):.3f} s after the segment was first sent "
                        f"(frame {int(original)})")
         else:
@@ -532,7 +537,7 @@ def _first_segments(c: _Conversation) -> pd.DataFrame:
     """The client's first six data segments, the first ACK covering each, RTTs and EstimatedRTT."""
     p = c.p
     retrans = np.zeros(len(p), dtype=bool)
-    for name in _RETRANSMISSION_LABELS:
+    for name in RESENDS:
         retrans |= c.label(name).to_numpy()
     segs = p[c.data & c.from_client & ~retrans].head(FIRST_SEGMENTS)
     acks = p[~c.from_client & c.has["ACK"] & p["rel_ack"].notna()]

@@ -179,7 +179,7 @@ def _dask():
 def _analyze_one(path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(packets, streams, errors) of one capture, each with its ``file`` column; never raises."""
     from .analysis import analyze
-    from .reader import CaptureError
+    from .capture.info import CaptureError
 
     try:
         a = analyze(path)

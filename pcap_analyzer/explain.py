@@ -29,23 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .ports import EPHEMERAL_RANGES
-
-# Topic labels, most important first: the first one a frame carries is what
-# its sentence is about.
-TOPICS: tuple[str, ...] = (
-    "malformed", "reused_ports",
-    "spurious_retransmission", "fast_retransmission", "retransmission", "out_of_order",
-    "zero_window_probe", "window_probe", "keep_alive", "zero_window_probe_ack", "keep_alive_ack",
-    "duplicate_ack", "ack_lost_segment", "lost_segment",
-    "zero_window", "window_full", "window_update",
-)
-# Labels that add a short clause after the topic (the first present that is
-# not the topic itself).
-NOTES: tuple[str, ...] = (
-    "bad_ip_checksum", "bad_tcp_checksum", "bad_udp_checksum", "checksum_offloaded",
-    "zero_window", "window_full", "truncated",
-)
+from .vocabulary import EPHEMERAL_RANGES, LAYER_NAMES, NOTES, RESENDS, TOPICS
 
 _ACK_NAME = "ACK"     # as the flags column spells it
 _ORDINALS = ("", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth",
@@ -59,7 +43,6 @@ _PROTOCOL_SENTENCES = {
     "ipv6": "IPv6 packet carrying a protocol pcapan does not analyse",
     "other": "Frame without an IP packet that pcapan can read",
 }
-_LAYER_NAMES = {"link": "link-layer", "ip": "IPv4", "ipv6": "IPv6", "tcp": "TCP", "udp": "UDP"}
 _FRAGMENT_SENTENCE = ("IP fragment: one piece of a larger datagram; the frame that completes it "
                       "carries the TCP/UDP header")
 
@@ -101,9 +84,10 @@ class _Sentences:
 class _Frames:
     """The packet columns the sentences read, as numpy arrays (missing values filled)."""
 
-    def __init__(self, packets: pd.DataFrame) -> None:
+    def __init__(self, packets: pd.DataFrame, accepted: np.ndarray | None = None) -> None:
         self.p = packets
         self.n = len(packets)
+        self.accepted = accepted    # TCP streams that had a SYN-ACK (None: those in the table)
         self._cache: dict = {}
 
     def ints(self, name: str) -> np.ndarray:
@@ -172,7 +156,7 @@ def _malformed(out: _Sentences, f: _Frames, rows: np.ndarray) -> None:
     codes, layers = f.codes("malformed")
     for i, layer in enumerate(layers):
         out.add(rows[codes[rows] == i],
-                f"Malformed {_LAYER_NAMES.get(layer, layer)} header: pcapan cannot decode the frame past it")
+                f"Malformed {LAYER_NAMES.get(layer, layer)} header: pcapan cannot decode the frame past it")
     out.add(rows[codes[rows] < 0], "Malformed header: pcapan cannot decode the frame past it")
 
 
@@ -202,7 +186,7 @@ def _retransmission(out, f, rows):
         sub = rows[sel & timed]
         out.add(sub, head, _milliseconds(f.floats("rto_s")[sub]), tail)
     data = rows[~syn & ~syn_ack & timed]
-    asked = _after_duplicate_acks(f, data)
+    asked = f.p["asked_frame"].notna().to_numpy()[data] if "asked_frame" in f.p else np.zeros(len(data), bool)
     recovery, timeout = data[asked], data[~asked]
     out.add(recovery, "Retransmission of relative seq ", f.text("rel_seq", recovery), ", ",
             _milliseconds(f.floats("rto_s")[recovery]), " ms after it was first sent: loss recovery, "
@@ -213,28 +197,26 @@ def _retransmission(out, f, rows):
     out.add(other, "Retransmission of relative seq ", f.text("rel_seq", other), ": these bytes were sent before")
 
 
-def _after_duplicate_acks(f: _Frames, rows: np.ndarray) -> np.ndarray:
-    """For retransmissions at *rows*: did a duplicate ACK from the other side of
-    the stream, sent after the original segment, ask for data at or before it?
-    (Then the resend is loss recovery, not a timeout; ``pcapan check`` decides
-    the same way.)"""
-    dup = np.flatnonzero(f.ints("dup_ack_num") > 0)
-    if not len(dup) or not len(rows):
-        return np.zeros(len(rows), dtype=bool)
-    side = pd.Series(f.p["from_client"]).to_numpy(dtype=np.int64, na_value=2)
-    frame, stream = f.ints("frame"), f.ints("stream")
-    # one key per (stream, sender); the duplicate ACKs sorted by key, then by frame
-    dup_key = stream[dup] * 3 + side[dup]
-    order = np.lexsort((frame[dup], dup_key))
-    dup, dup_key = dup[order], dup_key[order]
-    want = stream[rows] * 3 + np.where(side[rows] == 2, 2, 1 - side[rows])
-    span = int(frame.max()) + 1
-    at = np.searchsorted(dup_key * span + frame[dup], want * span + frame[rows]) - 1
-    last = dup[np.maximum(at, 0)]
-    found = (at >= 0) & (dup_key[np.maximum(at, 0)] == want) & (side[rows] != 2)
-    original = pd.Series(f.p["rto_frame"]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-    after_original = np.isnan(original) | (frame[last] > original)
-    return found & after_original & (f.ints("rel_ack")[last] <= f.ints("rel_seq")[rows])
+def resend_cause(packets: pd.DataFrame) -> pd.Series:
+    """Why each resent segment was sent again (missing for other frames): ``spurious`` (the receiver
+    had already acknowledged it), ``fast`` (fast retransmission after duplicate ACKs), ``recovery``
+    (the receiver's duplicate ACKs asked for it while it kept acknowledging: loss recovery),
+    ``timeout`` (no ACK came: the sender's timer fired), or ``resent`` (sent before; no earlier copy
+    waiting for an ACK was seen).  The ``explain`` sentences and ``pcapan check`` both read it."""
+    f = _Frames(packets)
+    codes, sets = f.codes("labels")
+    kinds = []
+    for text in sets:
+        labels = set(text.split(";"))
+        kinds.append(next((k for k in RESENDS if k in labels), None))
+    kind = np.array(kinds + [None], dtype=object)[codes]
+    asked = packets["asked_frame"].notna().to_numpy() if "asked_frame" in packets else np.zeros(f.n, bool)
+    timed = ~np.isnan(f.floats("rto_s"))
+    cause = np.select([kind == "spurious_retransmission", kind == "fast_retransmission",
+                       (kind == "retransmission") & asked, (kind == "retransmission") & timed,
+                       kind == "retransmission"],
+                      ["spurious", "fast", "recovery", "timeout", "resent"], None)
+    return pd.Series(cause, index=packets.index, dtype="string")
 
 
 def _out_of_order(out, f, rows):
@@ -390,7 +372,9 @@ def _fin(out, f, rows):
 def _rst(out, f, rows):
     # Refused: the server answers the SYN with RST/ACK and never sent a SYN-ACK.
     stream = f.ints("stream")
-    accepted = np.unique(stream[f.mask("phase", "syn_ack") & f.mask("proto", "tcp")])
+    accepted = f.accepted
+    if accepted is None:
+        accepted = np.unique(stream[f.mask("phase", "syn_ack") & f.mask("proto", "tcp")])
     fc = pd.Series(f.p["from_client"]).to_numpy(dtype=np.int8, na_value=-1)[rows]
     refused = (fc == 0) & _has_ack(f, rows) & ~np.isin(stream[rows], accepted)
     sub = rows[refused]
@@ -478,9 +462,13 @@ def topics(packets: pd.DataFrame) -> pd.Series:
     return pd.Series(values, index=packets.index, dtype="string")
 
 
-def explain(packets: pd.DataFrame) -> pd.Series:
-    """One sentence per frame saying what it does (text; missing only for an empty frame)."""
-    f = _Frames(packets)
+def explain(packets: pd.DataFrame, accepted: np.ndarray | None = None) -> pd.Series:
+    """One sentence per frame saying what it does (text; missing only for an empty frame).
+
+    *accepted* are the TCP streams that had a SYN-ACK, when *packets* holds only
+    some of a capture's frames (a RST in one of the others refuses a connection).
+    """
+    f = _Frames(packets, accepted)
     n = f.n
     topic, note = _topics_and_notes(f)
     main = _Sentences(n)
@@ -522,4 +510,4 @@ def explain(packets: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(text), index=packets.index, name="explain")
 
 
-__all__ = ["NOTES", "TOPICS", "explain", "topics"]
+__all__ = ["explain", "resend_cause", "topics"]

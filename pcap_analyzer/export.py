@@ -27,17 +27,7 @@ if TYPE_CHECKING:
 FORMATS = ("parquet", "csv")
 TABLES = ("packets", "streams", "events")
 
-# The events table (one row per frame and label) is derived from the packets
-# table; its columns are declared here because it exists only for exports.
-EVENT_COLUMNS: tuple[schema.Column, ...] = (
-    schema.Column("label", "category", "one analysis label of the frame"),
-    schema.Column("frame", "Int64", "frame number"),
-    schema.Column("proto", "category", "tcp or udp (or the frame's protocol)"),
-    schema.Column("stream", "Int64", "stream index per protocol"),
-    schema.Column("rel_seq", "Int64", "relative sequence number of the frame"),
-    schema.Column("rel_ack", "Int64", "relative acknowledgement number of the frame"),
-    schema.Column("meaning", "string", "what the label means"),
-)
+EVENT_COLUMNS = schema.EVENT_COLUMNS
 
 TABLE_COLUMNS: dict[str, tuple[schema.Column, ...]] = {
     "packets": schema.PACKET_COLUMNS,

@@ -21,10 +21,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import accessor  # noqa: F401  (registers df.pcapan, used below)
-from .report.documents import filter_packets
-
-RETRANSMISSION_LABELS = ("retransmission", "fast_retransmission", "spurious_retransmission")
+from .tables import filter_packets, one_stream
+from .vocabulary import RESENDS
 
 _DATA_COLOUR = "tab:blue"
 _RETRANSMISSION_COLOUR = "tab:red"
@@ -39,7 +37,7 @@ def time_sequence_figure(packets: pd.DataFrame, stream: int) -> Figure:
     The data sender is the side that sent more payload bytes.  Raises
     ``ValueError`` when the table has no such TCP stream.
     """
-    p = packets.pcapan.stream(stream, "tcp")
+    p = one_stream(packets, stream, "tcp")
     start = p["time_rel_s"].iloc[0]
     from_client = p["from_client"].fillna(False).astype(bool)
     client_bytes = int(p.loc[from_client, "payload_len"].fillna(0).sum())
@@ -49,7 +47,7 @@ def time_sequence_figure(packets: pd.DataFrame, stream: int) -> Figure:
     received = p[from_client != sender_is_client]
 
     data = sent[sent["payload_len"].fillna(0) > 0]
-    retransmitted = data.index.isin(filter_packets(data, labels=list(RETRANSMISSION_LABELS)).index)
+    retransmitted = data.index.isin(filter_packets(data, labels=list(RESENDS)).index)
 
     fig = Figure(figsize=(10, 6), layout="constrained")
     ax = fig.add_subplot()

@@ -1,7 +1,7 @@
 """Ports: well-known service names and the ephemeral (client) port ranges.
 
-A small module of its own: the compiled engine looks service names up while
-it reads, before the tables' libraries are loaded.
+A small module of its own: the compiled stages look service names up while
+they read, before the tables' libraries are loaded.
 """
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-# Ephemeral (client) port ranges, most widely known first.
-EPHEMERAL_RANGES = (
-    ("iana", 49152, 65535),
-    ("linux", 32768, 60999),
-    ("windows_legacy", 1025, 5000),
-)
+from .vocabulary import EPHEMERAL_RANGES
 
 
 @lru_cache(maxsize=4096)

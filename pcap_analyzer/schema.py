@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .vocabulary import STREAM_COUNTED
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -56,6 +58,8 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("bytes_in_flight", "Int64", "bytes sent and not yet acknowledged (tcp.analysis.bytes_in_flight)"),
     Column("rto_s", "float64", "retransmissions: time since the oldest unacknowledged segment was sent"),
     Column("rto_frame", "Int64", "retransmissions: frame of that segment (tcp.analysis.rto_frame)"),
+    Column("asked_frame", "Int64", "retransmissions: the receiver's duplicate ACK that asked for this segment again "
+                                   "(loss recovery); empty when none did (a timeout)"),
     Column("initial_rtt_s", "float64", "handshake RTT (tcp.analysis.initial_rtt), from the frame it becomes known"),
     Column("phase", "category", "syn, syn_ack, handshake_ack, data, ack, fin, rst (TCP only)"),
     Column("labels", "category", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),
@@ -106,11 +110,20 @@ STREAM_COLUMNS: tuple[Column, ...] = (
     Column("server_offloaded_checksums", "Int64", "packets from the server whose checksum was left to the NIC (offload)"),
 ) + tuple(
     Column(f"{who}_{label}", "Int64", f"packets from the {who} labelled {label}")
-    for label in ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
-                  "lost_segment", "ack_lost_segment", "duplicate_ack", "zero_window", "zero_window_probe",
-                  "zero_window_probe_ack", "window_update", "window_full", "keep_alive", "keep_alive_ack",
-                  "window_probe")
+    for label in STREAM_COUNTED
     for who in ("client", "server")
+)
+
+
+# One row per (frame, label) of every labelled frame (Analysis.events, report csv/json, export).
+EVENT_COLUMNS: tuple[Column, ...] = (
+    Column("label", "category", "one analysis label of the frame"),
+    Column("frame", "Int64", "frame number"),
+    Column("proto", "category", "tcp or udp (or the frame's protocol)"),
+    Column("stream", "Int64", "stream index per protocol"),
+    Column("rel_seq", "Int64", "relative sequence number of the frame"),
+    Column("rel_ack", "Int64", "relative acknowledgement number of the frame"),
+    Column("meaning", "string", "what the label means"),
 )
 
 

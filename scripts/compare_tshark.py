@@ -40,7 +40,8 @@ def one(job):
     except Exception as exc:  # report, keep going
         return path, None, f"CRASH {type(exc).__name__}: {exc}"
     try:
-        ts = tshark.fields(path)
+        # pcapan reads a damaged capture up to the damage; so does tshark.
+        ts = tshark.fields(path, damaged_ok=True)
     except Exception as exc:
         return path, None, f"tshark failed: {exc}"
     c = tshark.compare(a.packets, ts, check_flags=flags, check_checksums=checksums)

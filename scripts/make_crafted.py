@@ -15,7 +15,9 @@ robustness tests). Timestamps and ISNs are fixed and the only randomness is a
 identical files. Checksums are right unless a case says otherwise.
 
 Addresses come from the documentation ranges (192.0.2.0/24, 198.51.100.0/24,
-2001:db8::/32) and MAC addresses are locally administered ones.
+203.0.113.0/24, 2001:db8::/32), InfiniBand GIDs from fe80::/64, and MAC
+addresses are locally administered ones. docs/link-layers.md describes the
+link layers, tags and tunnels of the captures that use them.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import random
 import socket
 import struct
 import sys
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +46,7 @@ MOD32 = 1 << 32
 # Link-layer header types (the values stored in pcap/pcapng files).
 LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP = 0, 1, 101, 108
 LT_LINUX_SLL, LT_USER0, LT_IPV4, LT_IPV6, LT_LINUX_SLL2 = 113, 147, 228, 229, 276
+LT_ARCNET_BSD, LT_ARCNET_LINUX, LT_USER2, LT_IPOIB, LT_PKTAP = 7, 129, 149, 242, 258
 
 # Extension header numbers.
 HOPOPT, IPV6_ROUTE, IPV6_FRAG, IPV6_DSTOPTS = 0, 43, 44, 60
@@ -327,6 +331,190 @@ def interleave(*flows: list, offsets: Iterable[int] | None = None) -> list:
     return out
 
 
+def spaced(frames: Iterable[bytes], start: Decimal = T0, step: Decimal = MS) -> list[Frame]:
+    """Finished frames, ``step`` apart."""
+    return [(start + i * step, f) for i, f in enumerate(frames)]
+
+
+# Link layers, tags and tunnels further from plain Ethernet: docs/link-layers.md
+# gives each layout and how tshark 4.0 walks it. Builders that count something
+# (sequence or packet numbers) are classes, called once per frame in order.
+
+ARC_CLIENT, ARC_SERVER = 0x0A, 0x14          # ARCNET node ids (one byte)
+ARC_IP_1051, ARC_IP_1201, ARC_IPV6 = 0xF0, 0xD4, 0xC4
+
+
+class Arcnet:
+    """ARCNET headers: BSD (linktype 7) or Linux (129, with a 2-byte offset field).
+
+    RFC 1201 protocol ids (IPv4 0xD4, IPv6 0xC4) are followed by a split flag and
+    a 16-bit sequence number; RFC 1051 IPv4 (0xF0) by nothing.
+    """
+
+    def __init__(self, linux: bool):
+        self.linux = linux
+        self.sequence = 0
+
+    def __call__(self, from_client: bool, ip_pkt: bytes, pid: int | None = None,
+                 exception: bool = False) -> bytes:
+        src, dst = (ARC_CLIENT, ARC_SERVER) if from_client else (ARC_SERVER, ARC_CLIENT)
+        hdr = bytes([src, dst]) + (b"\x00\x00" if self.linux else b"")
+        if pid is None:
+            pid = ARC_IPV6 if ip_pkt[0] >> 4 == 6 else ARC_IP_1201
+        if pid == ARC_IP_1051:
+            return hdr + bytes([pid]) + ip_pkt
+        self.sequence += 1
+        if exception:  # BSD exception frame: flag 0xFF, 2 padding bytes, the protocol id again
+            hdr += bytes([pid, 0xFF, 0xFF, 0xFF])
+        return hdr + bytes([pid, 0]) + struct.pack(">H", self.sequence) + ip_pkt
+
+
+PKTAP_HDR = struct.Struct("<III24sIIIII20sIHHI20s")   # Apple's PKTAP header, 108 bytes, little-endian
+PTH_DIR_IN, PTH_DIR_OUT = 0x1, 0x2
+DLT_NULL_DARWIN, DLT_EN10MB, DLT_RAW_DARWIN = 0, 1, 12
+IFT_ETHER, IFT_LOOP, IFT_OTHER = 0x06, 0x18, 0x01
+AF_INET, AF_INET6_DARWIN = 2, 30
+
+
+def pktap(from_client: bool, dlt: int, packet: bytes, ifname: str, iftype: int, llhdrlen: int,
+          hdrlen: int = PKTAP_HDR.size) -> bytes:
+    """A PKTAP record as macOS writes it on the client: header, then ``packet`` at offset
+    ``hdrlen`` (the header-length field, not a fixed size, says where it starts)."""
+    family = AF_INET6_DARWIN if packet[llhdrlen] >> 4 == 6 else AF_INET
+    pid, comm = (4242, b"curl") if from_client else (0, b"")
+    hdr = PKTAP_HDR.pack(hdrlen, 1, dlt, ifname.encode(), PTH_DIR_OUT if from_client else PTH_DIR_IN,
+                         family, llhdrlen, 0, pid, comm, 0, iftype, 0, pid, comm)
+    return hdr + bytes(hdrlen - PKTAP_HDR.size) + packet
+
+
+IB_QPN = 0x000048
+IB_GID_C, IB_GID_S = "fe80::2:c903:1:10", "fe80::2:c903:1:20"
+
+
+def ipoib(from_client: bool, ip_pkt: bytes, grh: bool = False) -> bytes:
+    """LINKTYPE_IPOIB: a 40-byte address block (a global route header, or 20 zero bytes then
+    the destination QPN and GID), the 2-byte type and 2 reserved bytes."""
+    sgid, dgid = (IB_GID_C, IB_GID_S) if from_client else (IB_GID_S, IB_GID_C)
+    if grh:
+        block = (b"\x60\x00\x00\x00" + struct.pack(">HBB", 4 + len(ip_pkt), 0x1B, 64)
+                 + aton(sgid) + aton(dgid))
+    else:
+        block = bytes(20) + struct.pack(">I", IB_QPN) + aton(dgid)
+    return block + struct.pack(">HH", ethertype_of(ip_pkt), 0) + ip_pkt
+
+
+ETH_MACSEC, ETH_PBB, ETH_VNTAG, ETH_QINQ, ETH_MPLS, ETH_MPLS_MC = 0x88E5, 0x88E7, 0x8926, 0x88A8, 0x8847, 0x8848
+
+
+def eth_header(from_client: bool, ethertype: int, client: bytes = MAC_C, server: bytes = MAC_S) -> bytes:
+    return (server + client if from_client else client + server) + struct.pack(">H", ethertype)
+
+
+class Macsec:
+    """802.1AE frames: the client's SecTAG carries its SCI (SC set, 16 bytes with the
+    ethertype), the server is an end station without one (ES set, 8 bytes). Integrity-only
+    frames keep the inner ethertype and packet in clear; "encrypted" ones (E and C set) get
+    opaque bytes instead. Every frame ends with a 16-byte ICV (not a real one)."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.pn = {True: 0, False: 0}
+
+    def __call__(self, from_client: bool, ip_pkt: bytes, encrypted: bool = False) -> bytes:
+        self.pn[from_client] += 1
+        secure = struct.pack(">H", ethertype_of(ip_pkt)) + ip_pkt
+        if encrypted:
+            secure = bytes(self.rng.randrange(256) for _ in secure)
+        tci = (0x20 if from_client else 0x40) | (0x0C if encrypted else 0)
+        sectag = bytes([tci, len(secure) if len(secure) < 48 else 0]) + struct.pack(">I", self.pn[from_client])
+        if from_client:
+            sectag += MAC_C + b"\x00\x01"
+        icv = bytes(self.rng.randrange(256) for _ in range(16))
+        return eth_header(from_client, ETH_MACSEC) + sectag + secure + icv
+
+
+BMAC_C, BMAC_S = bytes.fromhex("02000000b001"), bytes.fromhex("02000000b002")   # backbone edge bridges
+PBB_ISID = 0x00ABCD
+
+
+def pbb(from_client: bool, ip_pkt: bytes, bvid: int | None = None, cvid: int | None = None) -> bytes:
+    """802.1ah: backbone addresses, optional B-tag (0x88a8), I-TAG (0x88e7, I-SID), then the
+    customer's whole Ethernet frame (optionally 802.1Q-tagged)."""
+    btag = struct.pack(">HH", ETH_QINQ, bvid) if bvid is not None else b""
+    ctag = struct.pack(">HH", 0x8100, cvid) if cvid is not None else b""
+    inner = eth(from_client, ip_pkt)
+    return (eth_header(from_client, ETH_PBB, BMAC_C, BMAC_S)[:12] + btag + struct.pack(">HI", ETH_PBB, PBB_ISID)
+            + inner[:12] + ctag + inner[12:])
+
+
+def vntag(from_client: bool, ip_pkt: bytes, vid: int | None = None, snap: bool = False) -> bytes:
+    """VN-Tag (0x8926): 4 tag bytes (towards the host: direction bit and destination vif 5;
+    from it: source vif 5), then an ethertype, a VLAN tag, or an 802.3 length and LLC/SNAP."""
+    tag = 0x00000005 if from_client else 0x80050000
+    hdr = eth_header(from_client, ETH_VNTAG) + struct.pack(">I", tag)
+    if snap:
+        llc = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack(">H", ethertype_of(ip_pkt)) + ip_pkt
+        return hdr + struct.pack(">H", len(llc)) + llc
+    if vid is not None:
+        hdr += struct.pack(">HH", 0x8100, vid)
+    return hdr + struct.pack(">H", ethertype_of(ip_pkt)) + ip_pkt
+
+
+VTEP_C, VTEP_S = "203.0.113.1", "203.0.113.2"
+VTEP_MAC_C, VTEP_MAC_S = bytes.fromhex("02000000c001"), bytes.fromhex("02000000c002")
+GENEVE_PORT, GENEVE_VNI = 6081, 0x001234
+GENEVE_SPORT = {True: 49813, False: 57326}   # each tunnel end picks its own source port
+GENEVE_ETH, GENEVE_OPTION = 0x6558, struct.pack(">HBB", 0xFFF0, 0x01, 1) + b"\x00\x00\x00\x2a"
+
+
+class Geneve:
+    """Geneve over IPv4/UDP between two tunnel ends; the payload is an Ethernet frame
+    (protocol type 0x6558) or an IP packet (0x0800/0x86dd). Outer UDP checksums are 0."""
+
+    def __init__(self):
+        self.ipid = 0x3000
+
+    def __call__(self, from_client: bool, ip_pkt: bytes, ethernet: bool = True, opts: bytes = b"") -> bytes:
+        proto = GENEVE_ETH if ethernet else ethertype_of(ip_pkt)
+        payload = eth(from_client, ip_pkt) if ethernet else ip_pkt
+        hdr = bytes([len(opts) // 4, 0]) + struct.pack(">HI", proto, GENEVE_VNI << 8) + opts
+        src, dst = (VTEP_C, VTEP_S) if from_client else (VTEP_S, VTEP_C)
+        udp = udp_datagram(src, dst, GENEVE_SPORT[from_client], GENEVE_PORT, hdr + payload, csum="zero")
+        self.ipid += 1
+        return eth_header(from_client, 0x0800, VTEP_MAC_C, VTEP_MAC_S) + ipv4(src, dst, UDP_P, udp, ident=self.ipid)
+
+
+def mpls_stack(labels: Iterable[int], ttl: int = 64) -> bytes:
+    """Label stack entries: label (20 bits), traffic class 0, bottom-of-stack bit on the last."""
+    labels = list(labels)
+    return b"".join(struct.pack(">I", (label << 12) | (0x100 if k == len(labels) - 1 else 0) | ttl)
+                    for k, label in enumerate(labels))
+
+
+# Inner addresses of the Ethernet pseudowire: tshark 4.0 takes a payload starting with
+# nibble 0 as Ethernet without control word when the 3 bytes at offsets 0 and 6 are both
+# registered OUIs. With a control word (00 00 + sequence) in front, offset 6 holds bytes
+# 2-4 of the inner destination, here 02:00:00 (locally administered, never registered).
+PW_MAC_C, PW_MAC_S = bytes.fromhex("020002000001"), bytes.fromhex("020002000002")
+
+
+class Mpls:
+    """MPLS frames (ethertype 0x8847 or 0x8848): IP right after the stack, or an Ethernet
+    pseudowire with a 4-byte control word (0000, 16-bit sequence number) before the frame."""
+
+    def __init__(self):
+        self.cw_seq = 0
+
+    def __call__(self, from_client: bool, ip_pkt: bytes, labels: Iterable[int], pseudowire: bool = False,
+                 ethertype: int = ETH_MPLS) -> bytes:
+        payload = ip_pkt
+        if pseudowire:
+            self.cw_seq += 1
+            inner = eth_header(from_client, ethertype_of(ip_pkt), PW_MAC_C, PW_MAC_S) + ip_pkt
+            payload = struct.pack(">HH", 0, self.cw_seq) + inner
+        return eth_header(from_client, ethertype) + mpls_stack(labels) + payload
+
+
 # --------------------------------------------------------------------------
 # Capture file writers
 # --------------------------------------------------------------------------
@@ -413,6 +601,85 @@ def gzipped(data: bytes) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
         gz.write(data)
     return buf.getvalue()
+
+
+def gzip_flushed(pieces: Iterable[bytes]) -> tuple[bytes, list[int]]:
+    """gzip of ``b"".join(pieces)`` whose deflate stream is fully flushed after each piece,
+    so that each piece starts a new, byte-aligned deflate block; also returns those starts."""
+    pieces = list(pieces)
+    data = b"".join(pieces)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"   # deflate, no name, mtime 0, OS unknown
+    co = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+    body, starts = b"", []
+    for piece in pieces:
+        starts.append(len(header) + len(body))
+        body += co.compress(piece) + co.flush(zlib.Z_FULL_FLUSH)
+    body += co.flush()
+    return header + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF), starts
+
+
+def pcap_pieces(data: bytes) -> list[bytes]:
+    """A little-endian pcap file cut into its file header and its records."""
+    pieces, pos = [data[:24]], 24
+    while pos < len(data):
+        end = pos + 16 + struct.unpack_from("<I", data, pos + 8)[0]
+        pieces.append(data[pos:end])
+        pos = end
+    return pieces
+
+
+# pcapng blocks written by hand (dpkt writes only little-endian SHB/IDB/EPB with
+# microsecond timestamps). ``order`` is "<" or ">" for the whole section.
+BT_SHB, BT_IDB, BT_PB, BT_SPB, BT_EPB = 0x0A0D0D0A, 1, 2, 3, 6
+OPT_COMMENT, OPT_SHB_HARDWARE, OPT_SHB_OS, OPT_SHB_USERAPPL = 1, 2, 3, 4
+OPT_IF_NAME, OPT_IF_DESCRIPTION, OPT_IF_TSRESOL, OPT_IF_TSOFFSET, OPT_EPB_FLAGS = 2, 3, 9, 14, 2
+EPB_INBOUND, EPB_OUTBOUND = 1, 2
+NgOption = tuple[int, bytes | str]
+
+
+def ng_options(opts: Iterable[NgOption], order: str = "<") -> bytes:
+    """Options padded to 32 bits, then opt_endofopt (nothing at all when there are none)."""
+    out = b""
+    for code, value in opts:
+        value = value.encode() if isinstance(value, str) else value
+        out += struct.pack(order + "HH", code, len(value)) + value + bytes(-len(value) % 4)
+    return out + struct.pack(order + "HH", 0, 0) if out else b""
+
+
+def ng_block(block_type: int, body: bytes, order: str = "<") -> bytes:
+    body += bytes(-len(body) % 4)
+    return struct.pack(order + "II", block_type, 12 + len(body)) + body + struct.pack(order + "I", 12 + len(body))
+
+
+def ng_shb(opts: Iterable[NgOption] = ((OPT_SHB_USERAPPL, "pcapan make_crafted.py"),), order: str = "<") -> bytes:
+    return ng_block(BT_SHB, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1) + ng_options(opts, order), order)
+
+
+def ng_idb(linktype: int, name: str | None = "eth0", opts: Iterable[NgOption] = (), snaplen: int = 65535,
+           order: str = "<") -> bytes:
+    opts = ([(OPT_IF_NAME, name)] if name is not None else []) + list(opts)
+    return ng_block(BT_IDB, struct.pack(order + "HHI", linktype, 0, snaplen) + ng_options(opts, order), order)
+
+
+def ng_epb(ticks: int, frame: bytes, iface: int = 0, opts: Iterable[NgOption] = (), order: str = "<") -> bytes:
+    """Enhanced packet block; ``ticks`` counts the interface's time units."""
+    body = struct.pack(order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame))
+    return ng_block(BT_EPB, body + frame + bytes(-len(frame) % 4) + ng_options(opts, order), order)
+
+
+def ng_pb(ticks: int, frame: bytes, iface: int = 0, opts: Iterable[NgOption] = (), order: str = "<") -> bytes:
+    """Obsolete packet block (type 2): 16-bit interface id and drops count, then as an EPB."""
+    body = struct.pack(order + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame))
+    return ng_block(BT_PB, body + frame + bytes(-len(frame) % 4) + ng_options(opts, order), order)
+
+
+def ng_spb(frame: bytes, order: str = "<") -> bytes:
+    """Simple packet block: original length and data only (interface 0, no timestamp)."""
+    return ng_block(BT_SPB, struct.pack(order + "I", len(frame)) + frame, order)
+
+
+def usec(ts: Decimal) -> int:
+    return int(ts * 10 ** 6)
 
 
 # --------------------------------------------------------------------------
@@ -585,6 +852,265 @@ def _gzipped_noext(rng):
 def _unknown_linktype(rng):
     pkts = basic_tcp(rng)[:3]
     return pcap_bytes(timed(((c, b"\xca\xfe\x00\x01" + p) for c, p in pkts), raw), linktype=LT_USER0)
+
+
+# ---- link layers, tags and tunnels of docs/link-layers.md --------------------
+# Each holds a TCP conversation (frames 1-10: handshake, request, ACK, one response
+# segment, ACK, FIN both ways, last ACK) and one or two UDP exchanges.
+
+@case("arcnet_bsd.pcap",
+      "ARCNET with BSD headers (linktype 7): IPv4 TCP conversation under RFC 1201 protocol id "
+      "0xd4 (6-byte header: source, destination, protocol id, split flag, 16-bit sequence), its "
+      "request (frame 4) as an exception frame (10 bytes: flag 0xff, 2 padding bytes and the id "
+      "again before split flag and sequence); IPv6 UDP exchange under id 0xc4 (6 bytes, frames "
+      "11-12); IPv4 UDP exchange under RFC 1051 id 0xf0 (3 bytes, frames 13-14). tshark: "
+      "tcp.stream 0, udp.stream 0 and 1")
+def _arcnet_bsd(rng):
+    arc = Arcnet(linux=False)
+    frames = [arc(c, p, exception=i == 3) for i, (c, p) in enumerate(basic_tcp(rng, size=600))]
+    frames += [arc(c, p) for c, p in basic_udp(rng, v6=True)]
+    frames += [arc(c, p, pid=ARC_IP_1051) for c, p in basic_udp(rng, sport=50001)]
+    return pcap_bytes(spaced(frames), linktype=LT_ARCNET_BSD)
+
+
+@case("arcnet_linux.pcap",
+      "ARCNET with Linux headers (linktype 129: a 2-byte offset field after the two addresses): "
+      "IPv4 TCP conversation under id 0xd4 (8-byte header), IPv6 UDP exchange under 0xc4 (8 "
+      "bytes, frames 11-12), IPv4 UDP exchange under RFC 1051 id 0xf0 (5 bytes, frames 13-14). "
+      "tshark: tcp.stream 0, udp.stream 0 and 1")
+def _arcnet_linux(rng):
+    arc = Arcnet(linux=True)
+    frames = [arc(c, p) for c, p in basic_tcp(rng, size=600)]
+    frames += [arc(c, p) for c, p in basic_udp(rng, v6=True)]
+    frames += [arc(c, p, pid=ARC_IP_1051) for c, p in basic_udp(rng, sport=50001)]
+    return pcap_bytes(spaced(frames), linktype=LT_ARCNET_LINUX)
+
+
+def pktap_frames(rng: random.Random) -> list[bytes]:
+    frames = [pktap(c, DLT_EN10MB, eth(c, p), "en0", IFT_ETHER, 14) for c, p in basic_tcp(rng, size=600)]
+    frames += [pktap(c, DLT_NULL_DARWIN, null_hdr(AF_INET6_DARWIN, p, "<"), "lo0", IFT_LOOP, 4, hdrlen=116)
+               for c, p in basic_udp(rng, v6=True)]
+    frames += [pktap(c, DLT_RAW_DARWIN, p, "utun3", IFT_OTHER, 0) for c, p in basic_udp(rng, sport=50001)]
+    return frames
+
+
+@case("pktap.pcap",
+      "Apple PKTAP (linktype 258): a little-endian header whose first field, its length, says "
+      "where the packet starts, and whose DLT field says what it is: IPv4 TCP conversation over "
+      "Ethernet (DLT 1, en0, 108-byte header), IPv6 UDP exchange over BSD loopback (DLT 0, lo0, "
+      "family 30, 116-byte header, frames 11-12), IPv4 UDP exchange over raw IP (DLT 12, utun3, "
+      "frames 13-14). tshark: tcp.stream 0, udp.stream 0 and 1")
+def _pktap(rng):
+    return pcap_bytes(spaced(pktap_frames(rng)), linktype=LT_PKTAP)
+
+
+@case("pktap_dlt149.pcap",
+      "the TCP conversation of pktap.pcap under linktype 149 (USER2, which some macOS versions "
+      "wrote for PKTAP): tshark 4.0 still decodes PKTAP (user_dlt:pktap:pcap_pktdata:eth:...), "
+      "tcp.stream 0")
+def _pktap_dlt149(rng):
+    return pcap_bytes(spaced(pktap_frames(rng)[:10]), linktype=LT_USER2)
+
+
+@case("ipoib.pcap",
+      "IP over InfiniBand (linktype 242): 40-byte address block, 2-byte type, 2 reserved bytes, "
+      "IP at offset 44; IPv4 TCP conversation with the unicast block (20 zero bytes, destination "
+      "QPN and GID), IPv6 UDP exchange (frames 11-12) with a global route header as the block. "
+      "tshark: tcp.stream 0, udp.stream 0")
+def _ipoib(rng):
+    frames = [ipoib(c, p) for c, p in basic_tcp(rng, size=600)]
+    frames += [ipoib(c, p, grh=True) for c, p in basic_udp(rng, v6=True)]
+    return pcap_bytes(spaced(frames), linktype=LT_IPOIB)
+
+
+@case("macsec.pcap",
+      "MACsec (ethertype 0x88e5), integrity only (E and C clear): the client's SecTAG carries an "
+      "SCI (SC set), the server's does not (ES set); inner ethertype and packet in clear, 16-byte "
+      "ICV at the end, short length set when the secure data is under 48 bytes; IPv4 TCP "
+      "conversation, IPv6 UDP exchange (frames 11-12); frames 13-14 the next UDP exchange "
+      "encrypted (E and C set). tshark: tcp.stream 0, udp.stream 0, frames 13-14 data without a "
+      "stream")
+def _macsec(rng):
+    ms = Macsec(rng)
+    frames = [ms(c, p) for c, p in basic_tcp(rng, size=600)]
+    frames += [ms(c, p, encrypted=k >= 2) for k, (c, p) in enumerate(basic_udp(rng, v6=True, rounds=2))]
+    return pcap_bytes(spaced(frames))
+
+
+@case("pbb.pcap",
+      "provider backbone bridging (802.1ah): IPv4 TCP conversation behind backbone addresses, a "
+      "B-tag (0x88a8, VLAN 200) and the I-TAG (0x88e7, I-SID 0xabcd) before the customer's "
+      "Ethernet header (tshark lists ieee8021ad, not ieee8021ah, in frame.protocols); IPv6 UDP "
+      "exchange (frames 11-12) with the I-TAG right after the backbone addresses and an 802.1Q "
+      "tag (VLAN 100) in the customer frame. tshark: tcp.stream 0, udp.stream 0")
+def _pbb(rng):
+    frames = [pbb(c, p, bvid=200) for c, p in basic_tcp(rng, size=600)]
+    frames += [pbb(c, p, cvid=100) for c, p in basic_udp(rng, v6=True)]
+    return pcap_bytes(spaced(frames))
+
+
+@case("vntag.pcap",
+      "VN-Tag (ethertype 0x8926: 4 tag bytes, then an ethertype): IPv4 TCP conversation; IPv6 UDP "
+      "exchange with an 802.1Q tag (VLAN 100) after the VN-Tag (frames 11-12); IPv4 UDP exchange "
+      "with an 802.3 length and LLC/SNAP after the VN-Tag (frames 13-14). tshark: tcp.stream 0, "
+      "udp.stream 0 and 1")
+def _vntag(rng):
+    frames = [vntag(c, p) for c, p in basic_tcp(rng, size=600)]
+    frames += [vntag(c, p, vid=100) for c, p in basic_udp(rng, v6=True)]
+    frames += [vntag(c, p, snap=True) for c, p in basic_udp(rng, sport=50001)]
+    return pcap_bytes(spaced(frames))
+
+
+@case("geneve.pcap",
+      "Geneve (UDP port 6081) between tunnel ends 203.0.113.1 (source port 49813) and 203.0.113.2 "
+      "(57326), outer UDP checksum 0: IPv4 TCP conversation in Ethernet frames (protocol type "
+      "0x6558), the client's with an 8-byte option; IPv6 UDP exchange carried directly (protocol "
+      "type 0x86dd, frames 11-12). tshark: outer udp.stream 0 from the client's end and 1 from "
+      "the server's, inner tcp.stream 0, inner UDP udp.stream 2 (frames 11-12 list 0,2 and 1,2)")
+def _geneve(rng):
+    gen = Geneve()
+    frames = [gen(c, p, opts=GENEVE_OPTION if c else b"") for c, p in basic_tcp(rng, size=600)]
+    frames += [gen(c, p, ethernet=False) for c, p in basic_udp(rng, v6=True)]
+    return pcap_bytes(spaced(frames))
+
+
+@case("mpls.pcap",
+      "MPLS (ethertype 0x8847): IPv4 TCP conversation right after the label stack (client "
+      "16001/16002, server 17001); IPv6 UDP exchange under ethertype 0x8848, label 18001 (frames "
+      "11-12); a second IPv4 TCP conversation (frames 13-22) in an Ethernet pseudowire: bottom "
+      "labels 19001/19002, 4-byte control word, Ethernet frame with addresses 02:00:02:00:00:0x "
+      "(tshark 4.0's heuristic takes the control word). tshark: tcp.stream 0 and 1, udp.stream 0")
+def _mpls(rng):
+    mp = Mpls()
+    frames = [mp(c, p, [16001, 16002] if c else [17001]) for c, p in basic_tcp(rng, size=600)]
+    frames += [mp(c, p, [18001], ethertype=ETH_MPLS_MC) for c, p in basic_udp(rng, v6=True)]
+    frames += [mp(c, p, [16001, 19001] if c else [17001, 19002], pseudowire=True)
+               for c, p in basic_tcp(rng, sport=40001, size=600)]
+    return pcap_bytes(spaced(frames))
+
+
+# ---- pcapng and gzip details ------------------------------------------------
+
+Y3000 = 32503680000        # 3000-01-01 00:00:00 UTC in seconds
+BIG_TICKS = 1 << 40
+
+
+def tcp_frames(rng: random.Random, **kw) -> list[Frame]:
+    return timed(basic_tcp(rng, size=600, **kw))
+
+
+@case("pcapng_tsoffset_huge.pcapng",
+      "pcapng whose IDB has if_tsoffset 2**40 s; microsecond ticks 0, 1000, ... put the TCP "
+      "conversation at 1099511627776 s (36812-02-20 00:36:16 UTC) on, 1 ms apart. tshark reads "
+      "all 10 frames, exit status 0")
+def _pcapng_tsoffset_huge(rng):
+    idb = ng_idb(LT_ETHERNET, opts=[(OPT_IF_TSOFFSET, struct.pack("<q", BIG_TICKS))])
+    return ng_shb() + idb + b"".join(ng_epb(usec(ts - T0), f) for ts, f in tcp_frames(rng))
+
+
+@case("pcapng_tsresol_1s.pcapng",
+      "pcapng whose IDB has if_tsresol 0 (units of 1 s); ticks 2**40, 2**40+1, ... put the TCP "
+      "conversation at 36812-02-20 00:36:16 UTC on, 1 s apart. tshark reads all 10 frames, exit "
+      "status 0")
+def _pcapng_tsresol_1s(rng):
+    idb = ng_idb(LT_ETHERNET, opts=[(OPT_IF_TSRESOL, b"\x00")])
+    return ng_shb() + idb + b"".join(ng_epb(BIG_TICKS + i, f) for i, (_ts, f) in enumerate(tcp_frames(rng)))
+
+
+@case("pcapng_year3000.pcapng",
+      "pcapng, microsecond resolution, ticks putting the TCP conversation at 3000-01-01 00:00:00 "
+      "UTC (32503680000 s) on, 1 ms apart. tshark reads all 10 frames, exit status 0")
+def _pcapng_year3000(rng):
+    return ng_shb() + ng_idb(LT_ETHERNET) + b"".join(
+        ng_epb(usec(Y3000 + ts - T0), f) for ts, f in tcp_frames(rng))
+
+
+@case("pcapng_big_shb.pcapng",
+      "pcapng whose section header block carries 300 KiB of options (five 60 KiB opt_comment "
+      "options; one option holds at most 65535 bytes), then an ordinary IDB and TCP conversation. "
+      "tshark reads all 10 frames, exit status 0")
+def _pcapng_big_shb(rng):
+    words = b"abcdefghijklmnopqrstuvwxyz"
+    comments = [(OPT_COMMENT, bytes(rng.choice(words) for _ in range(60 * 1024))) for _ in range(5)]
+    return ng_shb(comments) + ng_idb(LT_ETHERNET) + b"".join(ng_epb(usec(ts), f) for ts, f in tcp_frames(rng))
+
+
+@case("pcapng_two_sections.pcapng",
+      "pcapng with two sections: the first has IDBs 0 eth0 (Ethernet) and 1 tun0 (raw IP) and an "
+      "IPv4 TCP conversation on interface 0; the second has a single IDB, 0 tun9 (raw IP), and an "
+      "IPv6 TCP conversation on interface 0 (frames 11-20). tshark reads all 20 frames with the right "
+      "link types (tcp.stream 0 and 1), though it names the second section's interface eth0")
+def _pcapng_two_sections(rng):
+    first = ng_shb() + ng_idb(LT_ETHERNET, "eth0") + ng_idb(LT_RAW, "tun0")
+    first += b"".join(ng_epb(usec(ts), f) for ts, f in tcp_frames(rng))
+    second = ng_shb() + ng_idb(LT_RAW, "tun9")
+    second += b"".join(ng_epb(usec(ts + 1), p) for ts, p in timed(basic_tcp(rng, v6=True, size=600), raw))
+    return first + second
+
+
+@case("pcapng_big_endian.pcapng",
+      "big-endian pcapng (byte-order magic stored as 1a 2b 3c 4d), Ethernet TCP conversation. "
+      "tshark reads all 10 frames")
+def _pcapng_big_endian(rng):
+    return ng_shb(order=">") + ng_idb(LT_ETHERNET, order=">") + b"".join(
+        ng_epb(usec(ts), f, order=">") for ts, f in tcp_frames(rng))
+
+
+@case("pcapng_simple_packets.pcapng",
+      "pcapng whose packets are all simple packet blocks (no interface id, no timestamp), "
+      "Ethernet TCP conversation. tshark reads all 10 frames and shows no times")
+def _pcapng_simple_packets(rng):
+    return ng_shb() + ng_idb(LT_ETHERNET) + b"".join(ng_spb(f) for _ts, f in tcp_frames(rng))
+
+
+@case("pcapng_obsolete_packets.pcapng",
+      "pcapng whose packets are all obsolete packet blocks (type 2: 16-bit interface id and drops "
+      "count), Ethernet TCP conversation; frame 4's block has an opt_comment. tshark reads all 10 "
+      "frames and shows the comment")
+def _pcapng_obsolete_packets(rng):
+    return ng_shb() + ng_idb(LT_ETHERNET) + b"".join(
+        ng_pb(usec(ts), f, opts=[(OPT_COMMENT, "request in an obsolete packet block")] if i == 3 else [])
+        for i, (ts, f) in enumerate(tcp_frames(rng)))
+
+
+@case("pcapng_epb_options.pcapng",
+      "pcapng, Ethernet TCP conversation; the EPBs of frames 4 (request) and 6 (response) each "
+      "carry two opt_comment options and an epb_flags option: direction outbound (2) on frame 4, "
+      "inbound (1) on frame 6")
+def _pcapng_epb_options(rng):
+    def opts(i):
+        if i not in (3, 5):
+            return []
+        what = "request" if i == 3 else "response"
+        return [(OPT_COMMENT, f"first comment on the {what}"), (OPT_COMMENT, f"second comment on the {what}"),
+                (OPT_EPB_FLAGS, struct.pack("<I", EPB_OUTBOUND if i == 3 else EPB_INBOUND))]
+    return ng_shb() + ng_idb(LT_ETHERNET) + b"".join(
+        ng_epb(usec(ts), f, opts=opts(i)) for i, (ts, f) in enumerate(tcp_frames(rng)))
+
+
+@case("pcapng_shb_idb_options.pcapng",
+      "pcapng whose section header has opt_comment, shb_hardware, shb_os and shb_userappl, and "
+      "whose IDB has if_name (eth0) and if_description; Ethernet TCP conversation")
+def _pcapng_shb_idb_options(rng):
+    shb = ng_shb([(OPT_COMMENT, "crafted section with every section header option"),
+                  (OPT_SHB_HARDWARE, "crafted hardware"), (OPT_SHB_OS, "crafted OS 1.0"),
+                  (OPT_SHB_USERAPPL, "pcapan make_crafted.py")])
+    idb = ng_idb(LT_ETHERNET, "eth0", [(OPT_IF_DESCRIPTION, "crafted Ethernet port")])
+    return shb + idb + b"".join(ng_epb(usec(ts), f) for ts, f in tcp_frames(rng))
+
+
+@case("pcapng_tsresol.pcapng",
+      "pcapng with two Ethernet IDBs: 0 bin20 with if_tsresol 0x94 (2**-20 s) carries the "
+      "client's frames, 1 nano with 10**-9 s the server's; TCP conversation 1 ms apart. tshark "
+      "truncates binary fractions to the nanosecond (frame 3 at 1700000000.001999855, frame 4 at "
+      ".002999305)")
+def _pcapng_tsresol(rng):
+    idbs = (ng_idb(LT_ETHERNET, "bin20", [(OPT_IF_TSRESOL, b"\x94")])
+            + ng_idb(LT_ETHERNET, "nano", [(OPT_IF_TSRESOL, b"\x09")]))
+    pkts = basic_tcp(rng, size=600)
+    return ng_shb() + idbs + b"".join(
+        ng_epb(int(ts * 2 ** 20), f, 0) if c else ng_epb(int(ts * 10 ** 9), f, 1)
+        for (ts, f), (c, _p) in zip(timed(pkts), pkts))
 
 
 # ---- IP layer -------------------------------------------------------------
@@ -1024,6 +1550,37 @@ def _zero_length_frames(rng):
     frames = short_conv(rng)[:2]
     return (pcap_header() + pcap_record(*frames[0]) + pcap_record(T0 + MS, b"")
             + pcap_record(T0 + 2 * MS, b"", length=60) + pcap_record(*frames[1]))
+
+
+@broken("gzip_corrupt.pcap.gz",
+        "gzip-compressed pcap (Ethernet TCP conversation, 10 packets) whose deflate stream is "
+        "flushed after every record; the block holding packet 7 has its type bits set to the "
+        "reserved value 3. tshark prints packets 1-6, then 'cannot be decompressed; it may be "
+        "damaged or corrupt. (invalid block type)', exit status 2")
+def _gzip_corrupt(rng):
+    data, starts = gzip_flushed(pcap_pieces(pcap_bytes(short_conv(rng))))
+    bad = bytearray(data)
+    bad[starts[7]] |= 0x06   # the deflate block holding packet 7 becomes block type 3 (reserved)
+    return bytes(bad)
+
+
+@broken("gzip_truncated.pcap.gz",
+        "gzip-compressed pcap (Ethernet TCP conversation) cut to half its bytes, inside the "
+        "deflate stream: 3 whole packets decompress. tshark prints them, then 'appears to have "
+        "been cut short in the middle of a packet.', exit status 2")
+def _gzip_truncated(rng):
+    data = gzipped(pcap_bytes(short_conv(rng)))
+    return data[:len(data) // 2]
+
+
+@broken("pcapng_bad_interface.pcapng",
+        "pcapng describing one interface whose fifth enhanced packet block names interface 9999 "
+        "(good packets before and after). tshark prints packets 1-4, then 'appears to be damaged "
+        "or corrupt. (pcapng: interface index 9999 is not less than section interface count 1)', "
+        "exit status 2")
+def _pcapng_bad_interface(rng):
+    blocks = [ng_epb(usec(ts), f, 9999 if i == 4 else 0) for i, (ts, f) in enumerate(short_conv(rng))]
+    return ng_shb() + ng_idb(LT_ETHERNET) + b"".join(blocks)
 
 
 # --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rewrite the README's column and label reference from pcap_analyzer.schema and the rules.
+"""Rewrite the README's column and label reference from pcap_analyzer.schema and pcap_analyzer.vocabulary.
 
     python scripts/readme_columns.py          # rewrite README.md in place
     python scripts/readme_columns.py --check  # exit 1 if README.md is out of date
@@ -12,27 +12,27 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from pcap_analyzer import schema  # noqa: E402
-from pcap_analyzer.rules import all_labels  # noqa: E402
+from pcap_analyzer.vocabulary import LABELS, STREAM_COUNTED  # noqa: E402
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 START, END = "<!-- columns:start -->", "<!-- columns:end -->"
 
 
 def reference() -> str:
-    labels = all_labels()
     out = ["### Packets table (`analysis.packets`, `pcapan packets`)", "",
            "| column | dtype | meaning |", "|---|---|---|"]
     out += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in schema.PACKET_COLUMNS]
     out += ["", "### Streams table (`analysis.streams`, `pcapan streams`)", "",
             "| column | dtype | meaning |", "|---|---|---|"]
     for c in schema.STREAM_COLUMNS:
-        if c.name.startswith(("client_", "server_")) and c.name.split("_", 1)[1] in labels:
+        if c.name.startswith(("client_", "server_")) and c.name.split("_", 1)[1] in STREAM_COUNTED:
             continue
         out.append(f"| `{c.name}` | {c.dtype} | {c.meaning} |")
     out.append("| `client_<label>`, `server_<label>` | Int64 | packets from that side carrying each TCP "
                "analysis label (e.g. `client_retransmission`, `server_duplicate_ack`) |")
-    out += ["", "### Labels (column `labels`)", "", "| label | meaning |", "|---|---|"]
-    out += [f"| `{k}` | {v} |" for k, v in labels.items()]
+    out += ["", "### Labels (column `labels`)", "", "| label | meaning | Wireshark |", "|---|---|---|"]
+    out += [f"| `{label.name}` | {label.meaning} | {f'`{label.wireshark}`' if label.wireshark else 'pcapan only'} |"
+            for label in LABELS]
     return "\n".join(out)
 
 

@@ -41,4 +41,4 @@ def samples_dir() -> Path:
 
 
 def pytest_report_header(config):
-    return f"tshark: {shutil.which('tshark') or 'not installed (conformance tests skip)'}; shared captures: {'yes' if SHARED.is_dir() else 'no'}"
+    return f"tshark: {shutil.which('tshark') or 'not installed (live tshark tests skip; the recorded ones run)'}; shared captures: {'yes' if SHARED.is_dir() else 'no'}"

@@ -12,7 +12,7 @@ from conftest import SAMPLES, needs_tshark
 from pcap_analyzer import analyze
 from pcap_analyzer.annotate import AnnotateError, Interface, annotate, comments, interfaces
 from pcap_analyzer.cli import app
-from pcap_analyzer.reader import CaptureInfo, read_frames
+from pcap_analyzer.capture import CaptureInfo, read_frames
 
 runner = CliRunner()
 
@@ -48,13 +48,15 @@ def test_every_frame_carries_our_comment_and_old_comments_stay(tmp_path):
     out = tmp_path / "a.pcapng"
     run_annotate(capture, out)
     a = analyze(capture)
-    got = [f.comment for f in read_frames(out)]   # the reader gives the first comment
+    got = [f.comment for f in read_frames(out)]   # every comment of a packet, one per line
     old = a.packets["comment"]
     for i, (comment, before) in enumerate(zip(got, old)):
+        lines = comment.split("\n")
         if isinstance(before, str):
-            assert comment == before == "first data segment on tun0"
+            assert lines[0] == before == "first data segment on tun0"
+            assert len(lines) == 2 and lines[1].startswith("pcapan | ")
         else:
-            assert comment.startswith("pcapan | ")
+            assert len(lines) == 1 and comment.startswith("pcapan | ")
     assert old.notna().sum() == 1
 
 
@@ -78,7 +80,7 @@ def test_interfaces_are_described_as_in_the_input(tmp_path):
     src = CaptureInfo(path=str(SAMPLES / "crafted" / "multi_if.pcapng"))
     list(read_frames(src.path, src))
     assert info.linktypes == src.linktypes == {0: 1, 1: 101}
-    before, after = interfaces(src.path, src), interfaces(out, info)
+    before, after = interfaces(src), interfaces(info)
     assert [(i.linktype, i.snaplen, i.units_per_s, i.options) for i in before] == \
         [(i.linktype, i.snaplen, i.units_per_s, i.options) for i in after]
     assert (2, b"eth0") in after[0].options   # if_name
@@ -90,7 +92,7 @@ def test_nanosecond_pcap_gets_nanosecond_resolution(tmp_path):
     run_annotate(capture, out)
     info = CaptureInfo(path=str(out))
     list(read_frames(out, info))
-    (iface,) = interfaces(out, info)
+    (iface,) = interfaces(info)
     assert iface.units_per_s == 10 ** 9 and (9, bytes([9])) in iface.options
     assert [f.ts_ns % 1000 for f in read_frames(out)][0] == 789   # x.000000789
 
@@ -101,7 +103,7 @@ def test_pcap_input_has_one_interface_with_its_snaplen(tmp_path):
     run_annotate(capture, out)
     info = CaptureInfo(path=str(out))
     list(read_frames(out, info))
-    (iface,) = interfaces(out, info)
+    (iface,) = interfaces(info)
     assert (iface.linktype, iface.snaplen) == (1, 64)
     # frames cut by the snapshot length keep their original length
     assert any(w > c for _, w, _, _, c, _ in frames(out))
@@ -161,7 +163,7 @@ def test_damaged_capture_is_annotated_up_to_the_damage(tmp_path):
 
 def test_an_unknown_interface_is_an_error(tmp_path):
     from pcap_analyzer.annotate import write_pcapng
-    from pcap_analyzer.reader import RawFrame
+    from pcap_analyzer.capture import RawFrame
 
     with pytest.raises(AnnotateError, match="interface 1"):
         write_pcapng((tmp_path / "x").open("wb"), [RawFrame(0, 1, 1, 1, b"x", None)],

@@ -7,7 +7,7 @@ import pytest
 from builder import ACK, PSH, SYN, Conversation
 from conftest import ROOT
 from pcap_analyzer import Analysis, CaptureError, analyze, schema
-from pcap_analyzer.rules import all_labels
+from pcap_analyzer.vocabulary import MEANINGS
 
 
 @pytest.fixture()
@@ -74,10 +74,10 @@ def test_readme_column_reference_is_current():
 def test_every_column_and_label_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for c in schema.PACKET_COLUMNS + schema.STREAM_COLUMNS:
-        if c.name.split("_", 1)[-1] in all_labels() and c.name.startswith(("client_", "server_")):
+        if c.name.split("_", 1)[-1] in MEANINGS and c.name.startswith(("client_", "server_")):
             continue   # documented as client_<label> / server_<label>
         assert f"`{c.name}`" in readme, c.name
-    for label in all_labels():
+    for label in MEANINGS:
         assert f"`{label}`" in readme, label
 
 

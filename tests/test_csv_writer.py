@@ -3,7 +3,7 @@
 ``pcapan ... -f csv`` used to print ``df.to_csv(index=False,
 date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\\n")``; the writers in
 pcap_analyzer/report/csv_text.py build the same text: the compiled one
-(``_engine.csv_rows``) for tables of the column kinds it knows, the one of
+(``report/_csv.pyx: csv_rows``) for tables of the column kinds it knows, the one of
 arrow compute for the rest.  Every table the commands print, on every
 sample capture, and frames made to hold the awkward cases are written by
 each writer and by pandas, and compared.
@@ -24,7 +24,7 @@ from pcap_analyzer.report import documents, render
 from pcap_analyzer.report import csv_text
 from pcap_analyzer.report.writers import render_bytes
 from pcap_analyzer.schema import PACKET_COLUMNS
-from pcap_analyzer.streaming import digest
+from pcap_analyzer.report.digest import digest
 
 
 def pandas_csv(df: pd.DataFrame) -> str:
@@ -347,13 +347,13 @@ def test_compiled_writer_blocks(monkeypatch):
 def test_compiled_float_text_is_reprs_and_arrows():
     import pyarrow as pa
     import pyarrow.compute as pc
-    from pcap_analyzer import _engine
+    from pcap_analyzer.report import _csv
 
     rng = np.random.default_rng(11)
     x = np.concatenate([np.array([v for v in FLOATS if v == v]),
                         rng.integers(0, 2**64, size=50_000, dtype=np.uint64).view(np.float64),
                         rng.random(50_000) * 10.0 ** rng.integers(-12, 24, 50_000)])
     x = x[np.isfinite(x) | np.isinf(x)]
-    assert _engine._float_texts(x, True) == [repr(v) for v in x.tolist()]
+    assert _csv._float_texts(x, True) == [repr(v) for v in x.tolist()]
     finite = x[np.isfinite(x)]
-    assert _engine._float_texts(finite, False) == pc.cast(pa.array(finite), pa.string()).to_pylist()
+    assert _csv._float_texts(finite, False) == pc.cast(pa.array(finite), pa.string()).to_pylist()

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from conftest import SAMPLES, sample_captures
 from pcap_analyzer import analyze
 from pcap_analyzer.cli import app
-from pcap_analyzer.explain import NOTES, TOPICS, explain, topics
-from pcap_analyzer.rules import all_labels
+from pcap_analyzer.explain import explain, topics
+from pcap_analyzer.vocabulary import MEANINGS, NOTES, TOPICS
 
 runner = CliRunner()
 
@@ -107,7 +107,7 @@ def test_checksum_errors_and_malformed_frames():
 
 
 def test_every_label_and_phase_has_words():
-    labels = set(all_labels())
+    labels = set(MEANINGS)
     assert labels <= set(TOPICS) | set(NOTES), labels - set(TOPICS) - set(NOTES)
     seen_phases = set()
     for path in sample_captures():

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from conftest import SAMPLES
 from pcap_analyzer import analyze, schema
 from pcap_analyzer.cli import app
-from pcap_analyzer.export import (EVENT_COLUMNS, TABLE_COLUMNS, TABLES, ExportError, read_csv, read_parquet,
+from pcap_analyzer.export import (EVENT_COLUMNS, TABLE_COLUMNS, TABLES, ExportError, read_csv, read_parquet, write_tables,
                                   replace_atomically)
 
 runner = CliRunner()
@@ -46,7 +46,7 @@ def test_events_table_has_declared_dtypes(analysis):
 
 
 def test_parquet_round_trip_keeps_dtypes_exactly(analysis, tmp_path):
-    written = analysis.to_parquet(tmp_path / "out")
+    written = write_tables(analysis, tmp_path / "out")
     assert sorted(p.name for p in written) == ["events.parquet", "packets.parquet", "streams.parquet"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)  # no temp files
     assert_same_tables(read_parquet(tmp_path / "out"), analysis)
@@ -55,7 +55,7 @@ def test_parquet_round_trip_keeps_dtypes_exactly(analysis, tmp_path):
 def test_parquet_files_carry_the_documented_types_for_other_readers(analysis, tmp_path):
     import pyarrow.parquet as pq
 
-    analysis.to_parquet(tmp_path)
+    write_tables(analysis, tmp_path)
     t = pq.read_table(tmp_path / "packets.parquet")
     assert str(t.schema.field("time").type) == "timestamp[ns, tz=UTC]"
     assert str(t.schema.field("proto").type).startswith("dictionary")
@@ -65,7 +65,7 @@ def test_parquet_files_carry_the_documented_types_for_other_readers(analysis, tm
 
 
 def test_csv_round_trip_keeps_dtypes(analysis, tmp_path):
-    written = analysis.to_csv(tmp_path)
+    written = write_tables(analysis, tmp_path, "csv")
     assert sorted(p.name for p in written) == ["events.csv", "packets.csv", "streams.csv"]
     header = (tmp_path / "packets.csv").read_text().splitlines()[0].split(",")
     assert header == schema.column_names(schema.PACKET_COLUMNS)
@@ -78,9 +78,9 @@ def test_export_refuses_to_write_over_the_input(tmp_path):
     before = capture.read_bytes()
     a = analyze(capture)
     with pytest.raises(ExportError, match="refusing to write over the input capture"):
-        a.to_parquet(tmp_path)
+        write_tables(a, tmp_path)
     with pytest.raises(ExportError, match="refusing"):
-        a.to_parquet(capture)  # the capture itself given as the directory
+        write_tables(a, capture)  # the capture itself given as the directory
     assert capture.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["packets.parquet"]
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SAMPLES, SHARED, broken_captures, sample_captures
-from pcap_analyzer import analyze, reader
+from pcap_analyzer import CaptureError, analyze
 from pcap_analyzer.cli import app
 from pcap_analyzer.report import writers
 from pcap_analyzer.report.documents import packets_document, streams_document
@@ -33,7 +33,7 @@ def _analysis(path):
     """The analysis of *path*, or None for a file that is not a capture (nothing to write)."""
     try:
         return analyze(path)
-    except reader.CaptureError:
+    except CaptureError:
         return None
 
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from conftest import SAMPLES
 from pcap_analyzer import analyze
 from pcap_analyzer.cli import app
-from pcap_analyzer.plot import RETRANSMISSION_LABELS, save_time_sequence, time_sequence_figure
+from pcap_analyzer.plot import save_time_sequence, time_sequence_figure
+from pcap_analyzer.vocabulary import RESENDS as RETRANSMISSION_LABELS
 
 runner = CliRunner()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

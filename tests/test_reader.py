@@ -4,14 +4,15 @@ from __future__ import annotations
 import pytest
 
 from conftest import SAMPLES
-from pcap_analyzer import analyze, reader
+from pcap_analyzer import analyze
+from pcap_analyzer.capture import CaptureInfo, read_frames
 
 C = SAMPLES / "crafted"
 
 
 def frames(name):
-    info = reader.CaptureInfo(path=str(C / name))
-    return list(reader.read_frames(C / name, info)), info
+    info = CaptureInfo(path=str(C / name))
+    return list(read_frames(C / name, info)), info
 
 
 def test_nanosecond_timestamps_are_exact():

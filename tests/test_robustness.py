@@ -12,7 +12,8 @@ from builder import ACK, FIN, PSH, Conversation
 from conftest import SAMPLES
 from pcap_analyzer import CaptureError, analyze
 from pcap_analyzer.cli import app
-from pcap_analyzer.decode import FIELDS, decode_frame
+from pcap_analyzer import columns
+from pcap_analyzer.capture._decode import decode_bytes
 
 runner = CliRunner()
 BROKEN = SAMPLES / "broken"
@@ -72,8 +73,9 @@ def test_random_byte_flips_never_crash(tmp_path):
 @given(linktype=st.sampled_from([0, 1, 101, 108, 113, 127, 228, 229, 239, 276, 9, 10, 147]),
        data=st.binary(max_size=200))
 def test_decoder_takes_any_bytes(linktype, data):
-    row = decode_frame(linktype, data, len(data))
-    assert len(row) == len(FIELDS)
+    row, addresses = decode_bytes(linktype, data, len(data))
+    assert set(row) == set(columns.FRAME)
+    assert all(-1 <= row[name] < len(addresses) for name in ("src", "dst", "other_src", "other_dst"))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,

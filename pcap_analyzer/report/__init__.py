@@ -10,9 +10,7 @@ from __future__ import annotations
 import importlib
 
 FORMATS = ("table", "csv", "json", "markdown")
-# Frames cut by the snapshot length are counted in the capture facts; listing
-# them among the notable frames would bury what TCP did (unless asked for).
-REPORT_LEAVES_OUT = ("truncated",)
+from ..vocabulary import REPORT_LEAVES_OUT
 
 _LAZY = {
     "events_table": "documents", "packets_document": "documents", "report_document": "documents",

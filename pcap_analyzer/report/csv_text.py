@@ -76,19 +76,19 @@ def frame_csv_blocks(df: pd.DataFrame) -> Iterator:
     yield from _compiled_rows(specs, len(df))
 
 
-# --- the compiled writer (pcap_analyzer/_engine.pyx: csv_rows) ------------------------
+# --- the compiled writer (report/_csv.pyx: csv_rows) ------------------------
 
 # bytes of csv text made at a time (one buffer, reused: fresh memory costs page faults)
 _BLOCK_BYTES = 16 << 20
 
 
 def _compiled_rows(specs: list, n: int) -> Iterator[memoryview]:
-    from .. import _engine
+    from . import _csv
 
     buf = np.empty(_BLOCK_BYTES, dtype=np.uint8)
     row = 0
     while row < n:
-        done, size = _engine.csv_rows(specs, special_bytes(), row, n, buf)
+        done, size = _csv.csv_rows(specs, special_bytes(), row, n, buf)
         if done == row:      # one row longer than the buffer
             buf = np.empty(2 * len(buf), dtype=np.uint8)
             continue
@@ -97,12 +97,8 @@ def _compiled_rows(specs: list, n: int) -> Iterator[memoryview]:
 
 
 def _compiled_columns(df: pd.DataFrame) -> list | None:
-    """The columns of *df* as the compiled writer takes them; None when it is not built or a column
-    is of a kind it does not write (then the arrow writer below does)."""
-    try:
-        from .. import _engine  # noqa: F401
-    except ImportError:
-        return None
+    """The columns of *df* as the compiled writer takes them; None when a column is of a kind it
+    does not write (then the arrow writer below does)."""
     if df.shape[1] < 2:
         return None         # a row of one empty field is written "": the arrow writer knows it
     specs = []
@@ -115,7 +111,7 @@ def _compiled_columns(df: pd.DataFrame) -> list | None:
 
 
 def _compiled_column(s: pd.Series):
-    """How the compiled writer takes column *s* (see ``_engine.csv_rows``); None if it does not."""
+    """How the compiled writer takes column *s* (see ``_csv.csv_rows``); None if it does not."""
     dtype = s.dtype
     values = s.array
     if isinstance(dtype, np.dtype):

@@ -5,32 +5,15 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import Analysis
-from . import REPORT_LEAVES_OUT
-from ..schema import coded, texts
 from ..explain import topics
-from ..rules import all_labels
-from ..rules.checksums import Verdicts
+from ..schema import coded, texts
+from ..tables import events_table, filter_packets
+from ..vocabulary import MEANINGS, REPORT_LEAVES_OUT
 
 # Labels that describe how a frame was read rather than what TCP did.
 _MAX_FRAMES_LISTED = 12
 # A report shows this many streams (the busiest); `pcapan streams` lists all.
 _MAX_STREAMS_LISTED = 15
-
-
-def filter_packets(packets: pd.DataFrame, stream: int | None = None, proto: str | None = None,
-                   labels: list[str] | None = None) -> pd.DataFrame:
-    p = packets
-    if proto:
-        p = p[p["proto"] == proto]
-    if stream is not None:
-        p = p[p["stream"] == stream]
-        if not proto:
-            # stream numbers are per protocol; without --proto, TCP is meant
-            p = p[p["proto"] == "tcp"] if (p["proto"] == "tcp").any() else p
-    if labels:
-        split = p["labels"].astype("string").fillna("").str.split(";")
-        p = p[split.map(lambda ls: any(x in ls for x in labels))]
-    return p
 
 
 # What a person reads in a terminal; csv/json/markdown carry every column.
@@ -53,19 +36,6 @@ def streams_document(a: Analysis, stream=None, proto=None) -> dict:
         if stream is not None:
             s = s[s["stream"] == stream]
     return {"streams": s.reset_index(drop=True)}
-
-
-def events_table(packets: pd.DataFrame) -> pd.DataFrame:
-    """One row per (frame, label) for every labelled frame."""
-    p = packets[packets["labels"].notna()]
-    if p.empty:
-        return pd.DataFrame(columns=["label", "frame", "proto", "stream", "rel_seq", "rel_ack", "meaning"])
-    ev = p[["frame", "proto", "stream", "rel_seq", "rel_ack", "labels"]].copy()
-    ev["label"] = ev.pop("labels").str.split(";")
-    ev = ev.explode("label")
-    meanings = all_labels()
-    ev["meaning"] = ev["label"].map(lambda x: meanings.get(x, ""))
-    return ev[["label", "frame", "proto", "stream", "rel_seq", "rel_ack", "meaning"]].reset_index(drop=True)
 
 
 def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
@@ -149,11 +119,14 @@ class EventDigest:
         # and where the label first occurs (frame, place among the frame's labels)
         self.groups: dict[str, dict] = {}
 
-    def add(self, labelled: pd.DataFrame) -> None:
-        """Take in analysed frames (only those with labels count), with their ``explain`` column."""
+    def add(self, labelled: pd.DataFrame, examples: pd.DataFrame | None = None) -> None:
+        """Take in analysed frames (only those with labels count).  *examples* are frames with their
+        ``explain`` sentences to take the examples from, among them the first frame of each label set
+        (default: *labelled* itself, which then needs the ``explain`` column)."""
         labelled = labelled[labelled["labels"].notna()]
         if labelled.empty:
             return
+        examples = labelled if examples is None else examples[examples["labels"].notna()]
         # few distinct label sets: each is split once, each label's rows found through them
         codes, sets = coded(labelled["labels"])
         members = [str(v).split(";") for v in sets]
@@ -172,19 +145,21 @@ class EventDigest:
                     where[label] = (int(first_row[c]), place, hit[2])
         if not where:
             return
-        about = topics(labelled).to_numpy(dtype=object, na_value=None)
         frames = labelled["frame"].to_numpy()
-        text = labelled["explain"].to_numpy(dtype=object)
         proto = texts(labelled["proto"])
         stream = labelled["stream"].to_numpy(dtype=np.int64, na_value=-1)
-        meanings = all_labels()
+        ex_frames = examples["frame"].to_numpy()
+        ex_text = examples["explain"].to_numpy(dtype=object)
+        ex_about = topics(examples).to_numpy(dtype=object, na_value=None)
+        ex_codes, ex_sets = coded(examples["labels"])
+        ex_members = [set(str(v).split(";")) for v in ex_sets]
         # labels in the order they first occur, frame by frame (the table keeps that order for equal counts)
         for label in sorted(where, key=lambda name: where[name][:2]):
             rows = np.isin(codes, where[label][2])
-            first_row, place = where[label][:2]
-            d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": meanings.get(label, ""),
+            first, place = where[label][:2]
+            d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": MEANINGS.get(label, ""),
                                                "about": None, "first": None,
-                                               "at": (int(frames[first_row]), place)})
+                                               "at": (int(frames[first]), place)})
             d["count"] += int(rows.sum())
             at = np.flatnonzero(rows)
             if len(d["frames"]) < _MAX_FRAMES_LISTED:
@@ -192,13 +167,14 @@ class EventDigest:
             known = at[(stream[at] >= 0) & (proto[at] != None)]  # noqa: E711 (element-wise)
             for key, frame in zip(zip(proto[known].tolist(), stream[known].tolist()), frames[known].tolist()):
                 d["streams"].setdefault(key, frame)
-            if d["first"] is None:
-                i = int(at[0])
-                d["first"] = (int(frames[i]), text[i])
-            pick = rows & (about == label)
+            carrying = np.array([label in m for m in ex_members] + [False])[ex_codes]
+            if d["first"] is None and carrying.any():
+                i = int(np.flatnonzero(carrying)[np.argmin(ex_frames[carrying])])
+                d["first"] = (int(ex_frames[i]), ex_text[i])
+            pick = carrying & (ex_about == label)
             if d["about"] is None and pick.any():
-                i = int(pick.argmax())
-                d["about"] = (int(frames[i]), text[i])
+                i = int(np.flatnonzero(pick)[np.argmin(ex_frames[pick])])
+                d["about"] = (int(ex_frames[i]), ex_text[i])
 
     def table(self) -> pd.DataFrame:
         if not self.groups:
@@ -233,15 +209,24 @@ class ChecksumDigest:
         self.bad_frames: list = []
 
     def add(self, packets: pd.DataFrame) -> None:
-        ip, l4 = Verdicts(packets["ip_checksum"]), Verdicts(packets["l4_checksum"])
+        ip_codes, ip_names = coded(packets["ip_checksum"])
+        l4_codes, l4_names = coded(packets["l4_checksum"])
+
+        def any_of(verdict: str) -> np.ndarray:
+            hit = np.zeros(len(packets), dtype=bool)
+            for codes, names in ((ip_codes, ip_names), (l4_codes, l4_names)):
+                if verdict in names:
+                    hit |= codes == names.index(verdict)
+            return hit
+
         for verdict in _VERDICTS:
-            self.counts[verdict] += int(np.count_nonzero(ip.any_of(verdict) | l4.any_of(verdict)))
-        off = np.flatnonzero(ip.any_of("offloaded") | l4.any_of("offloaded"))
+            self.counts[verdict] += int(np.count_nonzero(any_of(verdict)))
+        off = np.flatnonzero(any_of("offloaded"))
         self.offloaded += len(off)
         if len(off):
             self.offloading_hosts.update(str(v) for v in pd.unique(packets["src"].to_numpy(dtype=object)[off])
                                          if v is not None and v is not pd.NA)
-        bad = np.flatnonzero(ip.any_of("bad") | l4.any_of("bad"))
+        bad = np.flatnonzero(any_of("bad"))
         self.bad += len(bad)
         room = max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))
         self.bad_frames.extend(packets["frame"].to_numpy()[bad[:room]].tolist())
@@ -311,7 +296,7 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
 
 
 def digest_document(d, for_table: bool = True) -> dict:
-    """The report of a capture analysed chunk by chunk (a :class:`pcap_analyzer.streaming.Digest`)."""
+    """The report of a capture analysed chunk by chunk (a :class:`pcap_analyzer.report.digest.Digest`)."""
     return _report(d.facts, d.streams, d.checksums, d.notable, d.events, for_table)
 
 

@@ -1,0 +1,66 @@
+"""What is known about a capture file besides its packets, and the error for a file that is not one."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Short names of the link types pcapan reads (``linktype_N`` for others).
+LINKTYPE_NAMES = {
+    0: "null",
+    1: "ethernet",
+    7: "arcnet_bsd",
+    9: "ppp",
+    10: "fddi",
+    12: "raw",
+    14: "raw",
+    50: "ppp_hdlc",
+    101: "raw",
+    105: "ieee802_11",
+    108: "loop",
+    113: "linux_sll",
+    127: "ieee802_11_radiotap",
+    129: "arcnet_linux",
+    149: "pktap",
+    228: "ipv4",
+    229: "ipv6",
+    239: "nflog",
+    242: "ipoib",
+    258: "pktap",
+    276: "linux_sll2",
+}
+
+
+def linktype_name(linktype: int) -> str:
+    """Short lower-case name of a link type (``linktype_N`` when unknown, ``unknown`` for none)."""
+    if linktype < 0:
+        return "unknown"
+    return LINKTYPE_NAMES.get(linktype, f"linktype_{linktype}")
+
+
+class CaptureError(Exception):
+    """The file cannot be read as a capture; the message is one line for people."""
+
+
+@dataclass
+class CaptureInfo:
+    """Facts about the file, filled in while it is read."""
+
+    path: str
+    file_format: str = ""            # "pcap", "pcap-ns", "pcapng"
+    compressed: bool = False
+    snaplen: int | None = None
+    linktypes: dict[int, int] = field(default_factory=dict)  # interface -> link type
+    frames: int = 0
+    warnings: list[str] = field(default_factory=list)
+    # pcapng: each section's header options and each interface's description, in file order
+    sections: list[dict] = field(default_factory=list)
+    interfaces: list[dict] = field(default_factory=list)
+    # pcapng packet options other than comments, by frame: [(option code, raw value), ...]
+    packet_options: dict[int, list] = field(default_factory=dict)
+    # frames with more than one comment: all of them (the comment column joins them)
+    packet_comments: dict[int, list] = field(default_factory=dict)
+    # times are nanoseconds after this many nanoseconds since the epoch (0 unless the
+    # file's times lie beyond what 64 bits of nanoseconds hold)
+    time_base_ns: int = 0
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)

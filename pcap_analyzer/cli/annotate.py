@@ -1,0 +1,32 @@
+"""``pcapan annotate``: the capture as pcapng, every packet commented with pcapan's reading."""
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import CaptureArg, QuietOpt, app, fail
+from .running import load
+
+PcapngOpt = Annotated[Path, typer.Option("--output", "-o", help="pcapng file to write (atomically; never "
+                                         "the input capture).", show_default=False)]
+
+
+@app.command()
+def annotate(capture: CaptureArg, output: PcapngOpt, quiet: QuietOpt = False) -> None:
+    """Write the capture as pcapng with a comment on every packet (phase, relative numbers, labels, explanation) that Wireshark shows."""
+    from ..annotate import AnnotateError, annotate as write_annotated
+    from ..capture.info import CaptureError
+    from ..export import ExportError
+
+    if str(capture) == "-" or not capture.is_file():
+        raise fail(f"{capture}: annotate copies every frame after analysing them, so it needs a capture file "
+                   "it can read twice (not standard input or a pipe)")
+    a = load(capture, quiet)
+    try:
+        n = write_annotated(a, output)
+    except (AnnotateError, ExportError, CaptureError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"{output}: cannot write ({exc.strerror or exc})") from None
+    if not quiet:
+        typer.echo(f"pcapan: wrote {output} ({n:,} frames, each with a comment)", err=True)

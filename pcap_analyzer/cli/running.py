@@ -1,0 +1,65 @@
+"""Running a library job on a capture for a command: progress on long runs, one-line errors.
+
+Library errors become one-line messages and exit status 2; nothing here
+decides anything about packets.
+"""
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from .options import debugging, fail
+
+# Captures smaller than this are analysed before a progress display would help.
+_PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+
+
+def load(path: Path, quiet: bool):
+    """The :class:`~pcap_analyzer.analysis.Analysis` of the capture at *path*."""
+    from ..analysis import analyze
+
+    return run(path, quiet, analyze)
+
+
+def load_digest(path: Path, quiet: bool, events: bool):
+    """What a report of *path* shows, read in chunks (memory bounded by streams, not frames)."""
+    from ..report.digest import digest
+
+    return run(path, quiet, lambda p, progress=None: digest(p, events=events, progress=progress))
+
+
+def run(path: Path, quiet: bool, job):
+    """``job(path[, progress])`` with a status line on a terminal for big captures; a capture that
+    cannot be read ends the command with its one-line message (exit status 2)."""
+    from ..capture.info import CaptureError
+
+    source = "-" if str(path) == "-" else path
+    try:
+        size = path.stat().st_size if source != "-" and path.is_file() else 0
+        if quiet or size < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+            a = job(source)
+        else:
+            from rich.console import Console
+
+            # A spinner on stderr naming the step under way; it vanishes when done.
+            with Console(stderr=True).status(f"{path.name}: reading") as status:
+                a = job(source, progress=lambda step: status.update(f"{path.name}: {step}"))
+    except CaptureError as exc:
+        raise fail(str(exc)) from None
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    except MemoryError:
+        raise fail(f"{path}: not enough memory to analyse this capture", 1) from None
+    except Exception as exc:  # a bug must still not print a traceback at users
+        if debugging():
+            raise
+        raise fail(f"{path}: internal error ({type(exc).__name__}: {exc}); "
+                   "set PCAPAN_DEBUG=1 for details", 1) from None
+    if not quiet:
+        name = "standard input" if source == "-" else path.name
+        for w in a.info.warnings:
+            typer.echo(f"pcapan: warning: {name}: {w}", err=True)
+    return a

@@ -1,0 +1,118 @@
+"""``pcapan report``, ``pcapan packets`` and ``pcapan streams``: a capture's tables and summary."""
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .options import (CaptureArg, CapturesArg, FormatOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
+                      WorkersOpt, app, fail, format_name)
+from .output import emit, render
+from .running import load, load_digest
+
+# A batch this long gets a progress bar (on a terminal, without --quiet).
+_PROGRESS_MIN_FILES = 8
+
+
+@app.command()
+def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
+            stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
+            quiet: QuietOpt = False) -> None:
+    """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
+    fmt = format_name(format)
+    a = load(capture, quiet)
+    from ..report.documents import packets_document
+
+    doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table")
+    emit(render(doc, fmt, "packets", output), output, capture)
+
+
+@app.command()
+def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
+            stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
+    """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
+    a = load_digest(capture, quiet, events=False)   # the streams table, read in chunks
+    from ..report.documents import streams_document
+
+    doc = streams_document(a, stream, proto.value if proto else None)
+    emit(render(doc, format_name(format), "streams", output), output, capture)
+
+
+def is_batch(specs: list[str]) -> bool:
+    """True when *specs* name more than one capture: several names, a directory or a glob pattern."""
+    from ..files import is_pattern
+
+    return len(specs) != 1 or Path(specs[0]).is_dir() or is_pattern(specs[0])
+
+
+@contextmanager
+def batch_progress(total: int, verb: str, quiet: bool):
+    """A progress bar on stderr for a long batch on a terminal; yields the (done, total) callback or None."""
+    import sys
+
+    if quiet or total < _PROGRESS_MIN_FILES or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    # Redrawn after each file rather than by a refresh thread: with no thread
+    # running, the worker processes can be forked from this one (see batch).
+    with Progress(TextColumn(verb), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
+        task = bar.add_task(verb, total=total)
+        bar.refresh()
+        yield lambda done, _total: bar.update(task, completed=done, refresh=True)
+
+
+def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
+    """The (name, path) of every capture *specs* name; a clean exit when there is none."""
+    from ..files import collect
+
+    files = collect(specs)
+    if not files:
+        raise fail(f"no {what} found in {' '.join(specs)}")
+    if output is not None and output.resolve() in {p.resolve() for _, p in files}:
+        raise fail(f"{output}: is one of the {what}; write elsewhere")
+    return files
+
+
+@app.command()
+def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = None,
+           stream: StreamOpt = None, label: LabelOpt = None, workers: WorkersOpt = None,
+           quiet: QuietOpt = False) -> None:
+    """A readable summary: capture facts, streams, notable frames; several captures: one row each."""
+    if is_batch(captures):
+        if stream is not None or label:
+            raise fail("--stream and --label apply to one capture; give a single file")
+        _report_many(captures, format, output, workers, quiet)
+        return
+    capture = Path(captures[0])
+    fmt = format_name(format)
+    for_table = fmt in ("table", "markdown")
+    if stream is None and not label:
+        # The whole capture: read in chunks, so memory stays bounded on big files.
+        # csv carries the streams only; json lists every labelled frame as well
+        d = load_digest(capture, quiet, events=fmt == "json")
+        from ..report.documents import digest_document
+
+        doc = digest_document(d, for_table)
+    else:
+        a = load(capture, quiet)
+        from ..report.documents import report_document
+
+        doc = report_document(a, stream, label, for_table=for_table)
+    emit(render(doc, fmt, "streams", output), output, capture)
+
+
+def _report_many(specs: list[str], format, output: Optional[Path], workers: Optional[int], quiet: bool) -> None:
+    from ..batch import report_many
+
+    files = batch_files(specs, output, "captures")
+    with batch_progress(len(files), "analysing", quiet) as progress:
+        table = report_many(files, workers, progress)
+    emit(render({"captures": table}, format_name(format), "captures", output), output, None)
+    failed = table["error"].notna().sum()
+    if not quiet and failed:
+        typer.echo(f"pcapan: {failed} of {len(table)} captures could not be analysed (see the error column)",
+                   err=True)

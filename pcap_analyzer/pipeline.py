@@ -1,0 +1,294 @@
+"""A capture through the compiled stages, a chunk of frames at a time: read, decode, analyse.
+
+:class:`Run` reads the capture once, from start to end (a file, a FIFO,
+standard input ...), and hands out each chunk's columns as the stages left
+them (:class:`Chunk`; ``columns.FRAME``, ``columns.ANALYSIS``,
+``columns.TIMES``).  Two things are only known at the end of a capture:
+which side of each stream is its client, and which senders offload their
+checksums.  :meth:`Run.ending` decides them once everything was read
+(:class:`Ending`), and :meth:`Ending.settle` brings a chunk's columns in
+line with them; the per-frame analysis itself does not depend on either.
+
+Nothing here imports pandas: a command can start the run on a thread and
+load the libraries that format its output meanwhile.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from typing import Callable, Iterator, NamedTuple
+
+import numpy as np
+
+from . import columns
+from .capture.reader import FRAMES_PER_CHUNK, Reader
+from .tcp import _analysis
+from .capture import _decode
+from .vocabulary import LABEL_NAMES, OFFLOAD_CONSISTENT_MIN, VERDICTS
+
+IN = {name: j for j, name in enumerate(columns.FRAME)}
+OUT = {name: j for j, name in enumerate(columns.ANALYSIS)}
+TIMES = {name: j for j, name in enumerate(columns.TIMES)}
+
+_BAD, _OFFLOADED = VERDICTS.index("bad"), VERDICTS.index("offloaded")
+_LABEL = {name: 1 << bit for bit, name in enumerate(LABEL_NAMES)}
+# Columns of Analyser.facts.sender_table()
+_SENT, _SENT_NOT_GOOD, _SENT_BAD, _RECEIVED, _RECEIVED_NOT_GOOD = range(5)
+
+
+class Chunk(NamedTuple):
+    """Columns of consecutive frames: *inp* (``columns.FRAME``), *out* (``columns.ANALYSIS``), *times*
+    (``columns.TIMES``), one column per frame; *comments* maps a column to its packet comment (whose
+    ``comment`` value is 1; -1 elsewhere)."""
+
+    inp: np.ndarray
+    out: np.ndarray
+    times: np.ndarray
+    comments: dict
+
+    def __len__(self) -> int:
+        return self.inp.shape[1]
+
+
+def empty_columns(frames: int, reuse: dict | None = None, slot: int = 0) -> tuple:
+    """Columns for *frames* frames (kept in *reuse* under *slot* and given again while big enough).
+
+    Big ones are anonymous memory maps: numpy asks for transparent huge pages on
+    its own big arrays, and a kernel that compacts memory to find them can stall
+    the first writes for a good part of a second.
+    """
+    if reuse is not None:
+        have = reuse.get(slot)
+        if have is not None and have[0].shape[1] >= frames:
+            return tuple(a[:, :frames] for a in have)
+    made = (_empty((len(columns.FRAME), frames), np.int64), _empty((len(columns.ANALYSIS), frames), np.int64),
+            _empty((len(columns.TIMES), frames), np.float64))
+    if reuse is not None:
+        reuse[slot] = made
+    return made
+
+
+def _empty(shape: tuple, dtype) -> np.ndarray:
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size < 1 << 22:
+        return np.empty(shape, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
+
+
+class Run:
+    """One read of a capture through the stages; raises :class:`.capture.info.CaptureError` when the
+    file is not a capture.  *in_flight* False leaves bytes in flight out (a report never reads it,
+    and it costs a look at every unacknowledged segment)."""
+
+    def __init__(self, path: str | os.PathLike, in_flight: bool = True) -> None:
+        from .ports import service_name
+
+        _analysis.use_service_names(service_name)
+        self.reader = Reader(path)
+        self.info = self.reader.info
+        self.decoder = _decode.Decoder()
+        self.analyser = _analysis.Analyser(in_flight)
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+
+    def chunks(self, limit: int = FRAMES_PER_CHUNK, reuse: int = 0,
+               progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+        """Every frame of the capture, analysed, at most *limit* at a time.  With *reuse* > 0 the
+        chunks are written into that many sets of arrays in turn (a chunk's arrays are then only
+        valid until that many more chunks were handed out)."""
+        buffers: dict = {}
+        turn = 0
+        try:
+            for packets in self.reader.chunks(limit):
+                k = len(packets)
+                inp, out, times = empty_columns(k, buffers if reuse else None, turn % reuse if reuse else 0)
+                turn += 1
+                yield self._analysed(packets, inp, out, times)
+                if progress is not None:
+                    progress(self.info.frames)
+        finally:
+            self.reader.close()
+
+    def _analysed(self, packets, inp: np.ndarray, out: np.ndarray, times: np.ndarray) -> Chunk:
+        k = len(packets)
+        self.decoder.decode(packets.buf, packets.rows, packets.linktypes, packets.first, inp)
+        if packets.comments:
+            inp[IN["comment"], list(packets.comments)] = 1
+        self.analyser.analyse(inp, out, times, k)
+        if k:
+            ts = inp[IN["ts_ns"]]
+            if self.first_ts is None:
+                self.first_ts = int(ts[0])
+            self.last_ts = int(ts[k - 1])
+        return Chunk(inp, out, times, packets.comments)
+
+    def collect(self, progress: Callable[[int], None] | None = None) -> Chunk:
+        """Every frame's columns in one chunk (a mapped file's frames are counted first, so that the
+        columns are made once; other sources' chunks are joined at the end)."""
+        total = self.reader.count_hint()
+        if total is None:
+            return concat(list(self.chunks(progress=progress)))
+        inp, out, times = empty_columns(total)
+        done = 0
+        comments: dict = {}
+        extra: list = []
+        touch = _Prefault((inp, out, times), FRAMES_PER_CHUNK) if total > 2 * FRAMES_PER_CHUNK else None
+        try:
+            for packets in self.reader.chunks(FRAMES_PER_CHUNK):
+                k = len(packets)
+                if done + k > total:    # more than counted (a later section): the rest joined at the end
+                    extra.append(self._analysed(packets, *empty_columns(k)))
+                    continue
+                if touch is not None:
+                    touch.wait(done + k)
+                c = self._analysed(packets, inp[:, done:done + k], out[:, done:done + k], times[:, done:done + k])
+                comments.update({done + j: text for j, text in c.comments.items()})
+                done += k
+                if progress is not None:
+                    progress(self.info.frames)
+        finally:
+            self.reader.close()
+        whole = Chunk(inp[:, :done], out[:, :done], times[:, :done], comments)
+        return concat([whole] + extra) if extra else whole
+
+    def ending(self) -> "Ending":
+        """What the whole capture decided (call after the last chunk)."""
+        return Ending(self)
+
+
+def concat(parts: list[Chunk]) -> Chunk:
+    """One chunk of consecutive chunks."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return Chunk(*empty_columns(0), {})
+    comments: dict = {}
+    at = 0
+    for c in parts:
+        comments.update({at + j: text for j, text in c.comments.items()})
+        at += len(c)
+    return Chunk(np.concatenate([c.inp for c in parts], axis=1), np.concatenate([c.out for c in parts], axis=1),
+                 np.concatenate([c.times for c in parts], axis=1), comments)
+
+
+class Ending:
+    """What only the end of a capture tells: each stream's client side, the senders that offload."""
+
+    def __init__(self, run: Run) -> None:
+        a = run.analyser
+        self.run = run
+        self.clients = {1: a.flows.clients(1), 2: a.flows.clients(2)}
+        self.senders = a.facts.sender_table()
+        self.offloaders = offloading_senders(self.senders)
+        self._offloads = np.zeros(max(len(self.senders), run.decoder.address_count()) + 1, dtype=bool)
+        self._offloads[self.offloaders] = True
+        self._addresses: list | None = None
+
+    @property
+    def addresses(self) -> list:
+        """Every address as text, by id."""
+        if self._addresses is None:
+            self._addresses = self.run.decoder.address_texts()
+        return self._addresses
+
+    def from_client(self, inp: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Per frame: 1 sent by its stream's client, 0 by the server, -1 not in a stream."""
+        stream, side = out[OUT["stream"]], out[OUT["side"]]
+        proto = inp[IN["proto"]]
+        fc = np.full(len(stream), -1, dtype=np.int8)
+        for kind, code in ((1, 0), (2, 1)):
+            rows = np.flatnonzero((proto == code) & (stream >= 0))
+            if len(rows):
+                fc[rows] = (side[rows] == self.clients[kind][stream[rows]]).astype(np.int8)
+        return fc
+
+    def settle(self, c: Chunk) -> Chunk:
+        """*c* with the checksums of offloading senders made offloaded (in place)."""
+        if not len(self.offloaders) or not len(c):
+            return c
+        l4 = c.out[OUT["l4_checksum"]]
+        src = c.inp[IN["src"]]
+        hit = np.flatnonzero((l4 == _BAD) & (src >= 0))
+        if len(hit):
+            hit = hit[self._offloads[src[hit]]]
+        if len(hit):
+            l4[hit] = _OFFLOADED
+            labels = c.out[OUT["labels"]]
+            cleared = ~(_LABEL["bad_tcp_checksum"] | _LABEL["bad_udp_checksum"])
+            labels[hit] = (labels[hit] & cleared) | _LABEL["checksum_offloaded"]
+        return c
+
+
+def offloading_senders(senders: np.ndarray) -> np.ndarray:
+    """Address ids whose TCP/UDP checksums all fail (at least OFFLOAD_CONSISTENT_MIN of them) while
+    everything they receive checks out: the capture was taken on that host, before its network card
+    filled them in (transmit checksum offload)."""
+    if not len(senders):
+        return np.zeros(0, dtype=np.int64)
+    s = senders
+    hit = ((s[:, _SENT] >= OFFLOAD_CONSISTENT_MIN) & (s[:, _SENT_NOT_GOOD] == s[:, _SENT])
+           & (s[:, _RECEIVED] > 0) & (s[:, _RECEIVED_NOT_GOOD] == 0))
+    return np.flatnonzero(hit)
+
+
+class _Prefault:
+    """Touches the pages of fresh columns, part by part, on a thread of its own.
+
+    A whole capture's columns are hundreds of MiB of new memory; the kernel
+    gives each page at its first write, at a cost comparable to the analysis
+    of the frames written there.  This thread takes those first writes
+    (zeros, as the pages already hold) ahead of the stages, on the other
+    core; :meth:`wait` holds the stages back until their next part is done,
+    so that the two never write the same part.
+    """
+
+    def __init__(self, arrays: tuple, part: int) -> None:
+        self._arrays = arrays
+        self._part = part
+        self._frames = arrays[0].shape[1]
+        self._done = 0
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="pcapan-prefault", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for start in range(0, self._frames, self._part):
+                for a in self._arrays:
+                    a[:, start:start + self._part] = 0   # numpy lets go of the interpreter meanwhile
+                with self._cond:
+                    self._done = min(start + self._part, self._frames)
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._done = self._frames
+                self._cond.notify_all()
+
+    def wait(self, end: int) -> None:
+        """Return once the frames before *end* have been touched."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._done >= min(end, self._frames))
+
+
+class Background:
+    """``job()`` run on a thread of its own (the stages let go of the interpreter meanwhile), so
+    that this thread can load what formats the result; :meth:`result` waits for it."""
+
+    def __init__(self, job: Callable[[], object]) -> None:
+        self._value = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = job()
+            except BaseException as exc:  # raised again in the thread that asks for the result
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="pcapan-run", daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

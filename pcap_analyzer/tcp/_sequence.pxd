@@ -1,0 +1,43 @@
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
+from libcpp.vector cimport vector
+
+from pcap_analyzer.tcp._frame cimport Frame
+
+
+cdef struct Endpoint:            # what one side of a connection has done so far
+    uint32_t nextseq             # the next expected sequence number (0: not known yet, as Wireshark)
+    uint32_t maxseq              # the highest sequence number still to be acknowledged
+    uint32_t lastack             # the ack field of its last segment
+    uint32_t window              # the raw window field of its last segment (0xFFFFFFFF: none yet)
+    uint32_t base                # its initial sequence number as the relative numbers count it
+    uint32_t sack                # bytes its last segment's SACK blocks covered
+    uint32_t lastflags           # the labels its last segment got
+    uint32_t dup_ack             # the ack number of its last duplicate ACK
+    int32_t dupacknum            # duplicate ACKs of lastack so far (-1: none until its ACK moves)
+    int8_t win_scale             # -1 not known yet, -2 no scaling, else the shift
+    uint8_t valid_bif, first_ack, base_set
+    int64_t nextseqtime, nextseqframe, lastacktime, lastnondup, dup_frame, dup_time
+
+
+cdef struct Unacked:             # a segment waiting for its ACK
+    int64_t frame, time
+    uint32_t seq, end
+
+
+cdef struct Connection:          # the sequence analysis' state of one TCP stream
+    Endpoint ep[2]
+    int64_t irtt, last_syn
+    bint syn_seen
+
+
+cdef class Sequence:
+    cdef vector[Connection] conns
+    cdef vector[vector[Unacked]] unacked     # per stream and side
+    cdef public bint in_flight               # compute bytes in flight (a look at every segment waiting)
+
+    cdef void step(self, Frame* f) noexcept nogil
+    cdef Connection* _connection(self, int64_t stream) noexcept nogil
+    cdef int64_t _analyse(self, Frame* f, Connection* c, int64_t s) noexcept nogil
+    cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine) noexcept nogil
+    cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil
+    cdef void _in_flight(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine, bint syn_fin) noexcept nogil

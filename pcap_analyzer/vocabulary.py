@@ -1,0 +1,164 @@
+"""pcapan's vocabulary: every label, every value of a coded column, every threshold.
+
+This is the only list.  The compiled stages get their constants from it
+(``setup.py`` writes them into ``_vocabulary.pxi`` at build time), and the
+schema, the README's label table, ``explain``, ``check``, ``plot`` and the
+tshark comparison read it from here.  Adding a label means adding its entry
+below and the check that emits it; nothing else is edited by hand.
+
+This module imports nothing, so that the build can read it before pcapan
+or its dependencies are installed.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Label(NamedTuple):
+    """One label of the packets table's ``labels`` column."""
+
+    name: str
+    meaning: str
+    # the tshark field that flags the same frames (None: pcapan's own label)
+    wireshark: str | None = None
+    # per-stream count columns client_<name> / server_<name> in the streams table
+    counted: bool = False
+
+
+# The labels, in the order a frame's labels are written (and their bit in the
+# compiled stages' label masks: the first is bit 0).  The sequence analysis
+# emits the first fifteen, in Wireshark's order of checks.
+LABELS: tuple[Label, ...] = (
+    Label("zero_window_probe", "one byte sent into a zero window to see if it opened",
+          "tcp.analysis.zero_window_probe", True),
+    Label("zero_window", "receiver advertises a zero window: it cannot take more data now",
+          "tcp.analysis.zero_window", True),
+    Label("lost_segment", "previous segment not captured: a gap in the sequence numbers",
+          "tcp.analysis.lost_segment", True),
+    Label("keep_alive", "keep-alive: asks whether the idle connection is still there",
+          "tcp.analysis.keep_alive", True),
+    Label("window_probe", "keep-alive sent into a zero window: Linux probing whether the window opened "
+          "(pcapan's label)", None, True),
+    Label("window_update", "pure ACK that only changes the advertised window",
+          "tcp.analysis.window_update", True),
+    Label("window_full", "segment fills the receiver's advertised window",
+          "tcp.analysis.window_full", True),
+    Label("keep_alive_ack", "answer to a keep-alive", "tcp.analysis.keep_alive_ack", True),
+    Label("zero_window_probe_ack", "answer to a zero-window probe", "tcp.analysis.zero_window_probe_ack", True),
+    Label("duplicate_ack", "same ACK again: the receiver asks for a missing segment",
+          "tcp.analysis.duplicate_ack", True),
+    Label("ack_lost_segment", "acknowledges data that was not captured", "tcp.analysis.ack_lost_segment", True),
+    Label("spurious_retransmission", "resends data the receiver had already acknowledged",
+          "tcp.analysis.spurious_retransmission", True),
+    Label("fast_retransmission", "resent after duplicate ACKs asked for it (no timeout)",
+          "tcp.analysis.fast_retransmission", True),
+    Label("out_of_order", "older segment arriving just after newer data: reordered",
+          "tcp.analysis.out_of_order", True),
+    Label("retransmission", "resends data already sent (the earlier copy got no ACK in time)",
+          "tcp.analysis.retransmission", True),
+    Label("reused_ports", "SYN with a new ISN on a four-tuple seen before (new stream)",
+          "tcp.analysis.reused_ports"),
+    Label("truncated", "frame cut by the snapshot length"),
+    Label("malformed", "a header makes no sense (layer in column malformed)"),
+    Label("bad_ip_checksum", "IPv4 header checksum is wrong"),
+    Label("bad_tcp_checksum", "TCP checksum is wrong: the segment was damaged"),
+    Label("bad_udp_checksum", "UDP checksum is wrong (or missing over IPv6)"),
+    Label("checksum_offloaded", "checksum not yet filled in when captured (transmit offload): not an error"),
+)
+LABEL_NAMES: tuple[str, ...] = tuple(label.name for label in LABELS)
+MEANINGS: dict[str, str] = {label.name: label.meaning for label in LABELS}
+# How many leading labels the sequence analysis emits.
+SEQUENCE_LABELS = 15
+
+# The per-stream count columns, in the streams table's order.
+STREAM_COUNTED: tuple[str, ...] = (
+    "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order", "lost_segment",
+    "ack_lost_segment", "duplicate_ack", "zero_window", "zero_window_probe", "zero_window_probe_ack",
+    "window_update", "window_full", "keep_alive", "keep_alive_ack", "window_probe",
+)
+
+# What a frame's ``explain`` sentence is about: the first of these labels it
+# carries (a resend matters more than the window it advertised); without one,
+# its phase or protocol.
+TOPICS: tuple[str, ...] = (
+    "malformed", "reused_ports",
+    "spurious_retransmission", "fast_retransmission", "retransmission", "out_of_order",
+    "zero_window_probe", "window_probe", "keep_alive", "zero_window_probe_ack", "keep_alive_ack",
+    "duplicate_ack", "ack_lost_segment", "lost_segment",
+    "zero_window", "window_full", "window_update",
+)
+# Labels that add a short clause after the sentence (the first present that
+# is not the topic itself).
+NOTES: tuple[str, ...] = (
+    "bad_ip_checksum", "bad_tcp_checksum", "bad_udp_checksum", "checksum_offloaded",
+    "zero_window", "window_full", "truncated",
+)
+# The labels that say a segment was sent again.
+RESENDS: tuple[str, ...] = ("spurious_retransmission", "fast_retransmission", "retransmission")
+# Frames cut by the snapshot length are counted in the capture facts; listing
+# them among a report's notable frames would bury what TCP did (unless asked for).
+REPORT_LEAVES_OUT: tuple[str, ...] = ("truncated",)
+
+# --- values of the coded columns (code = position; the compiled stages use the same) ---
+
+# ``proto``: the first eight are fixed; nothing else is ever written.
+PROTOS: tuple[str, ...] = ("tcp", "udp", "icmp", "icmpv6", "arp", "ipv4", "ipv6", "other")
+# ``phase`` of a TCP segment, first match wins in this order.
+PHASES: tuple[str, ...] = ("rst", "syn", "syn_ack", "fin", "handshake_ack", "data", "ack")
+# checksum verdicts (code 0: no checksum); "maybe offloaded" is only the decoder's
+# verdict, which the analysis turns into offloaded.
+VERDICTS: tuple[str | None, ...] = (None, "good", "bad", "offloaded", "unverified")
+# ``fragment`` (code 0: not a fragment)
+FRAGMENTS: tuple[str | None, ...] = (None, "first", "non_first", "reassembled")
+# ``malformed``: the first layer whose header made no sense (code 0: none)
+LAYERS: tuple[str | None, ...] = (None, "link", "ip", "ipv6", "tcp", "udp")
+# What a layer is called in sentences.
+LAYER_NAMES: dict[str, str] = {"link": "link-layer", "ip": "IPv4", "ipv6": "IPv6", "tcp": "TCP", "udp": "UDP"}
+
+# --- thresholds -------------------------------------------------------------------
+
+# A resend within this time of the peer's second (or later) duplicate ACK for
+# its sequence number is a fast retransmission (Wireshark's 20 ms).
+FAST_RETRANSMISSION_NS = 20_000_000
+# An older segment this soon after newer data is out of order, not resent,
+# when the stream has no initial RTT (Wireshark's 3 ms).
+OUT_OF_ORDER_NS = 3_000_000
+# Segments per endpoint remembered while they wait for an ACK (as Wireshark).
+MAX_UNACKED_SEGMENTS = 10_000
+# A sender failing at least this many checksums, while everything it
+# receives checks out, is offloading them.
+OFFLOAD_CONSISTENT_MIN = 3
+# A resend is loss recovery when the receiver's duplicate ACKs asked for it
+# and the receiver's last ACK came less than this before it; later, the
+# sender's timer fired (Linux's minimum retransmission timeout).
+RECOVERY_WITHIN_NS = 200_000_000
+# Largest packet record accepted (Wireshark's standard maximum packet size).
+MAX_RECORD_BYTES = 262_144
+# Largest pcapng block accepted (section headers may carry long comments).
+MAX_BLOCK_BYTES = 16 * 1024 * 1024
+# IP fragments: datagrams waiting for their missing pieces at once, oldest dropped first.
+MAX_PENDING_DATAGRAMS = 1024
+# Link-layer tags (VLAN, MPLS) followed before a frame is called malformed.
+MAX_LINK_TAGS = 8
+# Nested tunnels (IP in IP, GRE, VXLAN, Geneve ...) followed.
+MAX_TUNNEL_DEPTH = 3
+# IPv6 extension headers walked before giving up.
+MAX_EXTENSION_HEADERS = 16
+# Ports below this are system ports: the side on one is the server.
+SYSTEM_PORTS = 1024
+# Ephemeral (client) port ranges, most widely known first.
+EPHEMERAL_RANGES: tuple[tuple[str, int, int], ...] = (
+    ("iana", 49152, 65535),
+    ("linux", 32768, 60999),
+    ("windows_legacy", 1025, 5000),
+)
+# UDP services whose replies Wireshark files under a conversation of their own
+# (SNMP agents answer from a wildcard conversation).
+WILDCARD_REPLY_PORTS: tuple[int, ...] = (161,)
+
+# Integer constants the compiled stages are built with (see setup.py).
+COMPILED_CONSTANTS = (
+    "SEQUENCE_LABELS", "FAST_RETRANSMISSION_NS", "OUT_OF_ORDER_NS", "MAX_UNACKED_SEGMENTS",
+    "RECOVERY_WITHIN_NS", "MAX_RECORD_BYTES", "MAX_BLOCK_BYTES", "MAX_PENDING_DATAGRAMS", "MAX_LINK_TAGS",
+    "MAX_TUNNEL_DEPTH", "MAX_EXTENSION_HEADERS", "SYSTEM_PORTS",
+)

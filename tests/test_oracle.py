@@ -1,0 +1,205 @@
+"""Frame-by-frame agreement with tshark 4.0, recorded once per sample capture.
+
+tests/oracle/tshark-4.0/ holds what tshark 4.0 printed for every capture
+under sample_captures/ (broken ones included): streams, relative sequence
+and acknowledgement numbers, lengths, windows, every tcp.analysis flag and
+the numbers that come with them, and checksum verdicts (checksum validation
+on; its "bad" equals our bad or offloaded).  The comparison runs without
+tshark.  With tshark 4.0 installed, the records themselves are checked
+against it; other releases follow other rules and are not compared.
+
+On failure the message lists, per field and per flag, how many frames
+differ and the first of them.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import CAPTURE_EXTS, ROOT, SAMPLES, needs_tshark
+from pcap_analyzer import CaptureError, analyze, tshark
+
+ORACLE = ROOT / "tests" / "oracle" / "tshark-4.0"
+PINNED = (4, 0)
+RERECORD = "re-record with python scripts/record_tshark.py"
+# The damage a pcapan warning names, for each kind tshark reports on stderr.
+WARNING_OF_DAMAGE = {"damaged": "capture damaged", "corrupt_compression": "capture damaged",
+                     "cut_short": "capture truncated"}
+
+
+def every_capture() -> list[Path]:
+    """Every capture the recorder records: recorded, crafted and broken."""
+    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_EXTS))
+
+
+CAPTURES = every_capture()
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(SAMPLES).as_posix()
+
+
+def is_broken(path: Path) -> bool:
+    return rel(path).startswith("broken/")
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: Path) -> tshark.Record | None:
+    where = ORACLE / tshark.record_name(rel(path))
+    return tshark.load_record(where) if where.is_file() else None
+
+
+@functools.lru_cache(maxsize=None)
+def _digest(path: Path) -> tuple[str, int]:
+    return tshark.sha256(path), path.stat().st_size
+
+
+def record_of(path: Path) -> tshark.Record:
+    """The capture's record, failing unless it was made from these very bytes."""
+    r = _load(path)
+    if r is None:
+        pytest.fail(f"no tshark record of {rel(path)} in {ORACLE.relative_to(ROOT)}: {RERECORD}")
+    digest, size = _digest(path)
+    if (r.sha256, r.size) != (digest, size):
+        pytest.fail(f"{rel(path)} changed since tshark's record of it (sha256 {digest[:12]}..., "
+                    f"{size} bytes; recorded {r.sha256[:12]}..., {r.size} bytes): {RERECORD}")
+    return r
+
+
+@functools.lru_cache(maxsize=None)
+def _analysis(path: Path):
+    try:
+        return analyze(path), None
+    except CaptureError as exc:
+        return None, exc
+
+
+# --- (a) the records are complete and current -------------------------------------------------
+
+@pytest.mark.parametrize("path", CAPTURES, ids=rel)
+def test_record_is_current(path):
+    r = record_of(path)
+    assert r.capture == rel(path), f"{r.path.name} records {r.capture}: {RERECORD}"
+    assert r.version_tuple[:2] == PINNED, f"{r.path.name} was made by {r.version}, not tshark 4.0"
+    missing = [n for n in tshark.RECORD_FIELDS if n not in r.names]
+    assert not missing, f"{r.path.name} lacks {missing}: {RERECORD}"
+    if r.exit_status != 0:
+        assert r.damage, (f"tshark failed on {rel(path)} without reporting damage ({r.stderr!r}); "
+                          "a record of a failed run compares nothing")
+
+
+def test_records_hold_every_compared_field_once():
+    names = tshark.RECORD_FIELDS
+    assert len(set(names)) == len(names)
+    assert set(names) == set(tshark.BASE_FIELDS) | set(tshark.EXTRA_FIELDS) | set(tshark.ANALYSIS_FLAGS)
+
+
+def test_no_record_without_its_capture():
+    wanted = {tshark.record_name(rel(p)) for p in CAPTURES}
+    stale = sorted(p.name for p in ORACLE.glob("*" + tshark.RECORD_SUFFIX) if p.name not in wanted)
+    assert not stale, f"records of captures that are gone: {stale}: {RERECORD}"
+
+
+# --- (b) pcapan agrees with the records ----------------------------------------------------
+
+@pytest.mark.parametrize("path", CAPTURES, ids=rel)
+def test_agrees_with_tshark_frame_by_frame(path):
+    r = record_of(path)
+    a, refused = _analysis(path)
+    if refused is not None:
+        assert is_broken(path), f"pcapan refuses a good sample: {refused}"
+        # What pcapan refuses outright, tshark must not have read frames from
+        # either: a capture damaged part-way is read up to the damage
+        # (test_robustness), so only a file with no frame to show is refused.
+        assert r.fields.empty or r.damage == "not_a_capture", (
+            f"pcapan refuses {rel(path)} ({refused}) but tshark read {len(r.fields)} frames "
+            f"(exit {r.exit_status})")
+        return
+    packets = a.packets
+    if is_broken(path) and r.damage and len(packets) > len(r.fields):
+        # tshark stops at damage pcapan reads past (a packet naming an interface the file does
+        # not describe): the frames before it agree, and pcapan says which frame it was
+        stop = len(r.fields) + 1
+        assert any(re.search(rf"\bframe {stop}\b", w) for w in a.info.warnings), (rel(path), stop, a.info.warnings)
+        packets = packets.iloc[:len(r.fields)]
+    c = tshark.compare(packets, r.fields, check_flags=True, check_checksums=True)
+    if is_broken(path):
+        # A header that makes no sense is a labelled row (test_robustness);
+        # past it tshark's numbers are wherever its dissector stopped, so on
+        # those frames only the stream is held to tshark's.
+        bad = set(a.packets.loc[a.packets["malformed"].notna(), "frame"].astype(int))
+        unexplained = {what: frames for what, frames in c.mismatches.items()
+                       if what in ("frame count", "tcp.stream", "udp.stream", "tcp frame missed",
+                                   "udp frame missed") or not set(frames) <= bad}
+        assert not unexplained, f"{rel(path)}: {c.describe()} (malformed frames: {sorted(bad)})"
+    else:
+        assert c.ok, f"{rel(path)}: {c.describe()}"
+        assert c.tcp_frames or c.udp_frames or path.name == "unknown_linktype.pcap"
+    # A capture damaged part-way is read up to the damage, with a warning,
+    # exactly when tshark says it is damaged.
+    warnings = a.summary()["warnings"]
+    said = WARNING_OF_DAMAGE.get(r.damage)
+    if said:
+        assert any(w.startswith(said) for w in warnings), (
+            f"tshark reports {rel(path)} {r.damage}, pcapan warns {warnings}")
+    else:
+        damage_warnings = [w for w in warnings if w.startswith(tuple(WARNING_OF_DAMAGE.values()))]
+        assert not damage_warnings, f"tshark reads {rel(path)} whole, pcapan warns {damage_warnings}"
+
+
+def test_samples_cover_every_analysis_flag():
+    """The recorded and crafted samples together show every flag tshark knows, in tshark's
+    records and in pcapan's labels."""
+    good = [p for p in CAPTURES if not is_broken(p)]
+    shown = set()
+    labelled = set()
+    for path in good:
+        fields = record_of(path).fields
+        shown.update(f for f in tshark.ANALYSIS_FLAGS if (fields[f] != "").any())
+        a, refused = _analysis(path)
+        assert refused is None, f"{rel(path)}: {refused}"
+        for ls in a.packets["labels"].dropna():
+            labelled.update(ls.split(";"))
+    assert not set(tshark.ANALYSIS_FLAGS) - shown, f"no sample shows {sorted(set(tshark.ANALYSIS_FLAGS) - shown)}"
+    missing = set(tshark.ANALYSIS_FLAGS.values()) - labelled
+    assert not missing, f"no sample capture shows {sorted(missing)}"
+
+
+# --- (c) the records are what the installed tshark prints ------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _installed() -> tuple[int, int, int]:
+    return tshark.tshark_version()
+
+
+@needs_tshark
+@pytest.mark.tshark
+@pytest.mark.parametrize("path", CAPTURES, ids=rel)
+def test_installed_tshark_prints_the_record(path):
+    version = _installed()
+    if version[:2] != PINNED:
+        pytest.skip(f"installed tshark is {'.'.join(map(str, version))}; the records pin 4.0's "
+                    "rules, which other releases change")
+    r = record_of(path)
+    # The record's own field list, relative path and folder: the same command.
+    live = tshark.run(rel(path), r.names, cwd=SAMPLES)
+    if live.exit_status != 0 and r.exit_status == 0:
+        pytest.fail(f"tshark exited {live.exit_status} on {rel(path)}, which it read cleanly when "
+                    f"recorded: {live.stderr or '(no message)'}")
+    assert (live.exit_status, live.damage) == (r.exit_status, r.damage), (
+        f"{rel(path)}: tshark now exits {live.exit_status} ({live.stderr!r}), "
+        f"recorded {r.exit_status} ({r.stderr!r})")
+    if not live.fields.equals(r.fields):
+        assert len(live.fields) == len(r.fields), (
+            f"{rel(path)}: tshark now prints {len(live.fields)} frames, recorded {len(r.fields)}")
+        differ = live.fields.ne(r.fields)
+        rows = differ.any(axis=1)
+        first = rows.idxmax()
+        cols = list(differ.columns[differ.loc[first]])
+        pytest.fail(f"{rel(path)}: {int(rows.sum())} frames differ from the record, first frame "
+                    f"{r.fields.at[first, 'frame.number']}: "
+                    + ", ".join(f"{c} now {live.fields.at[first, c]!r}, recorded {r.fields.at[first, c]!r}"
+                                for c in cols))
