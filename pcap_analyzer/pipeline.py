@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import queue
 import threading
 from typing import Callable, Iterator, NamedTuple
 
@@ -98,30 +99,78 @@ class Run:
         chunks are written into that many sets of arrays in turn (a chunk's arrays are then only
         valid until that many more chunks were handed out)."""
         buffers: dict = {}
-        turn = 0
-        try:
-            for packets in self.reader.chunks(limit):
-                k = len(packets)
-                inp, out, times = empty_columns(k, buffers if reuse else None, turn % reuse if reuse else 0)
-                turn += 1
-                yield self._analysed(packets, inp, out, times)
-                if progress is not None:
-                    progress(self.info.frames)
-        finally:
-            self.reader.close()
+        turn = [0]
+        ahead = max(1, reuse - 1) if reuse else 2
 
-    def _analysed(self, packets, inp: np.ndarray, out: np.ndarray, times: np.ndarray) -> Chunk:
-        k = len(packets)
-        self.decoder.decode(packets.buf, packets.rows, packets.linktypes, packets.first, inp)
-        if packets.comments:
-            inp[IN["comment"], list(packets.comments)] = 1
-        self.analyser.analyse(inp, out, times, k)
+        def place(k: int) -> tuple:
+            slot = turn[0] % (reuse + 1) if reuse else 0
+            turn[0] += 1
+            return empty_columns(k, buffers if reuse else None, slot)
+
+        for c in self._decoded(limit, place, ahead):
+            yield self._analysed(c)
+            if progress is not None:
+                progress(self.info.frames)
+
+    def _decoded(self, limit: int, place: Callable[[int], tuple], ahead: int,
+                 before: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+        """The capture's frames framed and decoded, on a thread of its own while the caller analyses
+        the chunks before them (at most *ahead* chunks in advance).  *place(k)* gives the columns
+        for the next k frames; *before(end)*, if given, is called before frames up to *end* are
+        written there."""
+        q: queue.Queue = queue.Queue()
+        room = threading.Semaphore(ahead)
+        stop = threading.Event()
+
+        def produce() -> None:
+            done = 0
+            try:
+                for packets in self.reader.chunks(limit):
+                    while not room.acquire(timeout=0.1):
+                        if stop.is_set():
+                            return
+                    if stop.is_set():
+                        return
+                    k = len(packets)
+                    inp, out, times = place(k)
+                    if before is not None:
+                        before(done + k)
+                    self.decoder.decode(packets.buf, packets.rows, packets.linktypes, packets.first, inp)
+                    if packets.comments:
+                        inp[IN["comment"], list(packets.comments)] = 1
+                    done += k
+                    q.put(Chunk(inp, out, times, packets.comments))
+                q.put(None)
+            except BaseException as exc:    # raised again where the chunks are taken
+                q.put(exc)
+            finally:
+                self.reader.close()
+
+        worker = threading.Thread(target=produce, name="pcapan-decode", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                room.release()
+        finally:
+            stop.set()
+            room.release()
+            worker.join()
+
+    def _analysed(self, c: Chunk) -> Chunk:
+        k = len(c)
+        self.analyser.analyse(c.inp, c.out, c.times, k)
         if k:
-            ts = inp[IN["ts_ns"]]
+            ts = c.inp[IN["ts_ns"]]
             if self.first_ts is None:
                 self.first_ts = int(ts[0])
             self.last_ts = int(ts[k - 1])
-        return Chunk(inp, out, times, packets.comments)
+        return c
 
     def collect(self, progress: Callable[[int], None] | None = None) -> Chunk:
         """Every frame's columns in one chunk (a mapped file's frames are counted first, so that the
@@ -130,27 +179,31 @@ class Run:
         if total is None:
             return concat(list(self.chunks(progress=progress)))
         inp, out, times = empty_columns(total)
-        done = 0
-        comments: dict = {}
-        extra: list = []
+        at = [0]
+
+        def place(k: int) -> tuple:
+            start = at[0]
+            at[0] += k
+            if start + k > total:       # more than counted (a later section): joined at the end
+                return empty_columns(k)
+            return inp[:, start:start + k], out[:, start:start + k], times[:, start:start + k]
+
         touch = _Prefault((inp, out, times), FRAMES_PER_CHUNK) if total > 2 * FRAMES_PER_CHUNK else None
-        try:
-            for packets in self.reader.chunks(FRAMES_PER_CHUNK):
-                k = len(packets)
-                if done + k > total:    # more than counted (a later section): the rest joined at the end
-                    extra.append(self._analysed(packets, *empty_columns(k)))
-                    continue
-                if touch is not None:
-                    touch.wait(done + k)
-                c = self._analysed(packets, inp[:, done:done + k], out[:, done:done + k], times[:, done:done + k])
-                comments.update({done + j: text for j, text in c.comments.items()})
-                done += k
-                if progress is not None:
-                    progress(self.info.frames)
-        finally:
-            self.reader.close()
-        whole = Chunk(inp[:, :done], out[:, :done], times[:, :done], comments)
-        return concat([whole] + extra) if extra else whole
+        parts = []
+        for c in self._decoded(FRAMES_PER_CHUNK, place, 2, touch.wait if touch is not None else None):
+            parts.append(self._analysed(c))
+            if progress is not None:
+                progress(self.info.frames)
+        done = min(sum(len(c) for c in parts), total)
+        whole = [Chunk(inp[:, :done], out[:, :done], times[:, :done], {})]
+        at = 0
+        for c in parts:
+            if at < done:
+                whole[0].comments.update({at + j: text for j, text in c.comments.items()})
+            else:
+                whole.append(c)
+            at += len(c)
+        return concat(whole) if len(whole) > 1 else whole[0]
 
     def ending(self) -> "Ending":
         """What the whole capture decided (call after the last chunk)."""

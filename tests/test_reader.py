@@ -1,6 +1,14 @@
 """Reading: formats, byte orders, timestamp resolutions, interfaces, gzip, link types."""
 from __future__ import annotations
 
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
 import pytest
 
 from conftest import SAMPLES
@@ -81,3 +89,110 @@ def test_ip_options_extension_headers_and_fragments():
     assert (p.loc[pieces == "first", "proto"] == "ipv4").all()
     assert (p.loc[pieces == "reassembled", "proto"].isin(["tcp", "udp"])).all()
     assert (p.loc[pieces.isin(["first", "non_first"]), "l4_checksum"].astype(str) == "unverified").all()
+
+
+# --- one read, from anything ---------------------------------------------------------------
+
+
+READ_ONCE = [SAMPLES / "bulk_loss.pcap", SAMPLES / "lab_upload.pcapng", C / "pcapng_two_sections.pcapng"]
+
+
+def _pcapan() -> list[str]:
+    exe = shutil.which("pcapan", path=os.path.dirname(sys.executable))
+    return [exe] if exe else [sys.executable, "-m", "pcap_analyzer"]
+
+
+def _report(args: list[str], stdin: bytes | None = None, shell: str | None = None) -> dict:
+    cmd = _pcapan() + ["report", *args, "--format", "json", "--quiet"]
+    if shell is not None:
+        r = subprocess.run(["bash", "-c", shell.replace("PCAPAN", " ".join(cmd))], capture_output=True, timeout=120)
+    else:
+        r = subprocess.run(cmd, input=stdin, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    doc = json.loads(r.stdout)
+    doc["capture"].pop("file")
+    doc["capture"]["format"] = doc["capture"]["format"].replace(" (gzip)", "")
+    return doc
+
+
+@pytest.mark.parametrize("path", READ_ONCE, ids=lambda p: p.name)
+def test_standard_input_a_pipe_of_gzip_a_fifo_and_process_substitution_read_as_the_file(path, tmp_path):
+    want = _report([str(path)])
+    data = path.read_bytes()
+    assert _report(["-"], stdin=data) == want
+    assert _report(["-"], stdin=gzip.compress(data)) == want
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    try:
+        assert _report([str(fifo)]) == want
+    finally:
+        writer.join(timeout=60)
+    assert _report([], shell=f"PCAPAN <(cat '{path}')") == want
+
+
+def test_a_stream_in_pieces_reads_as_the_file(monkeypatch):
+    """Records straddling the pieces a stream is read in are put together."""
+    from pcap_analyzer.capture import sources
+
+    path = SAMPLES / "dumpcap.pcapng"
+    want = analyze(path).packets
+    monkeypatch.setattr(sources, "PIECE_BYTES", 1000)
+    r, w = os.pipe()
+    data = path.read_bytes()
+    writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))
+    writer.start()
+    try:
+        got = analyze(f"/dev/fd/{r}").packets
+    finally:
+        writer.join(timeout=60)
+        os.close(r)
+    for name in ("frame", "stream", "rel_seq", "rel_ack", "labels", "comment", "time"):
+        assert got[name].equals(want[name]), name
+
+
+def test_gzip_members_one_after_another(tmp_path):
+    data = (SAMPLES / "http_like.pcap").read_bytes()
+    f = tmp_path / "two_members.pcap.gz"
+    f.write_bytes(gzip.compress(data[:1000]) + gzip.compress(data[1000:]))
+    a, b = analyze(SAMPLES / "http_like.pcap"), analyze(f)
+    assert a.packets["frame"].equals(b.packets["frame"]) and not b.info.warnings
+
+
+# --- times a date cannot hold, big section headers, corrupt compression ----------------------
+
+@pytest.mark.parametrize("name,first_s", [("pcapng_year3000.pcapng", 32503680000),
+                                          ("pcapng_tsoffset_huge.pcapng", 2 ** 40),
+                                          ("pcapng_tsresol_1s.pcapng", 2 ** 40)])
+def test_times_after_2262_are_kept(name, first_s):
+    a = analyze(C / name)
+    p = a.packets
+    assert len(p) == 10 and p["time"].isna().all()
+    assert a.info.time_base_ns == first_s * 10 ** 9
+    assert p["time_rel_s"].iloc[0] == 0 and p["time_rel_s"].is_monotonic_increasing
+    assert any("1677-2262" in w for w in a.info.warnings)
+    assert p["initial_rtt_s"].notna().any()
+
+
+def test_a_section_header_longer_than_any_packet_is_read():
+    a = analyze(C / "pcapng_big_shb.pcapng")
+    assert len(a.packets) == 10 and not a.info.warnings
+    assert sum(len(c) for c in a.info.sections[0]["comments"]) > 256 * 1024
+
+
+def test_pcapng_options_are_kept():
+    a = analyze(C / "pcapng_epb_options.pcapng")
+    several = a.info.packet_comments
+    assert several and all(len(v) == 2 for v in several.values())
+    frame, texts = next(iter(several.items()))
+    assert a.packets.set_index("frame").loc[frame, "comment"] == "\n".join(texts)
+    assert any(code == 2 for opts in a.info.packet_options.values() for code, _ in opts)   # epb_flags
+    a = analyze(C / "pcapng_shb_idb_options.pcapng")
+    assert a.info.sections[0].get("os") and a.info.interfaces[0].get("name")
+
+
+def test_corrupt_compression_keeps_what_came_before():
+    a = analyze(SAMPLES / "broken" / "gzip_corrupt.pcap.gz")
+    assert len(a.packets) == 6
+    assert a.info.warnings[-1].startswith("capture damaged after frame 6: compressed data is corrupt")

@@ -102,6 +102,9 @@ EXPECTED = {
     "absurd_caplen.pcap": (0, "record claims"),
     "pcapng_bad_block_len.pcapng": (0, "block lengths disagree"),
     "pcapng_unknown_block.pcapng": (0, None),
+    "gzip_corrupt.pcap.gz": (0, "compressed data is corrupt after"),
+    "gzip_truncated.pcap.gz": (0, "compressed data ends early"),
+    "pcapng_bad_interface.pcapng": (0, "names interface 9999"),
 }
 
 

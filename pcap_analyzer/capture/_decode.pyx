@@ -177,709 +177,10 @@ cdef class Decoder:
                 fr.n = rows[i, 1]
                 fr.uncaptured = rows[i, 2] - rows[i, 1] if rows[i, 2] > rows[i, 1] else 0
                 fr.collect = True
-                self._link(&fr, lt, &r, i)
+                _link(self, &fr, lt, &r, i)
                 _put(inp, i, &r)
         if self.pieces.size():
             self._collect(buf, rows, inp)
-
-    # -- link layers -----------------------------------------------------------
-
-    cdef void _link(self, Bytes* fr, int64_t lt, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef const uint8_t* b = fr.b
-        cdef int64_t n = fr.n, fam
-        cdef uint32_t le
-        if lt == LT_ETHERNET:
-            if n < 14:
-                _other(r, True)
-            else:
-                self._ethertype(fr, 12, n, 0, r, i)
-        elif lt == LT_RAW or lt == LT_RAW_12 or lt == LT_RAW_14:
-            self._guess_ip(fr, 0, n, 0, r, i)
-        elif lt == LT_IPV4:
-            self._ipv4(fr, 0, n, 0, r, i)
-        elif lt == LT_IPV6:
-            self._ipv6(fr, 0, n, 0, r, i)
-        elif lt == LT_LINUX_SLL:
-            if n < 16:
-                _other(r, True)
-            else:
-                self._ethertype(fr, 14, n, 0, r, i)
-        elif lt == LT_LINUX_SLL2:
-            if n < 20:
-                _other(r, True)
-            else:
-                self._ethertype_at(fr, _u16(b, 0), 20, n, 0, r, i)
-        elif lt == LT_NULL or lt == LT_LOOP:
-            if n < 4:
-                _other(r, True)
-                return
-            if lt == LT_LOOP:
-                fam = _u32(b, 0)
-            else:
-                # the capturing machine's byte order: whichever reading is small
-                memcpy(&le, b, 4)
-                fam = le if le <= 0xFFFF else _u32(b, 0)
-            if fam == 2:
-                self._ipv4(fr, 4, n, 0, r, i)
-            elif fam == 24 or fam == 28 or fam == 30 or fam == 10:    # AF_INET6 differs per system
-                self._ipv6(fr, 4, n, 0, r, i)
-            else:
-                _other(r, False)
-        elif lt == LT_PPP or lt == LT_PPP_HDLC:
-            self._ppp(fr, 0, n, r, i)
-        elif lt == LT_RADIOTAP:
-            if n < 4:
-                _other(r, True)
-            else:
-                self._wlan(fr, b[2] | (b[3] << 8), n, r, i)
-        elif lt == LT_IEEE802_11:
-            self._wlan(fr, 0, n, r, i)
-        elif lt == LT_FDDI:
-            self._llc(fr, 13, n, 0, r, i)
-        elif lt == LT_NFLOG:
-            self._nflog(fr, n, r, i)
-        elif lt == LT_ARCNET_BSD or lt == LT_ARCNET_LINUX:
-            self._arcnet(fr, lt == LT_ARCNET_LINUX, n, r, i)
-        elif lt == LT_IPOIB:
-            # a 40-byte address block, then the type (only IP and ARP are followed) and 2 reserved bytes
-            if n < 44:
-                _other(r, True)
-            elif _u16(b, 40) in (ET_IPV4, ET_IPV6, ET_ARP, ET_RARP):
-                self._ethertype_at(fr, _u16(b, 40), 44, n, 0, r, i)
-            else:
-                _other(r, False)
-        elif (lt == LT_PKTAP or lt == LT_PKTAP_APPLE) and fr.base == 0:
-            self._pktap(fr, r, i)
-        else:
-            _other(r, False)
-
-    cdef void _arcnet(self, Bytes* fr, bint linux, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
-        """ARCNET: source and destination node ids (Linux: and a 2-byte offset), a protocol id, then
-        for most ids a split flag and a sequence number (BSD: an exception frame has six bytes more)."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t at = 4 if linux else 2, pid, payload
-        if n < at + 1:
-            _other(r, True)
-            return
-        pid = b[at]
-        if pid == 0xF0 or pid == 0xF1 or pid == 0x80 or pid == 0xCD:
-            payload = at + 1
-        elif not linux and n > at + 1 and b[at + 1] == 0xFF:
-            payload = at + 8
-        else:
-            payload = at + 4
-        if payload > n:
-            _other(r, True)
-        elif pid == 0xD4 or pid == 0xF0:
-            self._ipv4(fr, payload, n, 0, r, i)
-        elif pid == 0xC4:
-            self._ipv6(fr, payload, n, 0, r, i)
-        elif pid == 0xD5 or pid == 0xD6 or pid == 0xF1:
-            _row(r, P_ARP, -1, -1, -1, False, M_NONE, FR_NONE, V_NONE)
-        else:
-            _other(r, False)
-
-    cdef void _pktap(self, Bytes* fr, Row* r, Py_ssize_t i) noexcept nogil:
-        """Apple's PKTAP: a little-endian header (its length first, then the record type and the
-        packet's link type); a packet record is decoded as a frame of that link type."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t hdrlen, rectype, dlt
-        cdef Bytes inner
-        if fr.n < 12:
-            _other(r, True)
-            return
-        hdrlen = b[0] | (b[1] << 8) | (b[2] << 16) | (<int64_t>b[3] << 24)
-        rectype = b[4] | (b[5] << 8) | (b[6] << 16) | (<int64_t>b[7] << 24)
-        dlt = b[8] | (b[9] << 8) | (b[10] << 16) | (<int64_t>b[11] << 24)
-        if hdrlen < 108:
-            _row(r, P_OTHER, -1, -1, -1, False, M_LINK, FR_NONE, V_NONE)
-        elif rectype != 1:
-            _other(r, False)
-        elif hdrlen > fr.n:
-            _other(r, True)
-        else:
-            inner.b = b + hdrlen
-            inner.base = fr.base + hdrlen
-            inner.n = fr.n - hdrlen
-            inner.uncaptured = fr.uncaptured
-            inner.collect = fr.collect
-            self._link(&inner, dlt, r, i)
-
-    cdef void _wlan(self, Bytes* fr, int64_t off, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
-        """802.11 data frames: the MAC header (QoS, four addresses, HT control) skipped to LLC/SNAP."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t fc0, fc1, hlen = 24
-        if off + 24 > n:
-            _other(r, off < n)
-            return
-        fc0 = b[off]
-        fc1 = b[off + 1]
-        if (fc0 >> 2) & 3 != 2 or fc1 & 0x40:       # not data, or protected (encrypted)
-            _other(r, False)
-            return
-        if fc1 & 0x03 == 0x03:
-            hlen += 6
-        if fc0 & 0x80:                               # QoS data subtypes
-            hlen += 2
-            if fc1 & 0x80:                           # +HTC
-                hlen += 4
-        if fc0 & 0x40:                               # null-data subtypes carry nothing
-            _other(r, False)
-            return
-        self._llc(fr, off + hlen, n, 0, r, i)
-
-    cdef void _llc(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
-        """802.2 LLC: only SNAP (AA AA 03) carries an ethertype to follow."""
-        cdef const uint8_t* b = fr.b
-        if off + 8 > n:
-            _other(r, True)
-        elif b[off] == 0xAA and b[off + 1] == 0xAA and b[off + 2] == 0x03:
-            self._ethertype_at(fr, _u16(b, off + 6), off + 8, n, depth, r, i)
-        else:
-            _other(r, False)
-
-    cdef void _nflog(self, Bytes* fr, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
-        """Linux NFLOG: TLVs after a 4-byte header; the payload TLV holds the IP packet."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t pos = 4, tlen, ttype, stop
-        cdef int k
-        for k in range(64):
-            if pos + 4 > n:
-                break
-            tlen = b[pos] | (b[pos + 1] << 8)
-            ttype = b[pos + 2] | (b[pos + 3] << 8)
-            if tlen < 4:
-                break
-            if ttype == 9:
-                stop = pos + tlen if pos + tlen < n else n
-                if b[0] == 2:
-                    self._ipv4(fr, pos + 4, stop, 0, r, i)
-                elif b[0] == 10:
-                    self._ipv6(fr, pos + 4, stop, 0, r, i)
-                else:
-                    self._guess_ip(fr, pos + 4, stop, 0, r, i)
-                return
-            pos += (tlen + 3) & ~3
-        _other(r, False)
-
-    cdef void _ppp(self, Bytes* fr, int64_t off, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef const uint8_t* b = fr.b
-        cdef int64_t proto
-        if off + 2 <= n and b[off] == 0xFF and b[off + 1] == 0x03:
-            off += 2
-        if off + 2 > n:
-            _other(r, True)
-            return
-        proto = _u16(b, off)
-        if proto == 0x0021:
-            self._ipv4(fr, off + 2, n, 0, r, i)
-        elif proto == 0x0057:
-            self._ipv6(fr, off + 2, n, 0, r, i)
-        else:
-            _other(r, False)
-
-    cdef void _ethertype(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef int64_t etype = _u16(fr.b, off)
-        if etype <= 1500:         # an 802.3 length field: LLC follows
-            self._llc(fr, off + 2, n, depth, r, i)
-        else:
-            self._ethertype_at(fr, etype, off + 2, n, depth, r, i)
-
-    cdef void _ethertype_at(self, Bytes* fr, int64_t etype, int64_t off, int64_t n, int depth, Row* r,
-                            Py_ssize_t i) noexcept nogil:
-        """Follow VLAN tags, MPLS labels, PPPoE and FabricPath to the network layer at *off*."""
-        cdef const uint8_t* b = fr.b
-        cdef int tags = 0, k
-        while _vlan(etype):
-            tags += 1
-            if tags > MAX_LINK_TAGS:
-                _row(r, P_OTHER, -1, -1, -1, False, M_LINK, FR_NONE, V_NONE)
-                return
-            if off + 4 > n:
-                _other(r, True)
-                return
-            etype = _u16(b, off + 2)
-            off += 4
-            if etype <= 1500:       # an 802.3 length: LLC follows
-                self._llc(fr, off, n, depth, r, i)
-                return
-        if etype == ET_IPV4:
-            self._ipv4(fr, off, n, depth, r, i)
-        elif etype == ET_IPV6:
-            self._ipv6(fr, off, n, depth, r, i)
-        elif etype == ET_ARP or etype == ET_RARP:
-            _row(r, P_ARP, -1, -1, -1, False, M_NONE, FR_NONE, V_NONE)
-        elif etype == ET_MPLS or etype == ET_MPLS_MULTICAST:
-            for k in range(MAX_LINK_TAGS):
-                if off + 4 > n:
-                    _other(r, True)
-                    return
-                off += 4
-                if b[off - 2] & 1:           # bottom of the label stack
-                    self._mpls_payload(fr, _u32(b, off - 4) >> 12, off, n, depth, r, i)
-                    return
-            _row(r, P_OTHER, -1, -1, -1, False, M_LINK, FR_NONE, V_NONE)
-        elif etype == ET_FABRICPATH and depth < MAX_TUNNEL_DEPTH:
-            # Cisco FabricPath: 2 bytes of FTag/TTL, a whole Ethernet frame, then its own 4-byte FCS
-            if off + 2 + 14 + 4 > n:
-                _other(r, True)
-            else:
-                self._ethertype(fr, off + 2 + 12, n - 4, depth + 1, r, i)
-        elif etype == ET_PPPOE:
-            if off + 8 > n:
-                _other(r, True)
-            else:
-                self._ppp(fr, off + 6, n, r, i)
-        elif etype == ET_MACSEC:
-            self._macsec(fr, off, n, depth, r, i)
-        elif etype == ET_PBB:
-            # I-TAG, then the customer's destination and source addresses and ethertype
-            if off + 18 > n:
-                _other(r, True)
-            elif _u16(b, off + 16) <= 1500:
-                _other(r, False)
-            else:
-                self._ethertype_at(fr, _u16(b, off + 16), off + 18, n, depth, r, i)
-        elif etype == ET_VNTAG:
-            if off + 6 > n:
-                _other(r, True)
-            elif _u16(b, off + 4) > 1500:
-                self._ethertype_at(fr, _u16(b, off + 4), off + 6, n, depth, r, i)
-            else:                   # an 802.3 length: LLC follows, cut to it
-                self._llc(fr, off + 6, min(n, off + 6 + _u16(b, off + 4)), depth, r, i)
-        else:
-            _other(r, False)
-
-    cdef void _macsec(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
-        """802.1AE: the SecTAG (6 bytes, 14 with the SCI), then an integrity-only frame's ethertype and
-        packet; an encrypted one, or one not longer than its SecTAG and ICV, is not read further."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t tci, sectag
-        if off + 1 > n:
-            _other(r, True)
-            return
-        tci = b[off]
-        sectag = 14 if tci & 0x20 else 6
-        if tci & 0x80 or n - off <= sectag + 16 or tci & 0x0C:
-            _other(r, False)
-        elif off + sectag + 2 > n:
-            _other(r, True)
-        elif _u16(b, off + sectag) <= 1500:
-            _other(r, False)
-        else:
-            self._ethertype_at(fr, _u16(b, off + sectag), off + sectag + 2, n, depth, r, i)
-
-    cdef void _mpls_payload(self, Bytes* fr, int64_t label, int64_t off, int64_t n, int depth, Row* r,
-                            Py_ssize_t i) noexcept nogil:
-        """What follows MPLS's bottom label: IP by its first nibble, a pseudowire channel header
-        (label 13, or nibble 1), or an Ethernet pseudowire (nibble 0)."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t nibble, channel
-        if off >= n:
-            _other(r, True)
-            return
-        nibble = b[off] >> 4
-        if label == 13 or nibble == 1:
-            if off + 4 > n:
-                _other(r, True)
-                return
-            channel = _u16(b, off + 2)
-            if channel == 0x0021:
-                self._ipv4(fr, off + 4, n, depth, r, i)
-            elif channel == 0x0057:
-                self._ipv6(fr, off + 4, n, depth, r, i)
-            else:
-                _other(r, False)
-        elif label == 14 or label == 628871:       # bound to OAM and TDM dissectors
-            _other(r, False)
-        elif nibble == 4:
-            self._ipv4(fr, off, n, depth, r, i)
-        elif nibble == 6:
-            self._ipv6(fr, off, n, depth, r, i)
-        elif nibble == 0 and depth < MAX_TUNNEL_DEPTH:
-            # An Ethernet pseudowire: Wireshark takes the frame to start right away only when
-            # the bytes at 0 and 6 both read as registered vendor prefixes; without its list of
-            # them, a universally administered prefix at both stands in for that.
-            if off + 4 > n:
-                _other(r, True)
-            elif off + 9 <= n and not b[off] & 0x02 and not b[off + 6] & 0x02 and b[off] | b[off + 1] | b[off + 2]:
-                self._ethernet_in(fr, off, n, depth, r, i)
-            else:
-                self._ethernet_in(fr, off + 4, n, depth, r, i)
-        else:
-            _other(r, False)
-
-    cdef void _ethernet_in(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r,
-                           Py_ssize_t i) noexcept nogil:
-        """An Ethernet frame (without FCS) carried inside another packet, from *off*."""
-        if off + 14 > n:
-            _other(r, True)
-        else:
-            self._ethertype(fr, off + 12, n, depth + 1, r, i)
-
-    # -- IP -------------------------------------------------------------------
-
-    cdef void _guess_ip(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef int64_t v
-        if off >= n:
-            _other(r, True)
-            return
-        v = fr.b[off] >> 4
-        if v == 4:
-            self._ipv4(fr, off, n, depth, r, i)
-        elif v == 6:
-            self._ipv6(fr, off, n, depth, r, i)
-        else:
-            _row(r, P_OTHER, -1, -1, -1, False, M_IP, FR_NONE, V_NONE)
-
-    cdef void _ipv4(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef const uint8_t* b = fr.b
-        cdef int64_t vihl, ihl, total, frag, proto, src, dst, ip_ck, end, offset, more
-        cdef bint truncated
-        cdef Piece p
-        if off + 20 > n:
-            _row(r, P_IPV4, 4, -1, -1, True, M_NONE, FR_NONE, V_NONE)
-            return
-        vihl = b[off]
-        if vihl >> 4 == 6:
-            # Wireshark's IPv4 dissector hands a version-6 packet to IPv6
-            self._ipv6(fr, off, n, depth, r, i)
-            return
-        total = _u16(b, off + 2)
-        frag = _u16(b, off + 6)
-        proto = b[off + 9]
-        src = self._ip4(b, off + 12)
-        dst = self._ip4(b, off + 16)
-        ihl = (vihl & 0x0F) * 4
-        if vihl >> 4 != 4 or ihl < 20:
-            _row(r, P_IPV4, 4, src, dst, False, M_IP, FR_NONE, V_NONE)
-            return
-        if off + ihl > n:
-            _row(r, P_IPV4, 4, src, dst, True, M_NONE, FR_NONE, V_NONE)
-            return
-        if _fold(_sum16(b, off, off + ihl)) == 0xFFFF:
-            ip_ck = V_GOOD
-        else:
-            ip_ck = V_OFFLOADED if _u16(b, off + 10) == 0 else V_BAD
-        if total == 0:
-            total = n - off        # segmentation offload: the NIC fills the length in later
-        if total < ihl:
-            _row(r, P_IPV4, 4, src, dst, False, M_IP, FR_NONE, ip_ck)
-            return
-        if off + total > n + fr.uncaptured:
-            total = n + fr.uncaptured - off
-        end = off + total
-        truncated = end > n
-        if truncated:
-            end = n
-        offset = (frag & 0x1FFF) * 8
-        more = frag & 0x2000
-        if offset or more:
-            if depth == 0 and fr.collect and not truncated:
-                p.ver = 4
-                p.l3 = fr.base + off
-                p.hdr_len = ihl
-                p.start = fr.base + off + ihl
-                p.end = fr.base + end
-                p.offset = offset
-                p.more = more != 0
-                p.ident = _u16(b, off + 4)
-                p.proto = proto
-                self.pieces.push_back(p)
-                self.piece_rows.push_back(i)
-            if offset or not truncated:
-                # the transport checksum covers the whole datagram: not verifiable from a piece
-                _row(r, P_IPV4, 4, src, dst, truncated, M_NONE, FR_NON_FIRST if offset else FR_FIRST, ip_ck)
-                r.l4_ck = V_UNVERIFIED
-                return
-            # a first fragment cut by the snapshot length: decoded as far as it goes, as Wireshark does
-            self._payload(fr, 4, off, off + ihl, end, total - ihl, proto, src, dst, truncated, FR_FIRST, ip_ck,
-                          NULL, NULL, depth, r, i)
-            return
-        self._payload(fr, 4, off, off + ihl, end, total - ihl, proto, src, dst, truncated, FR_NONE, ip_ck,
-                      NULL, NULL, depth, r, i)
-
-    cdef void _ipv6(self, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef const uint8_t* b = fr.b
-        cdef int64_t plen, nxt, src, dst, end, pos, hnext, fo, hlen, l4len, fragment = FR_NONE
-        cdef const uint8_t* final_dst = b + off + 24
-        cdef const uint8_t* home_src = NULL
-        cdef const uint8_t* found
-        cdef bint truncated, walked = False
-        cdef int k
-        cdef Piece p
-        if off + 40 > n:
-            _row(r, P_IPV6, 6, -1, -1, True, M_NONE, FR_NONE, V_NONE)
-            return
-        if b[off] >> 4 != 6:
-            _row(r, P_IPV6, 6, -1, -1, False, M_IPV6, FR_NONE, V_NONE)
-            return
-        plen = _u16(b, off + 4)
-        nxt = b[off + 6]
-        src = self._ip6(b, off + 8)
-        dst = self._ip6(b, off + 24)
-        if plen == 0:
-            plen = n - off - 40        # a jumbogram or an offloaded segment: trust the captured length
-        if off + 40 + plen > n + fr.uncaptured:
-            plen = n + fr.uncaptured - off - 40
-        end = off + 40 + plen
-        truncated = end > n
-        if truncated:
-            end = n
-        pos = off + 40
-        for k in range(MAX_EXTENSION_HEADERS):
-            if not _ip6_extension(nxt):
-                walked = True
-                break
-            if pos + 8 > end:
-                _row(r, P_IPV6, 6, src, dst, truncated, M_NONE if truncated else M_IPV6, fragment, V_NONE)
-                return
-            hnext = b[pos]
-            if nxt == 44:            # fragment header
-                fo = _u16(b, pos + 2)
-                if fo & 0xFFF9:
-                    if depth == 0 and fr.collect and not truncated:
-                        p.ver = 6
-                        p.l3 = fr.base + off
-                        p.hdr_len = 40
-                        p.start = fr.base + pos + 8
-                        p.end = fr.base + end
-                        p.offset = fo & 0xFFF8
-                        p.more = fo & 1
-                        p.ident = _u32(b, pos + 4)
-                        p.proto = hnext
-                        self.pieces.push_back(p)
-                        self.piece_rows.push_back(i)
-                    if fo & 0xFFF8 or not truncated:
-                        _row(r, P_IPV6, 6, src, dst, truncated, M_NONE, FR_NON_FIRST if fo & 0xFFF8 else FR_FIRST,
-                             V_NONE)
-                        r.l4_ck = V_UNVERIFIED
-                        return
-                    fragment = FR_FIRST
-                hlen = 8
-            elif nxt == 51:          # the authentication header counts 4-byte units
-                hlen = (b[pos + 1] + 2) * 4
-            else:
-                hlen = (b[pos + 1] + 1) * 8
-                if nxt == 43:
-                    found = _routing_final(b, pos, hlen, end)
-                    if found != NULL:
-                        final_dst = found
-                elif nxt == 60:
-                    found = _home_address(b, pos, hlen, end)
-                    if found != NULL:
-                        home_src = found
-            pos += hlen
-            nxt = hnext
-        if not walked:
-            _row(r, P_IPV6, 6, src, dst, truncated, M_IPV6, fragment, V_NONE)
-            return
-        if pos > end:
-            _row(r, P_IPV6, 6, src, dst, truncated, M_NONE if truncated else M_IPV6, fragment, V_NONE)
-            return
-        l4len = off + 40 + plen - pos
-        self._payload(fr, 6, off, pos, end, l4len, nxt, src, dst, truncated, fragment, V_NONE, final_dst,
-                      home_src, depth, r, i)
-
-    cdef void _payload(self, Bytes* fr, int64_t ver, int64_t l3, int64_t l4, int64_t end, int64_t l4len,
-                       int64_t proto, int64_t src, int64_t dst, bint truncated, int64_t fragment, int64_t ip_ck,
-                       const uint8_t* final_dst, const uint8_t* home_src, int depth, Row* r,
-                       Py_ssize_t i) noexcept nogil:
-        """What the IP packet at *l3* carries at *l4*: TCP, UDP, ICMP, a tunnel, or nothing followed."""
-        cdef int64_t icmp = IPP_ICMP if ver == 4 else IPP_ICMPV6
-        if proto == IPP_TCP:
-            self._tcp(fr, l3, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, final_dst, home_src, r)
-        elif proto == IPP_UDP:
-            self._udp(fr, l3, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, final_dst, home_src, r, i)
-        elif proto == icmp:
-            _row(r, P_ICMP if ver == 4 else P_ICMPV6, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
-            if fragment == FR_NONE:
-                self._quoted(fr, l4, end, ver, r)
-                r.l4_ck = _transport_check(fr, l3, ver, l4, l4len, end, icmp, final_dst, home_src, truncated)
-        elif fragment == FR_NONE and depth < MAX_TUNNEL_DEPTH and self._tunnel(fr, proto, l4, end, depth, r, i):
-            pass
-        else:
-            _row(r, P_IPV4 if ver == 4 else P_IPV6, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
-
-    cdef bint _tunnel(self, Bytes* fr, int64_t proto, int64_t off, int64_t end, int depth, Row* r,
-                      Py_ssize_t i) noexcept nogil:
-        """IP in IP and GRE: the inner packet is the frame's row, as tshark reports the inner TCP/UDP."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t flags, etype, hlen
-        if proto == IPP_IPIP:
-            self._ipv4(fr, off, end, depth + 1, r, i)
-            return True
-        if proto == IPP_IPV6:
-            self._ipv6(fr, off, end, depth + 1, r, i)
-            return True
-        if proto == IPP_GRE and off + 4 <= end:
-            flags = b[off]
-            if b[off + 1] & 0x07:        # only GRE version 0 carries plain ethertypes
-                return False
-            etype = _u16(b, off + 2)
-            hlen = 4 + 4 * ((1 if (flags >> 7) & 1 or (flags >> 6) & 1 else 0) + ((flags >> 5) & 1)
-                            + ((flags >> 4) & 1))
-            if etype == ET_IPV4 or etype == ET_IPV6:
-                self._ethertype_at(fr, etype, off + hlen, end, depth + 1, r, i)
-                return True
-        return False
-
-    cdef void _quoted(self, Bytes* fr, int64_t off, int64_t end, int64_t ver, Row* r) noexcept nogil:
-        """The four-tuple of the TCP/UDP packet an ICMP error quotes, as the row's other flow.
-
-        Wireshark decodes the quoted headers and files the frame under the
-        quoted flow's stream too (numbering it when it was not seen), so the
-        stream numbers that follow depend on it.
-        """
-        cdef int64_t t
-        cdef Bytes inner
-        cdef Row q
-        if off + 8 > end:
-            return
-        t = fr.b[off]
-        if ver == 4 and not (t == 3 or t == 4 or t == 5 or t == 11 or t == 12):
-            return
-        if ver == 6 and not (1 <= t <= 4):
-            return
-        inner.b = fr.b + off + 8
-        inner.base = fr.base + off + 8
-        inner.n = end - off - 8
-        inner.uncaptured = fr.uncaptured
-        inner.collect = False
-        if inner.n <= 0 or inner.b[0] >> 4 != ver:
-            return
-        if ver == 4:
-            self._ipv4(&inner, 0, inner.n, MAX_TUNNEL_DEPTH, &q, -1)
-        else:
-            self._ipv6(&inner, 0, inner.n, MAX_TUNNEL_DEPTH, &q, -1)
-        if (q.proto == P_TCP or q.proto == P_UDP) and q.sport >= 0:
-            r.okind = 1 if q.proto == P_TCP else 2
-            r.osrc = q.src
-            r.osport = q.sport
-            r.odst = q.dst
-            r.odport = q.dport
-
-    # -- TCP and UDP -------------------------------------------------------------
-
-    cdef void _tcp(self, Bytes* fr, int64_t l3, int64_t off, int64_t end, int64_t l4len, int64_t ver, int64_t src,
-                   int64_t dst, bint truncated, int64_t fragment, int64_t ip_ck, const uint8_t* final_dst,
-                   const uint8_t* home_src, Row* r) noexcept nogil:
-        cdef const uint8_t* b = fr.b
-        cdef uint8_t head[20]
-        cdef int64_t hlen, flags
-        _row(r, P_TCP, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
-        if off + 20 > end:
-            r.truncated = True
-            if off + 16 > end:
-                return
-            # Wireshark still files a header cut after 16 bytes under its stream
-            memcpy(head, b + off, 16)
-            head[16] = head[17] = head[18] = head[19] = 0
-            _tcp_fields(head, 0, r)
-            return
-        _tcp_fields(b, off, r)
-        hlen = (b[off + 12] >> 4) * 4
-        if hlen < 20 or hlen > l4len:
-            if not (hlen > l4len and off + hlen > end and truncated):
-                r.malformed = M_TCP
-            r.plen = 0
-            r.hdrlen = hlen
-            return
-        if hlen > 20:
-            _tcp_options(b, off + 20, min(off + hlen, end), r)
-        r.plen = l4len - hlen
-        r.hdrlen = hlen
-        if off + hlen > end:
-            r.truncated = True       # options cut by the snapshot length; the lengths are still known
-        if fragment == FR_NONE:
-            r.l4_ck = _transport_check(fr, l3, ver, off, l4len, end, IPP_TCP, final_dst, home_src, r.truncated)
-
-    cdef void _udp(self, Bytes* fr, int64_t l3, int64_t off, int64_t end, int64_t l4len, int64_t ver, int64_t src,
-                   int64_t dst, bint truncated, int64_t fragment, int64_t ip_ck, const uint8_t* final_dst,
-                   const uint8_t* home_src, Row* r, Py_ssize_t i) noexcept nogil:
-        cdef const uint8_t* b = fr.b
-        cdef int64_t sport, dport, ulen, plen, l4_ck
-        cdef bint malformed = False
-        cdef Row inner
-        _row(r, P_UDP, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
-        if off + 8 > end:
-            r.truncated = True
-            return
-        sport = _u16(b, off)
-        dport = _u16(b, off + 2)
-        ulen = _u16(b, off + 4)
-        if fragment == FR_NONE and (ulen < 8 or ulen > l4len):
-            # UDP length 0 is allowed for IPv6 jumbograms only; otherwise IP's length is trusted
-            malformed = not (ver == 6 and ulen == 0)
-        plen = (l4len if malformed or ulen == 0 or fragment != FR_NONE else ulen) - 8
-        if fragment == FR_NONE and not malformed:
-            # the UDP checksum covers the UDP length, which may be less than IP's
-            l4_ck = _transport_check(fr, l3, ver, off, ulen if ulen else l4len, end, IPP_UDP, final_dst, home_src,
-                                     truncated)
-            if self._udp_tunnel(fr, sport, dport, off + 8, end, &inner):
-                r[0] = inner
-                r.okind = 2
-                r.osrc = src
-                r.osport = sport
-                r.odst = dst
-                r.odport = dport
-                return
-            r.l4_ck = l4_ck
-        r.sport = sport
-        r.dport = dport
-        r.plen = plen if plen > 0 else 0
-        if malformed:
-            r.malformed = M_UDP
-
-    cdef bint _udp_tunnel(self, Bytes* fr, int64_t sport, int64_t dport, int64_t off, int64_t end,
-                          Row* inner) noexcept nogil:
-        """The inner TCP/UDP row of a VXLAN or GTP-U packet (tshark decodes both)."""
-        cdef const uint8_t* b = fr.b
-        cdef int64_t flags, pos, nxt, ln
-        cdef int k
-        if dport == PORT_VXLAN:
-            if off + 8 + 14 > end or not b[off] & 0x08:
-                return False
-            self._ethertype(fr, off + 8 + 12, end, MAX_TUNNEL_DEPTH, inner, -1)
-        elif (dport == PORT_GENEVE and sport >= PORT_GENEVE) or (sport == PORT_GENEVE and dport >= PORT_GENEVE):
-            # the lower port's protocol is tried first: Geneve only from or to a higher port
-            if off + 8 > end:
-                return False
-            pos = off + 8 + (b[off] & 0x3F) * 4
-            if pos > end:
-                return False
-            if _u16(b, off + 2) == ET_TEB:
-                if pos + 14 > end:
-                    return False
-                self._ethertype(fr, pos + 12, end, MAX_TUNNEL_DEPTH, inner, -1)
-            else:
-                self._ethertype_at(fr, _u16(b, off + 2), pos, end, MAX_TUNNEL_DEPTH, inner, -1)
-        elif sport == PORT_GTPU or dport == PORT_GTPU:
-            if off + 8 > end:
-                return False
-            flags = b[off]
-            if flags >> 5 != 1 or not flags & 0x10 or b[off + 1] != 0xFF:
-                return False
-            pos = off + 8
-            if flags & 0x07:
-                if pos + 4 > end:
-                    return False
-                nxt = b[pos + 3]
-                pos += 4
-                for k in range(8):
-                    if nxt == 0:
-                        break
-                    if pos >= end or b[pos] == 0:
-                        return False
-                    ln = b[pos] * 4
-                    if pos + ln > end:
-                        return False
-                    nxt = b[pos + ln - 1]
-                    pos += ln
-            self._guess_ip(fr, pos, end, MAX_TUNNEL_DEPTH, inner, -1)
-        else:
-            return False
-        return (inner.proto == P_TCP or inner.proto == P_UDP) and inner.sport >= 0
 
     # -- fragments ---------------------------------------------------------------
 
@@ -952,12 +253,728 @@ cdef class Decoder:
         d.uncaptured = rows[i, 2] - rows[i, 1] if rows[i, 2] > rows[i, 1] else 0
         d.collect = False
         if ver == 4:
-            self._ipv4(&d, 0, d.n, 1, &r, i)
+            _ipv4(self, &d, 0, d.n, 1, &r, i)
         else:
-            self._ipv6(&d, 0, d.n, 1, &r, i)
+            _ipv6(self, &d, 0, d.n, 1, &r, i)
         r.ip_ck = ip_ck
         r.fragment = FR_REASSEMBLED
         _put(inp, i, &r)
+
+
+# -- link layers, IP, TCP and UDP: functions of the decoder under way --------------
+
+cdef void _link(Decoder dec, Bytes* fr, int64_t lt, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef const uint8_t* b = fr.b
+    cdef int64_t n = fr.n, fam
+    cdef uint32_t le
+    if lt == LT_ETHERNET:
+        if n < 14:
+            _other(r, True)
+        else:
+            _ethertype(dec, fr, 12, n, 0, r, i)
+    elif lt == LT_RAW or lt == LT_RAW_12 or lt == LT_RAW_14:
+        _guess_ip(dec, fr, 0, n, 0, r, i)
+    elif lt == LT_IPV4:
+        _ipv4(dec, fr, 0, n, 0, r, i)
+    elif lt == LT_IPV6:
+        _ipv6(dec, fr, 0, n, 0, r, i)
+    elif lt == LT_LINUX_SLL:
+        if n < 16:
+            _other(r, True)
+        else:
+            _ethertype(dec, fr, 14, n, 0, r, i)
+    elif lt == LT_LINUX_SLL2:
+        if n < 20:
+            _other(r, True)
+        else:
+            _ethertype_at(dec, fr, _u16(b, 0), 20, n, 0, r, i)
+    elif lt == LT_NULL or lt == LT_LOOP:
+        if n < 4:
+            _other(r, True)
+            return
+        if lt == LT_LOOP:
+            fam = _u32(b, 0)
+        else:
+            # the capturing machine's byte order: whichever reading is small
+            memcpy(&le, b, 4)
+            fam = le if le <= 0xFFFF else _u32(b, 0)
+        if fam == 2:
+            _ipv4(dec, fr, 4, n, 0, r, i)
+        elif fam == 24 or fam == 28 or fam == 30 or fam == 10:    # AF_INET6 differs per system
+            _ipv6(dec, fr, 4, n, 0, r, i)
+        else:
+            _other(r, False)
+    elif lt == LT_PPP or lt == LT_PPP_HDLC:
+        _ppp(dec, fr, 0, n, r, i)
+    elif lt == LT_RADIOTAP:
+        if n < 4:
+            _other(r, True)
+        else:
+            _wlan(dec, fr, b[2] | (b[3] << 8), n, r, i)
+    elif lt == LT_IEEE802_11:
+        _wlan(dec, fr, 0, n, r, i)
+    elif lt == LT_FDDI:
+        _llc(dec, fr, 13, n, 0, r, i)
+    elif lt == LT_NFLOG:
+        _nflog(dec, fr, n, r, i)
+    elif lt == LT_ARCNET_BSD or lt == LT_ARCNET_LINUX:
+        _arcnet(dec, fr, lt == LT_ARCNET_LINUX, n, r, i)
+    elif lt == LT_IPOIB:
+        # a 40-byte address block, then the type (only IP and ARP are followed) and 2 reserved bytes
+        if n < 44:
+            _other(r, True)
+        elif _u16(b, 40) in (ET_IPV4, ET_IPV6, ET_ARP, ET_RARP):
+            _ethertype_at(dec, fr, _u16(b, 40), 44, n, 0, r, i)
+        else:
+            _other(r, False)
+    elif (lt == LT_PKTAP or lt == LT_PKTAP_APPLE) and fr.base == 0:
+        _pktap(dec, fr, r, i)
+    else:
+        _other(r, False)
+
+
+cdef void _arcnet(Decoder dec, Bytes* fr, bint linux, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
+    """ARCNET: source and destination node ids (Linux: and a 2-byte offset), a protocol id, then
+    for most ids a split flag and a sequence number (BSD: an exception frame has six bytes more)."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t at = 4 if linux else 2, pid, payload
+    if n < at + 1:
+        _other(r, True)
+        return
+    pid = b[at]
+    if pid == 0xF0 or pid == 0xF1 or pid == 0x80 or pid == 0xCD:
+        payload = at + 1
+    elif not linux and n > at + 1 and b[at + 1] == 0xFF:
+        payload = at + 8
+    else:
+        payload = at + 4
+    if payload > n:
+        _other(r, True)
+    elif pid == 0xD4 or pid == 0xF0:
+        _ipv4(dec, fr, payload, n, 0, r, i)
+    elif pid == 0xC4:
+        _ipv6(dec, fr, payload, n, 0, r, i)
+    elif pid == 0xD5 or pid == 0xD6 or pid == 0xF1:
+        _row(r, P_ARP, -1, -1, -1, False, M_NONE, FR_NONE, V_NONE)
+    else:
+        _other(r, False)
+
+
+cdef void _pktap(Decoder dec, Bytes* fr, Row* r, Py_ssize_t i) noexcept nogil:
+    """Apple's PKTAP: a little-endian header (its length first, then the record type and the
+    packet's link type); a packet record is decoded as a frame of that link type."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t hdrlen, rectype, dlt
+    cdef Bytes inner
+    if fr.n < 12:
+        _other(r, True)
+        return
+    hdrlen = b[0] | (b[1] << 8) | (b[2] << 16) | (<int64_t>b[3] << 24)
+    rectype = b[4] | (b[5] << 8) | (b[6] << 16) | (<int64_t>b[7] << 24)
+    dlt = b[8] | (b[9] << 8) | (b[10] << 16) | (<int64_t>b[11] << 24)
+    if hdrlen < 108:
+        _row(r, P_OTHER, -1, -1, -1, False, M_LINK, FR_NONE, V_NONE)
+    elif rectype != 1:
+        _other(r, False)
+    elif hdrlen > fr.n:
+        _other(r, True)
+    else:
+        inner.b = b + hdrlen
+        inner.base = fr.base + hdrlen
+        inner.n = fr.n - hdrlen
+        inner.uncaptured = fr.uncaptured
+        inner.collect = fr.collect
+        _link(dec, &inner, dlt, r, i)
+
+
+cdef void _wlan(Decoder dec, Bytes* fr, int64_t off, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
+    """802.11 data frames: the MAC header (QoS, four addresses, HT control) skipped to LLC/SNAP."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t fc0, fc1, hlen = 24
+    if off + 24 > n:
+        _other(r, off < n)
+        return
+    fc0 = b[off]
+    fc1 = b[off + 1]
+    if (fc0 >> 2) & 3 != 2 or fc1 & 0x40:       # not data, or protected (encrypted)
+        _other(r, False)
+        return
+    if fc1 & 0x03 == 0x03:
+        hlen += 6
+    if fc0 & 0x80:                               # QoS data subtypes
+        hlen += 2
+        if fc1 & 0x80:                           # +HTC
+            hlen += 4
+    if fc0 & 0x40:                               # null-data subtypes carry nothing
+        _other(r, False)
+        return
+    _llc(dec, fr, off + hlen, n, 0, r, i)
+
+
+cdef void _llc(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
+    """802.2 LLC: only SNAP (AA AA 03) carries an ethertype to follow."""
+    cdef const uint8_t* b = fr.b
+    if off + 8 > n:
+        _other(r, True)
+    elif b[off] == 0xAA and b[off + 1] == 0xAA and b[off + 2] == 0x03:
+        _ethertype_at(dec, fr, _u16(b, off + 6), off + 8, n, depth, r, i)
+    else:
+        _other(r, False)
+
+
+cdef void _nflog(Decoder dec, Bytes* fr, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
+    """Linux NFLOG: TLVs after a 4-byte header; the payload TLV holds the IP packet."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t pos = 4, tlen, ttype, stop
+    cdef int k
+    for k in range(64):
+        if pos + 4 > n:
+            break
+        tlen = b[pos] | (b[pos + 1] << 8)
+        ttype = b[pos + 2] | (b[pos + 3] << 8)
+        if tlen < 4:
+            break
+        if ttype == 9:
+            stop = pos + tlen if pos + tlen < n else n
+            if b[0] == 2:
+                _ipv4(dec, fr, pos + 4, stop, 0, r, i)
+            elif b[0] == 10:
+                _ipv6(dec, fr, pos + 4, stop, 0, r, i)
+            else:
+                _guess_ip(dec, fr, pos + 4, stop, 0, r, i)
+            return
+        pos += (tlen + 3) & ~3
+    _other(r, False)
+
+
+cdef void _ppp(Decoder dec, Bytes* fr, int64_t off, int64_t n, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef const uint8_t* b = fr.b
+    cdef int64_t proto
+    if off + 2 <= n and b[off] == 0xFF and b[off + 1] == 0x03:
+        off += 2
+    if off + 2 > n:
+        _other(r, True)
+        return
+    proto = _u16(b, off)
+    if proto == 0x0021:
+        _ipv4(dec, fr, off + 2, n, 0, r, i)
+    elif proto == 0x0057:
+        _ipv6(dec, fr, off + 2, n, 0, r, i)
+    else:
+        _other(r, False)
+
+
+cdef void _ethertype(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef int64_t etype = _u16(fr.b, off)
+    if etype <= 1500:         # an 802.3 length field: LLC follows
+        _llc(dec, fr, off + 2, n, depth, r, i)
+    else:
+        _ethertype_at(dec, fr, etype, off + 2, n, depth, r, i)
+
+
+cdef void _ethertype_at(Decoder dec, Bytes* fr, int64_t etype, int64_t off, int64_t n, int depth, Row* r,
+                        Py_ssize_t i) noexcept nogil:
+    """Follow VLAN tags, MPLS labels, PPPoE and FabricPath to the network layer at *off*."""
+    cdef const uint8_t* b = fr.b
+    cdef int tags = 0, k
+    while _vlan(etype):
+        tags += 1
+        if tags > MAX_LINK_TAGS:
+            _row(r, P_OTHER, -1, -1, -1, False, M_LINK, FR_NONE, V_NONE)
+            return
+        if off + 4 > n:
+            _other(r, True)
+            return
+        etype = _u16(b, off + 2)
+        off += 4
+        if etype <= 1500:       # an 802.3 length: LLC follows
+            _llc(dec, fr, off, n, depth, r, i)
+            return
+    if etype == ET_IPV4:
+        _ipv4(dec, fr, off, n, depth, r, i)
+    elif etype == ET_IPV6:
+        _ipv6(dec, fr, off, n, depth, r, i)
+    elif etype == ET_ARP or etype == ET_RARP:
+        _row(r, P_ARP, -1, -1, -1, False, M_NONE, FR_NONE, V_NONE)
+    elif etype == ET_MPLS or etype == ET_MPLS_MULTICAST:
+        for k in range(MAX_LINK_TAGS):
+            if off + 4 > n:
+                _other(r, True)
+                return
+            off += 4
+            if b[off - 2] & 1:           # bottom of the label stack
+                _mpls_payload(dec, fr, _u32(b, off - 4) >> 12, off, n, depth, r, i)
+                return
+        _row(r, P_OTHER, -1, -1, -1, False, M_LINK, FR_NONE, V_NONE)
+    elif etype == ET_FABRICPATH and depth < MAX_TUNNEL_DEPTH:
+        # Cisco FabricPath: 2 bytes of FTag/TTL, a whole Ethernet frame, then its own 4-byte FCS
+        if off + 2 + 14 + 4 > n:
+            _other(r, True)
+        else:
+            _ethertype(dec, fr, off + 2 + 12, n - 4, depth + 1, r, i)
+    elif etype == ET_PPPOE:
+        if off + 8 > n:
+            _other(r, True)
+        else:
+            _ppp(dec, fr, off + 6, n, r, i)
+    elif etype == ET_MACSEC:
+        _macsec(dec, fr, off, n, depth, r, i)
+    elif etype == ET_PBB:
+        # I-TAG, then the customer's destination and source addresses and ethertype
+        if off + 18 > n:
+            _other(r, True)
+        elif _u16(b, off + 16) <= 1500:
+            _other(r, False)
+        else:
+            _ethertype_at(dec, fr, _u16(b, off + 16), off + 18, n, depth, r, i)
+    elif etype == ET_VNTAG:
+        if off + 6 > n:
+            _other(r, True)
+        elif _u16(b, off + 4) > 1500:
+            _ethertype_at(dec, fr, _u16(b, off + 4), off + 6, n, depth, r, i)
+        else:                   # an 802.3 length: LLC follows, cut to it
+            _llc(dec, fr, off + 6, min(n, off + 6 + _u16(b, off + 4)), depth, r, i)
+    else:
+        _other(r, False)
+
+
+cdef void _macsec(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
+    """802.1AE: the SecTAG (6 bytes, 14 with the SCI), then an integrity-only frame's ethertype and
+    packet; an encrypted one, or one not longer than its SecTAG and ICV, is not read further."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t tci, sectag
+    if off + 1 > n:
+        _other(r, True)
+        return
+    tci = b[off]
+    sectag = 14 if tci & 0x20 else 6
+    if tci & 0x80 or n - off <= sectag + 16 or tci & 0x0C:
+        _other(r, False)
+    elif off + sectag + 2 > n:
+        _other(r, True)
+    elif _u16(b, off + sectag) <= 1500:
+        _other(r, False)
+    else:
+        _ethertype_at(dec, fr, _u16(b, off + sectag), off + sectag + 2, n, depth, r, i)
+
+
+cdef void _mpls_payload(Decoder dec, Bytes* fr, int64_t label, int64_t off, int64_t n, int depth, Row* r,
+                        Py_ssize_t i) noexcept nogil:
+    """What follows MPLS's bottom label: IP by its first nibble, a pseudowire channel header
+    (label 13, or nibble 1), or an Ethernet pseudowire (nibble 0)."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t nibble, channel
+    if off >= n:
+        _other(r, True)
+        return
+    nibble = b[off] >> 4
+    if label == 13 or nibble == 1:
+        if off + 4 > n:
+            _other(r, True)
+            return
+        channel = _u16(b, off + 2)
+        if channel == 0x0021:
+            _ipv4(dec, fr, off + 4, n, depth, r, i)
+        elif channel == 0x0057:
+            _ipv6(dec, fr, off + 4, n, depth, r, i)
+        else:
+            _other(r, False)
+    elif label == 14 or label == 628871:       # bound to OAM and TDM dissectors
+        _other(r, False)
+    elif nibble == 4:
+        _ipv4(dec, fr, off, n, depth, r, i)
+    elif nibble == 6:
+        _ipv6(dec, fr, off, n, depth, r, i)
+    elif nibble == 0 and depth < MAX_TUNNEL_DEPTH:
+        # An Ethernet pseudowire: Wireshark takes the frame to start right away only when
+        # the bytes at 0 and 6 both read as registered vendor prefixes; without its list of
+        # them, a universally administered prefix at both stands in for that.
+        if off + 4 > n:
+            _other(r, True)
+        elif off + 9 <= n and not b[off] & 0x02 and not b[off + 6] & 0x02 and b[off] | b[off + 1] | b[off + 2]:
+            _ethernet_in(dec, fr, off, n, depth, r, i)
+        else:
+            _ethernet_in(dec, fr, off + 4, n, depth, r, i)
+    else:
+        _other(r, False)
+
+
+cdef void _ethernet_in(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r,
+                       Py_ssize_t i) noexcept nogil:
+    """An Ethernet frame (without FCS) carried inside another packet, from *off*."""
+    if off + 14 > n:
+        _other(r, True)
+    else:
+        _ethertype(dec, fr, off + 12, n, depth + 1, r, i)
+
+
+cdef void _guess_ip(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef int64_t v
+    if off >= n:
+        _other(r, True)
+        return
+    v = fr.b[off] >> 4
+    if v == 4:
+        _ipv4(dec, fr, off, n, depth, r, i)
+    elif v == 6:
+        _ipv6(dec, fr, off, n, depth, r, i)
+    else:
+        _row(r, P_OTHER, -1, -1, -1, False, M_IP, FR_NONE, V_NONE)
+
+
+cdef void _ipv4(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef const uint8_t* b = fr.b
+    cdef int64_t vihl, ihl, total, frag, proto, src, dst, ip_ck, end, offset, more
+    cdef bint truncated
+    cdef Piece p
+    if off + 20 > n:
+        _row(r, P_IPV4, 4, -1, -1, True, M_NONE, FR_NONE, V_NONE)
+        return
+    vihl = b[off]
+    if vihl >> 4 == 6:
+        # Wireshark's IPv4 dissector hands a version-6 packet to IPv6
+        _ipv6(dec, fr, off, n, depth, r, i)
+        return
+    total = _u16(b, off + 2)
+    frag = _u16(b, off + 6)
+    proto = b[off + 9]
+    src = dec._ip4(b, off + 12)
+    dst = dec._ip4(b, off + 16)
+    ihl = (vihl & 0x0F) * 4
+    if vihl >> 4 != 4 or ihl < 20:
+        _row(r, P_IPV4, 4, src, dst, False, M_IP, FR_NONE, V_NONE)
+        return
+    if off + ihl > n:
+        _row(r, P_IPV4, 4, src, dst, True, M_NONE, FR_NONE, V_NONE)
+        return
+    if _fold(_sum16(b, off, off + ihl)) == 0xFFFF:
+        ip_ck = V_GOOD
+    else:
+        ip_ck = V_OFFLOADED if _u16(b, off + 10) == 0 else V_BAD
+    if total == 0:
+        total = n - off        # segmentation offload: the NIC fills the length in later
+    if total < ihl:
+        _row(r, P_IPV4, 4, src, dst, False, M_IP, FR_NONE, ip_ck)
+        return
+    if off + total > n + fr.uncaptured:
+        total = n + fr.uncaptured - off
+    end = off + total
+    truncated = end > n
+    if truncated:
+        end = n
+    offset = (frag & 0x1FFF) * 8
+    more = frag & 0x2000
+    if offset or more:
+        if depth == 0 and fr.collect and not truncated:
+            p.ver = 4
+            p.l3 = fr.base + off
+            p.hdr_len = ihl
+            p.start = fr.base + off + ihl
+            p.end = fr.base + end
+            p.offset = offset
+            p.more = more != 0
+            p.ident = _u16(b, off + 4)
+            p.proto = proto
+            dec.pieces.push_back(p)
+            dec.piece_rows.push_back(i)
+        if offset or not truncated:
+            # the transport checksum covers the whole datagram: not verifiable from a piece
+            _row(r, P_IPV4, 4, src, dst, truncated, M_NONE, FR_NON_FIRST if offset else FR_FIRST, ip_ck)
+            r.l4_ck = V_UNVERIFIED
+            return
+        # a first fragment cut by the snapshot length: decoded as far as it goes, as Wireshark does
+        _payload(dec, fr, 4, off, off + ihl, end, total - ihl, proto, src, dst, truncated, FR_FIRST, ip_ck,
+                      NULL, NULL, depth, r, i)
+        return
+    _payload(dec, fr, 4, off, off + ihl, end, total - ihl, proto, src, dst, truncated, FR_NONE, ip_ck,
+                  NULL, NULL, depth, r, i)
+
+
+cdef void _ipv6(Decoder dec, Bytes* fr, int64_t off, int64_t n, int depth, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef const uint8_t* b = fr.b
+    cdef int64_t plen, nxt, src, dst, end, pos, hnext, fo, hlen, l4len, fragment = FR_NONE
+    cdef const uint8_t* final_dst = b + off + 24
+    cdef const uint8_t* home_src = NULL
+    cdef const uint8_t* found
+    cdef bint truncated, walked = False
+    cdef int k
+    cdef Piece p
+    if off + 40 > n:
+        _row(r, P_IPV6, 6, -1, -1, True, M_NONE, FR_NONE, V_NONE)
+        return
+    if b[off] >> 4 != 6:
+        _row(r, P_IPV6, 6, -1, -1, False, M_IPV6, FR_NONE, V_NONE)
+        return
+    plen = _u16(b, off + 4)
+    nxt = b[off + 6]
+    src = dec._ip6(b, off + 8)
+    dst = dec._ip6(b, off + 24)
+    if plen == 0:
+        plen = n - off - 40        # a jumbogram or an offloaded segment: trust the captured length
+    if off + 40 + plen > n + fr.uncaptured:
+        plen = n + fr.uncaptured - off - 40
+    end = off + 40 + plen
+    truncated = end > n
+    if truncated:
+        end = n
+    pos = off + 40
+    for k in range(MAX_EXTENSION_HEADERS):
+        if not _ip6_extension(nxt):
+            walked = True
+            break
+        if pos + 8 > end:
+            _row(r, P_IPV6, 6, src, dst, truncated, M_NONE if truncated else M_IPV6, fragment, V_NONE)
+            return
+        hnext = b[pos]
+        if nxt == 44:            # fragment header
+            fo = _u16(b, pos + 2)
+            if fo & 0xFFF9:
+                if depth == 0 and fr.collect and not truncated:
+                    p.ver = 6
+                    p.l3 = fr.base + off
+                    p.hdr_len = 40
+                    p.start = fr.base + pos + 8
+                    p.end = fr.base + end
+                    p.offset = fo & 0xFFF8
+                    p.more = fo & 1
+                    p.ident = _u32(b, pos + 4)
+                    p.proto = hnext
+                    dec.pieces.push_back(p)
+                    dec.piece_rows.push_back(i)
+                if fo & 0xFFF8 or not truncated:
+                    _row(r, P_IPV6, 6, src, dst, truncated, M_NONE, FR_NON_FIRST if fo & 0xFFF8 else FR_FIRST,
+                         V_NONE)
+                    r.l4_ck = V_UNVERIFIED
+                    return
+                fragment = FR_FIRST
+            hlen = 8
+        elif nxt == 51:          # the authentication header counts 4-byte units
+            hlen = (b[pos + 1] + 2) * 4
+        else:
+            hlen = (b[pos + 1] + 1) * 8
+            if nxt == 43:
+                found = _routing_final(b, pos, hlen, end)
+                if found != NULL:
+                    final_dst = found
+            elif nxt == 60:
+                found = _home_address(b, pos, hlen, end)
+                if found != NULL:
+                    home_src = found
+        pos += hlen
+        nxt = hnext
+    if not walked:
+        _row(r, P_IPV6, 6, src, dst, truncated, M_IPV6, fragment, V_NONE)
+        return
+    if pos > end:
+        _row(r, P_IPV6, 6, src, dst, truncated, M_NONE if truncated else M_IPV6, fragment, V_NONE)
+        return
+    l4len = off + 40 + plen - pos
+    _payload(dec, fr, 6, off, pos, end, l4len, nxt, src, dst, truncated, fragment, V_NONE, final_dst,
+                  home_src, depth, r, i)
+
+
+cdef void _payload(Decoder dec, Bytes* fr, int64_t ver, int64_t l3, int64_t l4, int64_t end, int64_t l4len,
+                   int64_t proto, int64_t src, int64_t dst, bint truncated, int64_t fragment, int64_t ip_ck,
+                   const uint8_t* final_dst, const uint8_t* home_src, int depth, Row* r,
+                   Py_ssize_t i) noexcept nogil:
+    """What the IP packet at *l3* carries at *l4*: TCP, UDP, ICMP, a tunnel, or nothing followed."""
+    cdef int64_t icmp = IPP_ICMP if ver == 4 else IPP_ICMPV6
+    if proto == IPP_TCP:
+        _tcp(dec, fr, l3, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, final_dst, home_src, r)
+    elif proto == IPP_UDP:
+        _udp(dec, fr, l3, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, final_dst, home_src, r, i)
+    elif proto == icmp:
+        _row(r, P_ICMP if ver == 4 else P_ICMPV6, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
+        if fragment == FR_NONE:
+            _quoted(dec, fr, l4, end, ver, r)
+            r.l4_ck = _transport_check(fr, l3, ver, l4, l4len, end, icmp, final_dst, home_src, truncated)
+    elif fragment == FR_NONE and depth < MAX_TUNNEL_DEPTH and _tunnel(dec, fr, proto, l4, end, depth, r, i):
+        pass
+    else:
+        _row(r, P_IPV4 if ver == 4 else P_IPV6, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
+
+
+cdef bint _tunnel(Decoder dec, Bytes* fr, int64_t proto, int64_t off, int64_t end, int depth, Row* r,
+                  Py_ssize_t i) noexcept nogil:
+    """IP in IP and GRE: the inner packet is the frame's row, as tshark reports the inner TCP/UDP."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t flags, etype, hlen
+    if proto == IPP_IPIP:
+        _ipv4(dec, fr, off, end, depth + 1, r, i)
+        return True
+    if proto == IPP_IPV6:
+        _ipv6(dec, fr, off, end, depth + 1, r, i)
+        return True
+    if proto == IPP_GRE and off + 4 <= end:
+        flags = b[off]
+        if b[off + 1] & 0x07:        # only GRE version 0 carries plain ethertypes
+            return False
+        etype = _u16(b, off + 2)
+        hlen = 4 + 4 * ((1 if (flags >> 7) & 1 or (flags >> 6) & 1 else 0) + ((flags >> 5) & 1)
+                        + ((flags >> 4) & 1))
+        if etype == ET_IPV4 or etype == ET_IPV6:
+            _ethertype_at(dec, fr, etype, off + hlen, end, depth + 1, r, i)
+            return True
+    return False
+
+
+cdef void _quoted(Decoder dec, Bytes* fr, int64_t off, int64_t end, int64_t ver, Row* r) noexcept nogil:
+    """The four-tuple of the TCP/UDP packet an ICMP error quotes, as the row's other flow.
+
+    Wireshark decodes the quoted headers and files the frame under the
+    quoted flow's stream too (numbering it when it was not seen), so the
+    stream numbers that follow depend on it.
+    """
+    cdef int64_t t
+    cdef Bytes inner
+    cdef Row q
+    if off + 8 > end:
+        return
+    t = fr.b[off]
+    if ver == 4 and not (t == 3 or t == 4 or t == 5 or t == 11 or t == 12):
+        return
+    if ver == 6 and not (1 <= t <= 4):
+        return
+    inner.b = fr.b + off + 8
+    inner.base = fr.base + off + 8
+    inner.n = end - off - 8
+    inner.uncaptured = fr.uncaptured
+    inner.collect = False
+    if inner.n <= 0 or inner.b[0] >> 4 != ver:
+        return
+    if ver == 4:
+        _ipv4(dec, &inner, 0, inner.n, MAX_TUNNEL_DEPTH, &q, -1)
+    else:
+        _ipv6(dec, &inner, 0, inner.n, MAX_TUNNEL_DEPTH, &q, -1)
+    if (q.proto == P_TCP or q.proto == P_UDP) and q.sport >= 0:
+        r.okind = 1 if q.proto == P_TCP else 2
+        r.osrc = q.src
+        r.osport = q.sport
+        r.odst = q.dst
+        r.odport = q.dport
+
+
+cdef void _tcp(Decoder dec, Bytes* fr, int64_t l3, int64_t off, int64_t end, int64_t l4len, int64_t ver, int64_t src,
+               int64_t dst, bint truncated, int64_t fragment, int64_t ip_ck, const uint8_t* final_dst,
+               const uint8_t* home_src, Row* r) noexcept nogil:
+    cdef const uint8_t* b = fr.b
+    cdef uint8_t head[20]
+    cdef int64_t hlen, flags
+    _row(r, P_TCP, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
+    if off + 20 > end:
+        r.truncated = True
+        if off + 16 > end:
+            return
+        # Wireshark still files a header cut after 16 bytes under its stream
+        memcpy(head, b + off, 16)
+        head[16] = head[17] = head[18] = head[19] = 0
+        _tcp_fields(head, 0, r)
+        return
+    _tcp_fields(b, off, r)
+    hlen = (b[off + 12] >> 4) * 4
+    if hlen < 20 or hlen > l4len:
+        if not (hlen > l4len and off + hlen > end and truncated):
+            r.malformed = M_TCP
+        r.plen = 0
+        r.hdrlen = hlen
+        return
+    if hlen > 20:
+        _tcp_options(b, off + 20, min(off + hlen, end), r)
+    r.plen = l4len - hlen
+    r.hdrlen = hlen
+    if off + hlen > end:
+        r.truncated = True       # options cut by the snapshot length; the lengths are still known
+    if fragment == FR_NONE:
+        r.l4_ck = _transport_check(fr, l3, ver, off, l4len, end, IPP_TCP, final_dst, home_src, r.truncated)
+
+
+cdef void _udp(Decoder dec, Bytes* fr, int64_t l3, int64_t off, int64_t end, int64_t l4len, int64_t ver, int64_t src,
+               int64_t dst, bint truncated, int64_t fragment, int64_t ip_ck, const uint8_t* final_dst,
+               const uint8_t* home_src, Row* r, Py_ssize_t i) noexcept nogil:
+    cdef const uint8_t* b = fr.b
+    cdef int64_t sport, dport, ulen, plen, l4_ck
+    cdef bint malformed = False
+    cdef Row inner
+    _row(r, P_UDP, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
+    if off + 8 > end:
+        r.truncated = True
+        return
+    sport = _u16(b, off)
+    dport = _u16(b, off + 2)
+    ulen = _u16(b, off + 4)
+    if fragment == FR_NONE and (ulen < 8 or ulen > l4len):
+        # UDP length 0 is allowed for IPv6 jumbograms only; otherwise IP's length is trusted
+        malformed = not (ver == 6 and ulen == 0)
+    plen = (l4len if malformed or ulen == 0 or fragment != FR_NONE else ulen) - 8
+    if fragment == FR_NONE and not malformed:
+        # the UDP checksum covers the UDP length, which may be less than IP's
+        l4_ck = _transport_check(fr, l3, ver, off, ulen if ulen else l4len, end, IPP_UDP, final_dst, home_src,
+                                 truncated)
+        if _udp_tunnel(dec, fr, sport, dport, off + 8, end, &inner):
+            r[0] = inner
+            r.okind = 2
+            r.osrc = src
+            r.osport = sport
+            r.odst = dst
+            r.odport = dport
+            return
+        r.l4_ck = l4_ck
+    r.sport = sport
+    r.dport = dport
+    r.plen = plen if plen > 0 else 0
+    if malformed:
+        r.malformed = M_UDP
+
+
+cdef bint _udp_tunnel(Decoder dec, Bytes* fr, int64_t sport, int64_t dport, int64_t off, int64_t end,
+                      Row* inner) noexcept nogil:
+    """The inner TCP/UDP row of a VXLAN or GTP-U packet (tshark decodes both)."""
+    cdef const uint8_t* b = fr.b
+    cdef int64_t flags, pos, nxt, ln
+    cdef int k
+    if dport == PORT_VXLAN:
+        if off + 8 + 14 > end or not b[off] & 0x08:
+            return False
+        _ethertype(dec, fr, off + 8 + 12, end, MAX_TUNNEL_DEPTH, inner, -1)
+    elif (dport == PORT_GENEVE and sport >= PORT_GENEVE) or (sport == PORT_GENEVE and dport >= PORT_GENEVE):
+        # the lower port's protocol is tried first: Geneve only from or to a higher port
+        if off + 8 > end:
+            return False
+        pos = off + 8 + (b[off] & 0x3F) * 4
+        if pos > end:
+            return False
+        if _u16(b, off + 2) == ET_TEB:
+            if pos + 14 > end:
+                return False
+            _ethertype(dec, fr, pos + 12, end, MAX_TUNNEL_DEPTH, inner, -1)
+        else:
+            _ethertype_at(dec, fr, _u16(b, off + 2), pos, end, MAX_TUNNEL_DEPTH, inner, -1)
+    elif sport == PORT_GTPU or dport == PORT_GTPU:
+        if off + 8 > end:
+            return False
+        flags = b[off]
+        if flags >> 5 != 1 or not flags & 0x10 or b[off + 1] != 0xFF:
+            return False
+        pos = off + 8
+        if flags & 0x07:
+            if pos + 4 > end:
+                return False
+            nxt = b[pos + 3]
+            pos += 4
+            for k in range(8):
+                if nxt == 0:
+                    break
+                if pos >= end or b[pos] == 0:
+                    return False
+                ln = b[pos] * 4
+                if pos + ln > end:
+                    return False
+                nxt = b[pos + ln - 1]
+                pos += ln
+        _guess_ip(dec, fr, pos, end, MAX_TUNNEL_DEPTH, inner, -1)
+    else:
+        return False
+    return (inner.proto == P_TCP or inner.proto == P_UDP) and inner.sport >= 0
 
 
 def decode_bytes(int64_t linktype, bytes data, wire_len=None):

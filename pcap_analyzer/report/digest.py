@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 
-from .. import explain, tables
-from ..analysis import capture_facts
 from ..capture.info import CaptureInfo
 from ..pipeline import IN, OUT, Background, Chunk, Run
-from ..schema import categorical
 from ..vocabulary import LABEL_NAMES, PROTOS, REPORT_LEAVES_OUT, VERDICTS
-from .documents import ChecksumDigest, EventDigest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The modules that make tables are imported while the capture is being read (pandas takes a
+# good part of a second to load).
 
 _TCP, _UDP = PROTOS.index("tcp"), PROTOS.index("udp")
 _BAD, _OFFLOADED = VERDICTS.index("bad"), VERDICTS.index("offloaded")
@@ -56,7 +57,10 @@ class Digest:
 class _Keeper:
     """Takes in a run's chunks: counts, the labelled and checksum-failing frames, example rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: bool, leave_out: tuple) -> None:
+        self.events = events
+        # frames only labelled with these (and with no checksum to tell about) are counted, not kept
+        self.leave_out = sum(1 << LABEL_NAMES.index(name) for name in leave_out if name in LABEL_NAMES)
         self.counts = {"packets": 0, "tcp_packets": 0, "udp_packets": 0, "truncated_frames": 0,
                        "malformed_frames": 0}
         self.verdicts = {"good": 0, "unverified": 0}
@@ -77,7 +81,8 @@ class _Keeper:
         for name in self.verdicts:
             v = VERDICTS.index(name)
             self.verdicts[name] += int(np.count_nonzero((ip == v) | (l4 == v)))
-        rows = np.flatnonzero((labels != 0) | (ip == _BAD) | (l4 == _BAD) | (ip == _OFFLOADED) | (l4 == _OFFLOADED))
+        told = labels if self.events else labels & ~self.leave_out
+        rows = np.flatnonzero((told != 0) | (ip == _BAD) | (l4 == _BAD) | (ip == _OFFLOADED) | (l4 == _OFFLOADED))
         if not len(rows):
             return
         self.kept.append(np.concatenate([inp[self._in][:, rows], out[self._out][:, rows]]))
@@ -106,18 +111,29 @@ def digest(path: str | os.PathLike, events: bool = False, leave_out: tuple = REP
     """
     step = progress or (lambda message: None)
     run = Run(path, in_flight=False)
-    keeper = _Keeper()
+    keeper = _Keeper(events, leave_out)
     step("reading frames")
 
     def read() -> None:
         for c in run.chunks(reuse=1, progress=lambda n: step(f"reading frames ({n:,} so far)")):
             keeper.take(c)
 
-    Background(read).result()
+    reading = Background(read)
+    import pandas  # noqa: F401  (loads while the capture is read)
+
+    from .. import tables  # noqa: F401
+    from . import documents  # noqa: F401
+    reading.result()
     return digest_of(run, keeper, events, leave_out)
 
 
 def digest_of(run: Run, keeper: _Keeper, events: bool, leave_out: tuple) -> Digest:
+    import pandas as pd
+
+    from .. import tables
+    from ..analysis import capture_facts
+    from .documents import ChecksumDigest, EventDigest
+
     ending = run.ending()
     kept = keeper.frames()
     at = {name: j for j, name in enumerate(_KEPT_IN + _KEPT_OUT)}
@@ -151,6 +167,11 @@ def _spread(kept: np.ndarray, at: dict, layout: dict, names: tuple) -> np.ndarra
 
 def _frames_table(c: Chunk, ending) -> pd.DataFrame:
     """The kept frames as a small packets table (the columns a digest reads)."""
+    import pandas as pd
+
+    from .. import tables
+    from ..schema import categorical
+
     inp, out = c.inp, c.out
     index = pd.RangeIndex(inp.shape[1])
     fc = ending.from_client(inp, out)
@@ -170,6 +191,8 @@ def _frames_table(c: Chunk, ending) -> pd.DataFrame:
 
 def _examples(keeper: _Keeper, ending, run: Run) -> pd.DataFrame:
     """The example candidates' rows, settled, as a packets table with their ``explain`` sentences."""
+    from .. import explain, tables
+
     rows = sorted(keeper.examples.values(), key=lambda r: int(r[0][IN["frame"]]))
     if rows:
         c = Chunk(np.stack([r[0] for r in rows], axis=1), np.stack([r[1] for r in rows], axis=1),

@@ -12,6 +12,8 @@ from ..vocabulary import MEANINGS, REPORT_LEAVES_OUT
 
 # Labels that describe how a frame was read rather than what TCP did.
 _MAX_FRAMES_LISTED = 12
+# Streams named per label among the notable frames.
+_STREAMS_LISTED = 4
 # A report shows this many streams (the busiest); `pcapan streams` lists all.
 _MAX_STREAMS_LISTED = 15
 
@@ -108,8 +110,7 @@ class EventDigest:
     Per label it keeps the count, the first frames and streams, and one
     example sentence: the first frame whose ``explain`` sentence is about
     that label, else the first frame carrying it.  :meth:`add` takes them
-    from a table of analysed frames; the compiled engine fills ``groups``
-    with what it added up itself (see :func:`pcap_analyzer.results.notable`).
+    from a table of analysed frames (once: the streams are counted per call).
     """
 
     def __init__(self, leave_out: tuple = ()) -> None:
@@ -146,8 +147,10 @@ class EventDigest:
         if not where:
             return
         frames = labelled["frame"].to_numpy()
-        proto = texts(labelled["proto"])
+        proto_codes, protos = coded(labelled["proto"])
         stream = labelled["stream"].to_numpy(dtype=np.int64, na_value=-1)
+        # one number per (protocol, stream): streams are numbered per protocol
+        stream_key = np.where((stream >= 0) & (proto_codes >= 0), proto_codes.astype(np.int64) << 40 | stream, -1)
         ex_frames = examples["frame"].to_numpy()
         ex_text = examples["explain"].to_numpy(dtype=object)
         ex_about = topics(examples).to_numpy(dtype=object, na_value=None)
@@ -158,15 +161,18 @@ class EventDigest:
             rows = np.isin(codes, where[label][2])
             first, place = where[label][:2]
             d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": MEANINGS.get(label, ""),
-                                               "about": None, "first": None,
+                                               "about": None, "first": None, "nstreams": 0,
                                                "at": (int(frames[first]), place)})
             d["count"] += int(rows.sum())
             at = np.flatnonzero(rows)
             if len(d["frames"]) < _MAX_FRAMES_LISTED:
                 d["frames"].extend(frames[at[:_MAX_FRAMES_LISTED - len(d["frames"])]].tolist())
-            known = at[(stream[at] >= 0) & (proto[at] != None)]  # noqa: E711 (element-wise)
-            for key, frame in zip(zip(proto[known].tolist(), stream[known].tolist()), frames[known].tolist()):
-                d["streams"].setdefault(key, frame)
+            keys = stream_key[at]
+            keys = keys[keys >= 0]
+            distinct, first_at = np.unique(keys, return_index=True)
+            d["nstreams"] += len(distinct)
+            for key in distinct[np.argsort(first_at)][:_STREAMS_LISTED].tolist():
+                d["streams"].setdefault((protos[key >> 40], key & ((1 << 40) - 1)), None)
             carrying = np.array([label in m for m in ex_members] + [False])[ex_codes]
             if d["first"] is None and carrying.any():
                 i = int(np.flatnonzero(carrying)[np.argmin(ex_frames[carrying])])
@@ -184,12 +190,12 @@ class EventDigest:
             shown = ", ".join(str(f) for f in d["frames"])
             if d["count"] > _MAX_FRAMES_LISTED:
                 shown += f", … {d['count'] - _MAX_FRAMES_LISTED} more"
-            streams = [f"{p} {n}" for p, n in d["streams"]]
-            # a digest may keep only the first streams and their number
-            total = d.get("nstreams", len(streams))
+            streams = [f"{p} {n}" for p, n in list(d["streams"])[:_STREAMS_LISTED]]
+            total = d["nstreams"]
             frame, sentence = d["about"] or d["first"]
+            more = total - _STREAMS_LISTED
             rows.append({"label": label, "count": d["count"],
-                         "streams": ", ".join(streams[:4]) + (f", … {total - 4} more" if total > 4 else ""),
+                         "streams": ", ".join(streams) + (f", … {more} more" if more > 0 else ""),
                          "frames": shown, "meaning": d["meaning"], "example": f"frame {frame}: {sentence}"})
         return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
