@@ -120,7 +120,7 @@ def stream_frames(path: str | os.PathLike, proto: str, stream: int) -> pd.DataFr
     from .vocabulary import PROTOS
 
     code = PROTOS.index(proto)
-    run = Run(path)
+    run = Run(path, only=(1 if proto == "tcp" else 2, stream))
     parts = []
     for c in run.chunks(reuse=1):
         at = np.flatnonzero((c.inp[IN["proto"]] == code) & (c.out[OUT["stream"]] == stream))
@@ -130,5 +130,6 @@ def stream_frames(path: str | os.PathLike, proto: str, stream: int) -> pd.DataFr
     ending = run.ending()
     frames = ending.settle(concat(parts))
     packets = tables.packets_table(frames, ending, run.info, run.first_ts)
+    # a RST's sentence looks at whether its stream had a SYN-ACK: this stream's facts say it
     packets["explain"] = explain.explain(packets, accepted=tables.accepted_streams(run))
     return schema.conform(packets, schema.PACKET_COLUMNS)

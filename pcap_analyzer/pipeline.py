@@ -35,7 +35,7 @@ TIMES = {name: j for j, name in enumerate(columns.TIMES)}
 _BAD, _OFFLOADED = VERDICTS.index("bad"), VERDICTS.index("offloaded")
 _LABEL = {name: 1 << bit for bit, name in enumerate(LABEL_NAMES)}
 # Columns of Analyser.facts.sender_table()
-_SENT, _SENT_NOT_GOOD, _SENT_BAD, _RECEIVED, _RECEIVED_NOT_GOOD = range(5)
+_SENT, _SENT_NOT_GOOD, _RECEIVED, _RECEIVED_NOT_GOOD = range(4)
 
 
 class Chunk(NamedTuple):
@@ -80,16 +80,17 @@ def _empty(shape: tuple, dtype) -> np.ndarray:
 class Run:
     """One read of a capture through the stages; raises :class:`.capture.info.CaptureError` when the
     file is not a capture.  *in_flight* False leaves bytes in flight out (a report never reads it,
-    and it costs a look at every unacknowledged segment)."""
+    and it costs a look at every unacknowledged segment); *only* (kind 1 TCP or 2 UDP, stream)
+    analyses that stream alone past the numbering of every stream."""
 
-    def __init__(self, path: str | os.PathLike, in_flight: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, in_flight: bool = True, only: tuple[int, int] | None = None) -> None:
         from .ports import service_name
 
         _analysis.use_service_names(service_name)
         self.reader = Reader(path)
         self.info = self.reader.info
         self.decoder = _decode.Decoder()
-        self.analyser = _analysis.Analyser(in_flight)
+        self.analyser = _analysis.Analyser(in_flight, only)
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
@@ -209,6 +210,26 @@ class Run:
         """What the whole capture decided (call after the last chunk)."""
         return Ending(self)
 
+    def release(self) -> None:
+        """Let go of the stages' state (all of it per stream) once everything needed was taken."""
+        self.analyser = None
+        self.decoder = None
+        _give_back_memory()
+
+
+def _give_back_memory() -> None:
+    """Return freed memory to the system: the stages keep per-stream state in many small blocks,
+    which the C library otherwise holds on to for the process's next small allocations, while the
+    tables made next are large arrays it takes from the system anew."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass    # not the GNU C library: nothing to ask
+
 
 def concat(parts: list[Chunk]) -> Chunk:
     """One chunk of consecutive chunks."""
@@ -236,14 +257,22 @@ class Ending:
         self.offloaders = offloading_senders(self.senders)
         self._offloads = np.zeros(max(len(self.senders), run.decoder.address_count()) + 1, dtype=bool)
         self._offloads[self.offloaders] = True
-        self._addresses: list | None = None
+        self._address_arrays = run.decoder.address_arrays()
 
-    @property
-    def addresses(self) -> list:
-        """Every address as text, by id."""
-        if self._addresses is None:
-            self._addresses = self.run.decoder.address_texts()
-        return self._addresses
+    def address_texts(self, ids: np.ndarray) -> np.ndarray:
+        """The addresses *ids* as text (an object array; None for -1)."""
+        return address_texts(*self._address_arrays, ids)
+
+    def address_codes(self, ids: np.ndarray) -> tuple[np.ndarray, list]:
+        """(a code per element of *ids*, -1 for none; the address each code stands for): the
+        addresses in use only, for a category column."""
+        ids = np.asarray(ids, dtype=np.int64)
+        used, codes = np.unique(ids, return_inverse=True)
+        names = self.address_texts(used).tolist()
+        if len(used) and used[0] < 0:
+            codes = codes - 1
+            names = names[1:]
+        return codes.reshape(ids.shape), names
 
     def from_client(self, inp: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Per frame: 1 sent by its stream's client, 0 by the server, -1 not in a stream."""
@@ -271,6 +300,28 @@ class Ending:
             cleared = ~(_LABEL["bad_tcp_checksum"] | _LABEL["bad_udp_checksum"])
             labels[hit] = (labels[hit] & cleared) | _LABEL["checksum_offloaded"]
         return c
+
+
+def address_texts(ver: np.ndarray, hi: np.ndarray, lo: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Addresses as text, IPv4 ones formatted column-wise (a capture may hold millions)."""
+    import socket
+    import struct
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.full(len(ids), None, dtype=object)
+    known = ids >= 0
+    v4 = np.flatnonzero(known)[ver[ids[known]] == 4]
+    if len(v4):
+        value = lo[ids[v4]].astype(np.uint32)
+        parts = [pc.cast(pa.array((value >> shift) & 0xFF), pa.string()) for shift in (24, 16, 8, 0)]
+        out[v4] = pc.binary_join_element_wise(*parts, ".").to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(known)[ver[ids[known]] == 6].tolist():
+        a = ids[i]
+        out[i] = socket.inet_ntop(socket.AF_INET6, struct.pack("!QQ", int(hi[a]), int(lo[a])))
+    return out
 
 
 def offloading_senders(senders: np.ndarray) -> np.ndarray:

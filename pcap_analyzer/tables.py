@@ -106,7 +106,8 @@ def packets_table(c: Chunk, ending: Ending, info: CaptureInfo, first_ts: int | N
     else:
         linktypes, lt_codes = np.unique(lt, return_inverse=True)
     fc = ending.from_client(i, o)
-    addresses = ending.addresses
+    src_codes, src_names = ending.address_codes(inp("src"))
+    dst_codes, dst_names = ending.address_codes(inp("dst"))
     first = first_ts if first_ts is not None else 0
     cols = {
         "frame": nullable(inp("frame")),
@@ -118,9 +119,9 @@ def packets_table(c: Chunk, ending: Ending, info: CaptureInfo, first_ts: int | N
         "wire_len": nullable(inp("wire_len")),
         "proto": categorical(inp("proto"), list(PROTOS), index),
         "ip_version": nullable(inp("ip_version"), np.int8),
-        "src": categorical(inp("src"), addresses, index),
+        "src": categorical(src_codes, src_names, index),
         "sport": nullable(inp("sport")),
-        "dst": categorical(inp("dst"), addresses, index),
+        "dst": categorical(dst_codes, dst_names, index),
         "dport": nullable(inp("dport")),
         "stream": nullable(out("stream")),
         "from_client": pd.arrays.BooleanArray(fc == 1, fc < 0),
@@ -198,154 +199,199 @@ def conn_state(orig: int, resp: int, orig_bytes: int, resp_bytes: int, history: 
     return "OTH"
 
 
-def _roles(per_side: np.ndarray, client: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(client's, server's) values of a [stream, side] array."""
-    rows = np.arange(len(client))
-    return per_side[rows, client], per_side[rows, 1 - client]
+class _Streams:
+    """The streams of one protocol as the stages left them, their sides turned into client and server."""
+
+    def __init__(self, run: Run, ending: Ending, kind: int) -> None:
+        self.kind = kind
+        # each field its own array (a view would keep the whole table alive)
+        self.flows = {name: row.copy() for name, row in zip(FLOW_FIELDS, run.analyser.flows.table(kind))}
+        self.facts = run.analyser.facts.table(kind, np.ascontiguousarray(self.flows["stream"]))
+        client = self.flows["client_side"]
+        self.server_first = (np.where(client < 0, self.flows["first_side"], client)) != self.flows["first_side"]
+        self.client_is_1 = np.where(client < 0, self.flows["first_side"], client) == 1
+        self._settle_checksums(ending)
+
+    def __len__(self) -> int:
+        return len(self.flows["stream"])
+
+    def roles(self, per_side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(client's, server's) values of a [stream, side] array."""
+        return (np.where(self.client_is_1, per_side[:, 1], per_side[:, 0]),
+                np.where(self.client_is_1, per_side[:, 0], per_side[:, 1]))
+
+    def first(self, if_client: str, else_: str) -> np.ndarray:
+        """A field of the stream's first frame for the client (its source when the client sent it)."""
+        return np.where(self.server_first, self.flows[else_], self.flows[if_client])
+
+    def tallied(self, name: str, index: tuple = ()) -> tuple[np.ndarray, np.ndarray] | None:
+        """(client's, server's) of a count kept only for streams with labels or checksums to count;
+        None when every stream's is 0."""
+        rows = np.flatnonzero(self.facts["tally"] >= 0)
+        values = self.facts["tallies"][name][(slice(None),) * 2 + index] if index else self.facts["tallies"][name]
+        if not len(rows) or not values.any():
+            return None
+        full = np.zeros((len(self), 2), dtype=np.int64)
+        full[rows] = values[self.facts["tally"][rows]]
+        return self.roles(full)
+
+    def _settle_checksums(self, ending: Ending) -> None:
+        """Wrong TCP/UDP checksums of offloading senders counted as offloaded (in place)."""
+        tallies, rows = self.facts["tallies"], np.flatnonzero(self.facts["tally"] >= 0)
+        if not len(ending.offloaders) or not len(rows):
+            return
+        f = self.flows
+        for side in (0, 1):
+            address = np.where(f["first_side"][rows] == side, f["first_src"][rows], f["first_dst"][rows])
+            hit = self.facts["tally"][rows[np.isin(address, ending.offloaders)]]
+            fine, ip_bad, ip_offloaded = (tallies["l4_bad"][hit, side, k] for k in range(3))
+            tallies["bad_checksums"][hit, side] -= fine + ip_offloaded
+            tallies["offloaded_checksums"][hit, side] += fine + ip_bad
 
 
-def _kind_table(run: Run, ending: Ending, kind: int) -> dict | None:
-    flows = dict(zip(FLOW_FIELDS, run.analyser.flows.table(kind)))
-    if not len(flows["stream"]):
-        return None
-    facts = run.analyser.facts.table(kind, np.ascontiguousarray(flows["stream"]))
-    client = flows["client_side"].astype(np.int64)
-    client[client < 0] = flows["first_side"][client < 0]
-    first_is_client = flows["first_side"] == client
-    _settle_checksums(facts, flows, ending)
-    return {"flows": flows, "facts": facts, "client": client, "first_is_client": first_is_client, "kind": kind}
+def _zeros(n: int) -> np.ndarray:
+    """n zeros that take no memory (a column where nothing was counted)."""
+    return np.broadcast_to(np.zeros(1, dtype=np.int64), (n,))
 
 
-def _settle_checksums(facts: dict, flows: dict, ending: Ending) -> None:
-    """Wrong TCP/UDP checksums of offloading senders counted as offloaded (in place)."""
-    if not len(ending.offloaders):
-        return
-    offloads = set(ending.offloaders.tolist())
-    for side in (0, 1):
-        address = np.where(flows["first_side"] == side, flows["first_src"], flows["first_dst"])
-        hit = np.flatnonzero(np.isin(address, list(offloads)))
-        if not len(hit):
-            continue
-        fine, ip_bad, ip_offloaded = (facts["l4_bad"][hit, side, k] for k in range(3))
-        facts["bad_checksums"][hit, side] -= fine + ip_offloaded
-        facts["offloaded_checksums"][hit, side] += fine + ip_bad
+def stream_parts(run: Run, ending: Ending) -> list:
+    """What the streams table is made of, taken from a finished run (which may then be released)."""
+    return [p for p in (_Streams(run, ending, 1), _Streams(run, ending, 2)) if len(p)]
 
 
-def streams_table(run: Run, ending: Ending) -> pd.DataFrame:
-    """One row per TCP/UDP stream of a finished run, in the schema's columns and dtypes."""
-    parts = [p for p in (_kind_table(run, ending, 1), _kind_table(run, ending, 2)) if p is not None]
+def streams_table(run: Run, ending: Ending, parts: list | None = None) -> pd.DataFrame:
+    """One row per TCP/UDP stream of a finished run (or of its *parts*), in the schema's columns and dtypes."""
+    if parts is None:
+        parts = stream_parts(run, ending)
     if not parts:
         return schema.conform(pd.DataFrame(), schema.STREAM_COLUMNS)
-    addresses = np.array(ending.addresses, dtype=object)
-    m = sum(len(p["client"]) for p in parts)
+    m = sum(len(p) for p in parts)
     index = pd.RangeIndex(m)
-    tcp = np.concatenate([np.full(len(p["client"]), p["kind"] == 1) for p in parts])
-    everywhere = np.zeros(m, dtype=bool)
+    tcp = np.concatenate([np.full(len(p), p.kind == 1) for p in parts])
+    nowhere = np.broadcast_to(np.zeros(1, dtype=bool), (m,))
 
     def joined(get) -> np.ndarray:
-        return np.concatenate([get(p) for p in parts])
+        return np.concatenate([get(p) for p in parts]) if len(parts) > 1 else get(parts[0])
 
     def by_role(name: str) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [_roles(p["facts"][name], p["client"]) for p in parts]
-        return np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+        return joined(lambda p: p.roles(p.facts[name])[0]), joined(lambda p: p.roles(p.facts[name])[1])
 
-    def first(name_if_client: str, name_else: str) -> np.ndarray:
-        return joined(lambda p: np.where(p["first_is_client"], p["flows"][name_if_client], p["flows"][name_else]))
+    def counted(name: str, index: tuple = ()) -> tuple[np.ndarray, np.ndarray]:
+        got = [p.tallied(name, index) for p in parts]
+        if all(g is None for g in got):
+            return _zeros(m), _zeros(m)
+        full = [g if g is not None else (np.zeros(len(p), np.int64), np.zeros(len(p), np.int64))
+                for g, p in zip(got, parts)]
+        return np.concatenate([c for c, _ in full]), np.concatenate([s for _, s in full])
 
     def integers(values, present=None):
-        return pd.arrays.IntegerArray(np.asarray(values, dtype=np.int64).copy(),
-                                      everywhere.copy() if present is None else ~present)
+        values = np.asarray(values, dtype=np.int64)
+        return pd.arrays.IntegerArray(values, nowhere if present is None else ~present)
 
-    def text(values):
-        return pd.array(np.asarray(values, dtype=object), dtype="string")
-
-    client_addr, server_addr = first("first_src", "first_dst"), first("first_dst", "first_src")
-    cport, sport = first("first_sport", "first_dport"), first("first_dport", "first_sport")
+    client_addr = joined(lambda p: p.first("first_src", "first_dst"))
+    server_addr = joined(lambda p: p.first("first_dst", "first_src"))
+    cport = joined(lambda p: p.first("first_sport", "first_dport"))
+    sport = joined(lambda p: p.first("first_dport", "first_sport"))
     pk, by = by_role("packets"), by_role("bytes")
-    syn, _ = by_role("syn_frame")
-    syn_seq, _ = by_role("syn_seq")
-    _, sa = by_role("sa_frame")
-    _, sa_seq = by_role("sa_seq")
-    ha = joined(lambda p: p["facts"]["ha_frame"])
+    syn, syn_seq = by_role("syn_frame")[0], by_role("syn_seq")[0]
+    sa, sa_seq = by_role("sa_frame")[1], by_role("sa_seq")[1]
+    ha = joined(lambda p: p.facts["ha_frame"])
     has_syn, has_sa, has_ha = tcp & (syn >= 0), tcp & (sa >= 0), tcp & (ha >= 0)
-    start, end = joined(lambda p: p["flows"]["start"]), joined(lambda p: p["flows"]["end"])
-    ranges = range_names(cport)
+    start, end = joined(lambda p: p.flows["start"]), joined(lambda p: p.flows["end"])
     served, at = np.unique(sport * 2 + ~tcp, return_inverse=True)
-    service = np.array([service_name(int(x) >> 1, "udp" if x & 1 else "tcp") for x in served.tolist()],
-                       dtype=object)[at]
+    services = [service_name(int(x) >> 1, "udp" if x & 1 else "tcp") for x in served.tolist()]
+    range_codes, range_texts = pd.factorize(range_names(cport))
     history, state = _histories(parts, tcp, pk, by)
     handshake = np.select([has_syn & has_sa & has_ha, has_sa, has_syn, tcp], [0, 1, 2, 3], -1)
-    state_codes, state_names = pd.factorize(np.asarray(state, dtype=object))
     info = run.info
     table = {
         "proto": categorical(np.where(tcp, 0, 1), ["tcp", "udp"], index),
-        "stream": integers(joined(lambda p: p["flows"]["stream"])),
-        "client": text(addresses[client_addr]), "client_port": integers(cport),
-        "server": text(addresses[server_addr]), "server_port": integers(sport), "service": text(service),
-        "client_port_ephemeral": pd.arrays.BooleanArray(pd.notna(ranges), everywhere.copy()),
-        "client_port_range": text(ranges),
+        "stream": integers(joined(lambda p: p.flows["stream"])),
+        "client": _text(ending.address_texts(client_addr)), "client_port": integers(cport),
+        "server": _text(ending.address_texts(server_addr)), "server_port": integers(sport),
+        "service": _coded_text(at, services),
+        "client_port_ephemeral": pd.arrays.BooleanArray(range_codes >= 0, nowhere),
+        "client_port_range": _coded_text(range_codes, list(range_texts)),
         "client_packets": integers(pk[0]), "server_packets": integers(pk[1]),
         "client_bytes": integers(by[0]), "server_bytes": integers(by[1]),
-        "first_frame": integers(joined(lambda p: p["flows"]["first_frame"])),
-        "last_frame": integers(joined(lambda p: p["flows"]["last_frame"])),
+        "first_frame": integers(joined(lambda p: p.flows["first_frame"])),
+        "last_frame": integers(joined(lambda p: p.flows["last_frame"])),
         "start": times_column(start, info, index), "end": times_column(end, info, index),
         "duration_s": (end - start) / 1e9,
         "client_isn": integers(syn_seq, has_syn), "syn_frame": integers(syn, has_syn),
         "server_isn": integers(sa_seq, has_sa), "syn_ack_frame": integers(sa, has_sa),
         "handshake_ack_frame": integers(ha, has_ha),
         "handshake": categorical(handshake, ["complete", "syn_ack_seen", "syn_only", "not_captured"], index),
-        "completeness": integers(joined(lambda p: p["facts"]["completeness"]), tcp),
-        "reused_ports": pd.arrays.BooleanArray(joined(lambda p: p["flows"]["reused"]).astype(bool), ~tcp),
-        "history": text(history),
-        "conn_state": categorical(state_codes, [str(v) for v in state_names], index),
+        "completeness": integers(joined(lambda p: p.facts["completeness"]), tcp),
+        "reused_ports": pd.arrays.BooleanArray(joined(lambda p: p.flows["reused"]).astype(bool), ~tcp),
+        "history": history,
+        "conn_state": state,
     }
     seq_index = {name: b for b, name in enumerate(LABEL_NAMES)}
     for name in STREAM_COUNTED:
-        b = seq_index[name]
-        pairs = [_roles(p["facts"]["labels"][:, :, b], p["client"]) for p in parts]
-        table[f"client_{name}"] = integers(np.concatenate([a for a, _ in pairs]), tcp)
-        table[f"server_{name}"] = integers(np.concatenate([s for _, s in pairs]), tcp)
+        c_, s_ = counted("labels", (seq_index[name],))
+        table[f"client_{name}"] = integers(c_, tcp)
+        table[f"server_{name}"] = integers(s_, tcp)
     for name, all_protos in (("retransmitted_bytes", False), ("bad_checksums", True), ("offloaded_checksums", True)):
-        c_, s_ = by_role(name)
+        c_, s_ = counted(name)
         table[f"client_{name}"] = integers(c_, None if all_protos else tcp)
         table[f"server_{name}"] = integers(s_, None if all_protos else tcp)
-    table["initial_rtt_s"] = np.where(tcp, joined(lambda p: p["facts"]["irtt"]), np.nan)
+    table["initial_rtt_s"] = np.where(tcp, joined(lambda p: p.facts["irtt"]), np.nan)
     return schema.conform(pd.DataFrame(table, index=index, copy=False), schema.STREAM_COLUMNS)
 
 
-def _histories(parts: list, tcp: np.ndarray, pk: tuple, by: tuple) -> tuple[list, list]:
-    """Each stream's history and connection state, made once per distinct case."""
-    sent, answered = pk[0] > 0, pk[1] > 0
-    history = (np.where(sent, "D", "").astype(object) + np.where(answered, "d", "").astype(object))
-    state = np.select([sent & answered, sent], ["SF", "S0"], "SHR").astype(object)
-    rows = np.flatnonzero(tcp)
-    if len(rows):
-        p = next(p for p in parts if p["kind"] == 1)
-        f = p["facts"]
-        client = p["client"]
-        hist = f["hist"]
-        # a history code is letter + 6 * side: the client's letters are written in capitals
-        side = hist // 6
-        letter = hist % 6
-        upper = side == client[:, None]
-        code = np.where(upper, letter, letter + 6)
-        states = np.stack(_roles(f["state"], client), axis=1)
-        key = np.zeros(len(client), dtype=np.int64)
-        for k in range(code.shape[1]):
-            key = key * 16 + np.where(np.arange(code.shape[1])[k] < f["hist_len"], code[:, k], 15)
-        key = ((key * 16 + f["hist_len"]) * 8 + states[:, 0]) * 8 + states[:, 1]
-        key = key * 4 + (by[0][rows] > 0) * 2 + (by[1][rows] > 0)
-        _cases, first_row, at = np.unique(key, return_index=True, return_inverse=True)
-        letters = HISTORY_LETTERS + HISTORY_LETTERS.lower()
-        texts, verdicts = [], []
-        for j in first_row.tolist():
-            text = "".join(letters[c] for c in code[j, :f["hist_len"][j]].tolist())
-            texts.append(text)
-            verdicts.append(conn_state(int(states[j, 0]), int(states[j, 1]), int(by[0][rows[j]]),
-                                       int(by[1][rows[j]]), text))
-        history[rows] = np.array(texts, dtype=object)[at]
-        state[rows] = np.array(verdicts, dtype=object)[at]
-    return history.tolist(), state.tolist()
+def _text(values: np.ndarray):
+    """A text column (string dtype) of an object array of str or None."""
+    import pyarrow as pa
+
+    return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string(), from_pandas=True))
+
+
+def _coded_text(codes: np.ndarray, texts: list):
+    """A text column (string dtype) of codes into *texts* (-1: missing), each text made once."""
+    import pyarrow as pa
+
+    values = pa.array(texts, type=pa.large_string())
+    return pd.arrays.ArrowStringArray(values.take(pa.array(codes, mask=codes < 0)))
+
+
+def _histories(parts: list, tcp: np.ndarray, pk: tuple, by: tuple):
+    """Each stream's history (text column) and connection state (category column), made once per
+    distinct case: a TCP stream's history letters, its two endpoint states, and which sides sent data;
+    a UDP stream's is which sides sent packets."""
+    m = len(tcp)
+    key = (pk[0] > 0) * 2 + (pk[1] > 0) + (by[0] > 0) * 8 + (by[1] > 0) * 4
+    key = key.astype(np.int64)
+    tcp_part = next((p for p in parts if p.kind == 1), None)
+    if tcp_part is not None:
+        f = tcp_part.facts
+        hist, length, client_is_1 = f["hist"], f["hist_len"], tcp_part.client_is_1
+        states = np.stack(tcp_part.roles(f["state"]), axis=1)
+        k = np.zeros(len(tcp_part), dtype=np.int64)
+        for j in range(hist.shape[1]):
+            # a history code is letter + 6 * side: the client's letters are written in capitals
+            h = hist[:, j]
+            code = np.where(j < length, h % 6 + np.where((h >= 6) == client_is_1, 0, 6), 15)
+            k = k * 16 + code
+        k = (k * 8 + states[:, 0]) * 8 + states[:, 1]
+        rows = np.flatnonzero(tcp)
+        key[rows] = key[rows] + (k << 4) + (1 << 62)
+    cases, first, at = np.unique(key, return_index=True, return_inverse=True)
+    letters = HISTORY_LETTERS + HISTORY_LETTERS.lower()
+    histories, verdicts = [], []
+    for case, j in zip(cases.tolist(), first.tolist()):
+        if case >> 62:     # a TCP stream (they come first, so j is its row among them too)
+            codes = [(h % 6) + (0 if (h >= 6) == client_is_1[j] else 6) for h in hist[j, :length[j]].tolist()]
+            text = "".join(letters[c] for c in codes)
+            verdicts.append(conn_state(int(states[j, 0]), int(states[j, 1]), int(by[0][j]), int(by[1][j]), text))
+        else:
+            sent, answered = case & 2, case & 1
+            text = ("D" if sent else "") + ("d" if answered else "")
+            verdicts.append("SF" if sent and answered else "S0" if sent else "SHR")
+        histories.append(text)
+    state_names = sorted(set(verdicts))
+    state_codes = np.array([state_names.index(v) for v in verdicts], dtype=np.int64)[at]
+    return _coded_text(at, histories), categorical(state_codes, state_names, pd.RangeIndex(m))
 
 
 def events_table(packets: pd.DataFrame) -> pd.DataFrame:

@@ -134,15 +134,20 @@ def digest_of(run: Run, keeper: _Keeper, events: bool, leave_out: tuple) -> Dige
     from ..analysis import capture_facts
     from .documents import ChecksumDigest, EventDigest
 
+    run.analyser.sequence = None      # its state is not asked for again
     ending = run.ending()
     kept = keeper.frames()
     at = {name: j for j, name in enumerate(_KEPT_IN + _KEPT_OUT)}
     # the kept frames with the whole capture's decisions applied (in the kept columns' layout)
     settled = ending.settle(Chunk(_spread(kept, at, IN, _KEPT_IN), _spread(kept, at, OUT, _KEPT_OUT),
                                   np.zeros((3, kept.shape[1])), {}))
-    streams = tables.streams_table(run, ending)
+    accepted = tables.accepted_streams(run)
+    parts = tables.stream_parts(run, ending)
+    run.release()
+    streams = tables.streams_table(run, ending, parts)
+    del parts
     frames = _frames_table(settled, ending)
-    examples = _examples(keeper, ending, run)
+    examples = _examples(keeper, ending, run, accepted)
     first_ts = run.first_ts
     first_time = tables.times_column(np.array([first_ts]), run.info, pd.RangeIndex(1)).iloc[0] \
         if first_ts is not None else None
@@ -178,7 +183,7 @@ def _frames_table(c: Chunk, ending) -> pd.DataFrame:
     return pd.DataFrame({
         "frame": tables.nullable(inp[IN["frame"]]),
         "proto": categorical(inp[IN["proto"]], list(PROTOS), index),
-        "src": categorical(inp[IN["src"]], ending.addresses, index),
+        "src": categorical(*ending.address_codes(inp[IN["src"]]), index),
         "stream": tables.nullable(out[OUT["stream"]]),
         "from_client": pd.arrays.BooleanArray(fc == 1, fc < 0),
         "rel_seq": tables.nullable(out[OUT["rel_seq"]]),
@@ -189,7 +194,7 @@ def _frames_table(c: Chunk, ending) -> pd.DataFrame:
     }, index=index)
 
 
-def _examples(keeper: _Keeper, ending, run: Run) -> pd.DataFrame:
+def _examples(keeper: _Keeper, ending, run: Run, accepted: np.ndarray) -> pd.DataFrame:
     """The example candidates' rows, settled, as a packets table with their ``explain`` sentences."""
     from .. import explain, tables
 
@@ -201,5 +206,5 @@ def _examples(keeper: _Keeper, ending, run: Run) -> pd.DataFrame:
         c = Chunk(np.zeros((len(IN), 0), np.int64), np.zeros((len(OUT), 0), np.int64), np.zeros((3, 0)), {})
     ending.settle(c)
     p = tables.packets_table(c, ending, run.info, run.first_ts)
-    p["explain"] = explain.explain(p, accepted=tables.accepted_streams(run))
+    p["explain"] = explain.explain(p, accepted=accepted)
     return p

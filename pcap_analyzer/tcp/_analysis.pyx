@@ -33,12 +33,15 @@ cdef class Analyser:
     cdef public Flows flows
     cdef public Sequence sequence
     cdef public StreamFacts facts
+    # only one stream analysed past its numbering (kind 0: every stream)
+    cdef int64_t only_kind, only_stream
 
-    def __cinit__(self, bint in_flight=True):
+    def __cinit__(self, bint in_flight=True, only=None):
         self.flows = Flows()
         self.sequence = Sequence()
         self.sequence.in_flight = in_flight
         self.facts = StreamFacts()
+        self.only_kind, self.only_stream = only if only is not None else (0, -1)
 
     def analyse(self, const int64_t[:, :] inp, int64_t[:, :] out, double[:, :] times, Py_ssize_t count):
         """Analyse the first *count* frames of *inp* (the next ones of the capture) into *out*, *times*."""
@@ -51,8 +54,10 @@ cdef class Analyser:
                 _store(&f, out, times, i)
 
     cdef void _frame(self, Frame* f) noexcept nogil:
+        cdef bint wanted
         self.flows.step(f)
-        if f.kind == 1:
+        wanted = self.only_kind == 0 or (f.kind == self.only_kind and f.stream == self.only_stream)
+        if f.kind == 1 and wanted:
             self.sequence.step(f)
         else:
             f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = -1
@@ -71,7 +76,7 @@ cdef class Analyser:
         if f.l4_ck == V_OFFLOADED or f.ip_ck == V_OFFLOADED:
             f.labels |= L_CHECKSUM_OFFLOADED
         self.facts.checksums(f)
-        if f.kind != 0:
+        if f.kind != 0 and wanted:
             self.facts.add(f)
 
 

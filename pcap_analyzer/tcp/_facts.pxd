@@ -1,5 +1,5 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
-from libcpp.vector cimport vector
+from libcpp.deque cimport deque
 
 from pcap_analyzer.tcp._frame cimport Frame
 
@@ -33,12 +33,15 @@ cdef struct Tally:               # a stream's labels and checksums, per side: ke
     int64_t l4_bad[2][3]
 
 
+cdef struct Sender:              # the TCP/UDP checksums an address sent and received
+    int64_t sent, sent_not_good
+    uint8_t received, received_not_good      # any at all, any not good
+
+
 cdef class StreamFacts:
-    cdef vector[Facts] tcp, udp
-    cdef vector[Tally] tallies
-    # per address: checksums sent, sent not good, sent wrong, received, received not good;
-    # and the three wrong-TCP/UDP-checksum counts of Tally.l4_bad, for the packets it sent
-    cdef vector[int64_t] senders
+    cdef deque[Facts] tcp, udp
+    cdef deque[Tally] tallies
+    cdef deque[Sender] senders               # by address id
 
     cdef void add(self, Frame* f) noexcept nogil
     cdef void checksums(self, Frame* f) noexcept nogil

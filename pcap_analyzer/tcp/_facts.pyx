@@ -16,7 +16,8 @@ a sender failing all of its checksums while everything it receives checks
 out is offloading them (decided in :mod:`pcap_analyzer.tables`).
 """
 from libc.math cimport NAN, isnan
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t
+from libcpp.deque cimport deque
 
 from pcap_analyzer.tcp._frame cimport Frame
 
@@ -42,18 +43,9 @@ cdef enum:
     H_F = 3
     H_R = 4
     H_A = 5
-    # what StreamFacts.senders holds per address
-    SENT = 0
-    SENT_NOT_GOOD = 1
-    SENT_BAD = 2
-    RECEIVED = 3
-    RECEIVED_NOT_GOOD = 4
-    SENT_L4_BAD = 5
-    PER_SENDER = 8
 
 HISTORY_LETTERS = "SHDFRA"
-SENDER_FIELDS = ("sent", "sent_not_good", "sent_bad", "received", "received_not_good",
-                 "l4_bad_ip_fine", "l4_bad_ip_bad", "l4_bad_ip_offloaded")
+SENDER_FIELDS = ("sent", "sent_not_good", "received", "received_not_good")
 
 
 cdef inline void _note(Facts* s, int letter, int64_t side) noexcept nogil:
@@ -111,7 +103,7 @@ cdef class StreamFacts:
     """The facts of every stream of one capture, added up frame by frame."""
 
     cdef Facts* _facts(self, int64_t kind, int64_t stream) noexcept nogil:
-        cdef vector[Facts]* v = &self.tcp if kind == 1 else &self.udp
+        cdef deque[Facts]* v = &self.tcp if kind == 1 else &self.udp
         cdef Facts s
         cdef int e
         while <int64_t>v.size() <= stream:
@@ -180,61 +172,61 @@ cdef class StreamFacts:
 
     cdef void checksums(self, Frame* f) noexcept nogil:
         """Count the frame's TCP/UDP checksum for its sender and its receiver."""
-        cdef int64_t* row
+        cdef Sender none
+        cdef Sender* sender
         cdef int64_t top = f.src if f.src > f.dst else f.dst
         if not (f.l4_ck == V_GOOD or f.l4_ck == V_BAD or f.l4_ck == V_OFFLOADED) or f.src < 0 or f.dst < 0:
             return
-        if <int64_t>self.senders.size() < PER_SENDER * (top + 1):
-            self.senders.resize(PER_SENDER * (top + 1), 0)
-        row = &self.senders[PER_SENDER * f.src]
-        row[SENT] += 1
+        none.sent = none.sent_not_good = 0
+        none.received = none.received_not_good = 0
+        while <int64_t>self.senders.size() <= top:
+            self.senders.push_back(none)
+        sender = &self.senders[f.src]
+        sender.sent += 1
         if f.l4_ck != V_GOOD:
-            row[SENT_NOT_GOOD] += 1
-        if f.l4_ck == V_BAD:
-            row[SENT_BAD] += 1
-            row[SENT_L4_BAD + (1 if f.ip_ck == V_BAD else (2 if f.ip_ck == V_OFFLOADED else 0))] += 1
-        row = &self.senders[PER_SENDER * f.dst]
-        row[RECEIVED] += 1
+            sender.sent_not_good += 1
+        sender = &self.senders[f.dst]
+        sender.received = 1
         if f.l4_ck != V_GOOD:
-            row[RECEIVED_NOT_GOOD] += 1
+            sender.received_not_good = 1
 
     # -- at the end ------------------------------------------------------------
 
     def sender_table(self):
-        """Per address id: the counts of SENDER_FIELDS (addresses x 8)."""
-        n = self.senders.size() // PER_SENDER
-        out = np.zeros((n, PER_SENDER), dtype=np.int64)
+        """Per address id: SENDER_FIELDS (addresses x 4)."""
+        n = self.senders.size()
+        out = np.zeros((n, 4), dtype=np.int64)
         cdef int64_t[:, ::1] o = out
-        cdef size_t j, k
+        cdef size_t j
         for j in range(n):
-            for k in range(PER_SENDER):
-                o[j, k] = self.senders[PER_SENDER * j + k]
+            o[j, 0] = self.senders[j].sent
+            o[j, 1] = self.senders[j].sent_not_good
+            o[j, 2] = self.senders[j].received
+            o[j, 3] = self.senders[j].received_not_good
         return out
 
     def table(self, int64_t kind, const int64_t[::1] streams):
         """The facts of *streams* (numbers of *kind*), as columns: a dict of arrays, each [stream, side]
-        where it is per side."""
-        cdef vector[Facts]* v = &self.tcp if kind == 1 else &self.udp
-        cdef Py_ssize_t m = streams.shape[0], k, e, b
+        where it is per side.  Labels and checksum counts come apart, for the streams that have any:
+        ``tally`` gives a stream's row in ``tallies`` (a dict of [row, side, ...] arrays), -1 for none."""
+        cdef deque[Facts]* v = &self.tcp if kind == 1 else &self.udp
+        cdef Py_ssize_t m = streams.shape[0], k, e, b, t = 0
         cdef Facts* s
-        cdef Tally* t
-        cdef Facts none
+        cdef Tally* y
         out = {name: np.zeros((m, 2), dtype=np.int64) for name in (
-            "packets", "bytes", "syn_frame", "syn_seq", "sa_frame", "sa_seq", "state", "retransmitted_bytes",
-            "bad_checksums", "offloaded_checksums")}
-        out["l4_bad"] = np.zeros((m, 2, 3), dtype=np.int64)
-        out["labels"] = np.zeros((m, 2, SEQUENCE_LABELS), dtype=np.int64)
+            "packets", "bytes", "syn_frame", "syn_seq", "sa_frame", "sa_seq", "state")}
         out["ha_frame"] = np.full(m, -1, dtype=np.int64)
         out["completeness"] = np.zeros(m, dtype=np.int64)
         out["irtt"] = np.full(m, np.nan)
         out["hist_len"] = np.zeros(m, dtype=np.int64)
-        out["hist"] = np.zeros((m, 12), dtype=np.int64)
+        out["hist"] = np.zeros((m, 12), dtype=np.int8)
+        out["tally"] = np.full(m, -1, dtype=np.int64)
         cdef int64_t[:, ::1] packets = out["packets"], nbytes = out["bytes"], syn_frame = out["syn_frame"]
         cdef int64_t[:, ::1] syn_seq = out["syn_seq"], sa_frame = out["sa_frame"], sa_seq = out["sa_seq"]
-        cdef int64_t[:, ::1] state = out["state"], retr = out["retransmitted_bytes"], bad = out["bad_checksums"]
-        cdef int64_t[:, ::1] off = out["offloaded_checksums"], hist = out["hist"]
-        cdef int64_t[:, :, ::1] labels = out["labels"], l4_bad = out["l4_bad"]
+        cdef int64_t[:, ::1] state = out["state"]
+        cdef int8_t[:, ::1] hist = out["hist"]
         cdef int64_t[::1] ha = out["ha_frame"], comp = out["completeness"], hist_len = out["hist_len"]
+        cdef int64_t[::1] tally = out["tally"]
         cdef double[::1] irtt = out["irtt"]
         for k in range(m):
             if streams[k] >= <int64_t>v.size():
@@ -248,24 +240,39 @@ cdef class StreamFacts:
                 sa_frame[k, e] = s.sa_frame[e]
                 sa_seq[k, e] = s.sa_seq[e]
                 state[k, e] = s.state[e]
-                if s.tally >= 0:
-                    t = &self.tallies[s.tally]
-                    retr[k, e] = t.retransmitted[e]
-                    bad[k, e] = t.bad[e]
-                    off[k, e] = t.offloaded[e]
-                    for b in range(3):
-                        l4_bad[k, e, b] = t.l4_bad[e][b]
-                    for b in range(SEQUENCE_LABELS):
-                        labels[k, e, b] = t.labels[e][b]
+            if s.tally >= 0:
+                tally[k] = t
+                t += 1
             ha[k] = s.ha_frame
             comp[k] = s.completeness
             irtt[k] = s.irtt
             hist_len[k] = s.hist_len
             for b in range(s.hist_len):
                 hist[k, b] = s.hist[b]
+        tallies = {"labels": np.zeros((t, 2, SEQUENCE_LABELS), dtype=np.int64), "l4_bad": np.zeros((t, 2, 3), dtype=np.int64)}
+        for name in ("retransmitted_bytes", "bad_checksums", "offloaded_checksums"):
+            tallies[name] = np.zeros((t, 2), dtype=np.int64)
+        cdef int64_t[:, :, ::1] labels = tallies["labels"], l4_bad = tallies["l4_bad"]
+        cdef int64_t[:, ::1] retr = tallies["retransmitted_bytes"], bad = tallies["bad_checksums"]
+        cdef int64_t[:, ::1] off = tallies["offloaded_checksums"]
+        t = 0
+        for k in range(m):
+            if tally[k] < 0:
+                continue
+            y = &self.tallies[v[0][streams[k]].tally]
+            for e in range(2):
+                retr[t, e] = y.retransmitted[e]
+                bad[t, e] = y.bad[e]
+                off[t, e] = y.offloaded[e]
+                for b in range(3):
+                    l4_bad[t, e, b] = y.l4_bad[e][b]
+                for b in range(SEQUENCE_LABELS):
+                    labels[t, e, b] = y.labels[e][b]
+            t += 1
+        out["tallies"] = tallies
         return out
 
     def memory(self):
         """Bytes held (for measuring memory per stream)."""
-        return ((self.tcp.capacity() + self.udp.capacity()) * sizeof(Facts) + self.tallies.capacity() * sizeof(Tally)
-                + self.senders.capacity() * 8)
+        return ((self.tcp.size() + self.udp.size()) * sizeof(Facts) + self.tallies.size() * sizeof(Tally)
+                + self.senders.size() * sizeof(Sender))

@@ -1,5 +1,5 @@
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
-from libcpp.vector cimport vector
+from libcpp.deque cimport deque
 
 from pcap_analyzer._table cimport PcapanTable
 from pcap_analyzer.tcp._frame cimport Frame
@@ -19,11 +19,11 @@ cdef class Flows:
     cdef PcapanTable convs
     # per conversation: its current TCP/UDP stream, each side's sequence base (and whether
     # known), whether a request to a wildcard-reply port was seen, whether its reply is due
-    cdef vector[int64_t] conv_stream
-    cdef vector[uint32_t] conv_base
-    cdef vector[uint8_t] conv_bits
+    cdef deque[int64_t] conv_stream
+    cdef deque[uint32_t] conv_base
+    cdef deque[uint8_t] conv_bits
     cdef int64_t counters[3]
-    cdef vector[Flow] tcp, udp
+    cdef deque[Flow] tcp, udp
 
     cdef void step(self, Frame* f) noexcept nogil
     cdef Flow* flow(self, int64_t kind, int64_t stream) noexcept nogil

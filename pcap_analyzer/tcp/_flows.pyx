@@ -26,6 +26,8 @@ client side once everything was seen.
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
+from libcpp.deque cimport deque
+
 from pcap_analyzer._table cimport PcapanTable
 from pcap_analyzer.tcp._frame cimport Frame
 
@@ -296,7 +298,7 @@ cdef class Flows:
 
     def clients(self, int64_t kind):
         """Each stream's client side (0/1) as decided by everything seen (-1: no frame of its own)."""
-        cdef vector[Flow]* v = &self.tcp if kind == 1 else &self.udp
+        cdef deque[Flow]* v = &self.tcp if kind == 1 else &self.udp
         out = np.full(v.size(), -1, dtype=np.int8)
         cdef int8_t[::1] o = out
         cdef size_t j
@@ -308,7 +310,7 @@ cdef class Flows:
     def table(self, int64_t kind):
         """Per stream (those with frames of their own): number, first and last frame and time, the
         first frame's addresses, ports and side, whether it reused ports, and the client side."""
-        cdef vector[Flow]* v = &self.tcp if kind == 1 else &self.udp
+        cdef deque[Flow]* v = &self.tcp if kind == 1 else &self.udp
         cdef size_t j, m = 0, k = 0
         for j in range(v.size()):
             if v[0][j].first_frame >= 0:
@@ -337,8 +339,8 @@ cdef class Flows:
 
     def memory(self):
         """Bytes held (for measuring memory per stream)."""
-        return (self.convs.memory() + self.conv_stream.capacity() * 8 + self.conv_base.capacity() * 4
-                + self.conv_bits.capacity() + (self.tcp.capacity() + self.udp.capacity()) * sizeof(Flow))
+        return (self.convs.memory() + self.conv_stream.size() * 8 + self.conv_base.size() * 4
+                + self.conv_bits.size() + (self.tcp.size() + self.udp.size()) * sizeof(Flow))
 
 
 FLOW_FIELDS = ("stream", "first_frame", "last_frame", "start", "end", "first_src", "first_dst", "first_sport",

@@ -1,4 +1,5 @@
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
+from libcpp.deque cimport deque
 from libcpp.vector cimport vector
 
 from pcap_analyzer.tcp._frame cimport Frame
@@ -31,8 +32,8 @@ cdef struct Connection:          # the sequence analysis' state of one TCP strea
 
 
 cdef class Sequence:
-    cdef vector[Connection] conns
-    cdef vector[vector[Unacked]] unacked     # per stream and side
+    cdef deque[Connection] conns
+    cdef deque[vector[Unacked]] unacked      # per stream and side
     cdef public bint in_flight               # compute bytes in flight (a look at every segment waiting)
 
     cdef void step(self, Frame* f) noexcept nogil

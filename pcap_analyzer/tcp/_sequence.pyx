@@ -23,6 +23,7 @@ fast_retransmission and spurious_retransmission, as Wireshark does).
 """
 from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint32_t
+from libcpp.vector cimport vector
 
 from pcap_analyzer.tcp._frame cimport Frame
 
@@ -346,9 +347,9 @@ cdef class Sequence:
 
     def memory(self):
         """Bytes held (for measuring memory per stream)."""
-        cdef size_t total = self.conns.capacity() * sizeof(Connection)
+        cdef size_t total = self.conns.size() * sizeof(Connection)
         cdef size_t j
-        total += self.unacked.capacity() * sizeof(vector[Unacked])
+        total += self.unacked.size() * sizeof(vector[Unacked])
         for j in range(self.unacked.size()):
             total += self.unacked[j].capacity() * sizeof(Unacked)
         return total
