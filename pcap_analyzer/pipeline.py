@@ -94,11 +94,12 @@ class Run:
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
-    def chunks(self, limit: int = FRAMES_PER_CHUNK, reuse: int = 0,
+    def chunks(self, limit: int | None = None, reuse: int = 0,
                progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
-        """Every frame of the capture, analysed, at most *limit* at a time.  With *reuse* > 0 the
-        chunks are written into that many sets of arrays in turn (a chunk's arrays are then only
-        valid until that many more chunks were handed out)."""
+        """Every frame of the capture, analysed, at most *limit* (default FRAMES_PER_CHUNK) at a
+        time.  With *reuse* > 0 the chunks are written into that many sets of arrays in turn (a
+        chunk's arrays are then only valid until that many more chunks were handed out)."""
+        limit = limit or FRAMES_PER_CHUNK
         buffers: dict = {}
         turn = [0]
         ahead = max(1, reuse - 1) if reuse else 2

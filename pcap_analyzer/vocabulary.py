@@ -23,6 +23,8 @@ class Label(NamedTuple):
     wireshark: str | None = None
     # per-stream count columns client_<name> / server_<name> in the streams table
     counted: bool = False
+    # what Wireshark shows for it, when that is no flag of its own
+    wireshark_shows: str | None = None
 
 
 # The labels, in the order a frame's labels are written (and their bit in the
@@ -38,7 +40,7 @@ LABELS: tuple[Label, ...] = (
     Label("keep_alive", "keep-alive: asks whether the idle connection is still there",
           "tcp.analysis.keep_alive", True),
     Label("window_probe", "keep-alive sent into a zero window: Linux probing whether the window opened "
-          "(pcapan's label)", None, True),
+          "(pcapan's label)", None, True, "tcp.analysis.keep_alive"),
     Label("window_update", "pure ACK that only changes the advertised window",
           "tcp.analysis.window_update", True),
     Label("window_full", "segment fills the receiver's advertised window",
@@ -58,12 +60,15 @@ LABELS: tuple[Label, ...] = (
           "tcp.analysis.retransmission", True),
     Label("reused_ports", "SYN with a new ISN on a four-tuple seen before (new stream)",
           "tcp.analysis.reused_ports"),
-    Label("truncated", "frame cut by the snapshot length"),
-    Label("malformed", "a header makes no sense (layer in column malformed)"),
-    Label("bad_ip_checksum", "IPv4 header checksum is wrong"),
-    Label("bad_tcp_checksum", "TCP checksum is wrong: the segment was damaged"),
-    Label("bad_udp_checksum", "UDP checksum is wrong (or missing over IPv6)"),
-    Label("checksum_offloaded", "checksum not yet filled in when captured (transmit offload): not an error"),
+    Label("truncated", "frame cut by the snapshot length", wireshark_shows="frame.cap_len < frame.len"),
+    Label("malformed", "a header makes no sense (layer in column malformed)", wireshark_shows="_ws.malformed"),
+    Label("bad_ip_checksum", "IPv4 header checksum is wrong", wireshark_shows="ip.checksum.status Bad"),
+    Label("bad_tcp_checksum", "TCP checksum is wrong: the segment was damaged",
+          wireshark_shows="tcp.checksum.status Bad"),
+    Label("bad_udp_checksum", "UDP checksum is wrong (or missing over IPv6)",
+          wireshark_shows="udp.checksum.status Bad"),
+    Label("checksum_offloaded", "checksum not yet filled in when captured (transmit offload): not an error",
+          wireshark_shows="tcp/udp.checksum.status Bad (Wireshark calls it bad)"),
 )
 LABEL_NAMES: tuple[str, ...] = tuple(label.name for label in LABELS)
 MEANINGS: dict[str, str] = {label.name: label.meaning for label in LABELS}

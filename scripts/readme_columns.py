@@ -31,8 +31,12 @@ def reference() -> str:
     out.append("| `client_<label>`, `server_<label>` | Int64 | packets from that side carrying each TCP "
                "analysis label (e.g. `client_retransmission`, `server_duplicate_ack`) |")
     out += ["", "### Labels (column `labels`)", "", "| label | meaning | Wireshark |", "|---|---|---|"]
-    out += [f"| `{label.name}` | {label.meaning} | {f'`{label.wireshark}`' if label.wireshark else 'pcapan only'} |"
-            for label in LABELS]
+    def shown(label) -> str:
+        if label.wireshark:
+            return f"`{label.wireshark}`"
+        return f"pcapan's own (tshark: `{label.wireshark_shows}`)" if label.wireshark_shows else "pcapan's own"
+
+    out += [f"| `{label.name}` | {label.meaning} | {shown(label)} |" for label in LABELS]
     return "\n".join(out)
 
 

@@ -203,3 +203,32 @@ def test_installed_tshark_prints_the_record(path):
                     f"{r.fields.at[first, 'frame.number']}: "
                     + ", ".join(f"{c} now {live.fields.at[first, c]!r}, recorded {r.fields.at[first, c]!r}"
                                 for c in cols))
+
+
+# --- (c) read in small chunks, state carried from chunk to chunk ----------------------------------
+
+SMALL_CHUNKS = [p for p in CAPTURES if not is_broken(p) and p.stat().st_size > 20_000] + [
+    SAMPLES / "crafted" / "tcp_analysis.pcap", SAMPLES / "crafted" / "port_reuse_crafted.pcap",
+    SAMPLES / "crafted" / "ip_fragments.pcap", SAMPLES / "offload.pcap"]
+
+
+@pytest.mark.parametrize("path", SMALL_CHUNKS, ids=rel)
+def test_agrees_with_tshark_read_seven_frames_at_a_time(path, monkeypatch):
+    """Every stream's state carries from one chunk to the next: the captures read 7 frames at a
+    time (a stream 1 kB at a time) agree with tshark as they do whole, and so do the report's counts."""
+    from pcap_analyzer import pipeline
+    from pcap_analyzer.capture import reader, sources
+    from pcap_analyzer.report.digest import digest
+
+    monkeypatch.setattr(pipeline, "FRAMES_PER_CHUNK", 7)
+    monkeypatch.setattr(reader, "FRAMES_PER_CHUNK", 7)
+    monkeypatch.setattr(sources, "PIECE_BYTES", 1000)
+    r = record_of(path)
+    a = analyze(path)
+    c = tshark.compare(a.packets, r.fields, check_flags=True, check_checksums=True)
+    assert c.ok, f"{rel(path)}: {c.describe()}"
+    d = digest(path, events=True)
+    shown = dict(zip(d.notable["label"], d.notable["count"]))
+    for flag, label in tshark.ANALYSIS_FLAGS.items():
+        assert shown.get(label, 0) == int((r.fields[flag] != "").sum()), (rel(path), label)
+    assert len(d.streams) == len(a.streams)

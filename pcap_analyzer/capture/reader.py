@@ -183,8 +183,10 @@ class Reader:
             return None
         return int(self.framer.count(w.buf, self._start, w.end))
 
-    def chunks(self, limit: int = FRAMES_PER_CHUNK) -> Iterator[Packets]:
-        """The capture's packets, at most *limit* at a time, read once from start to end."""
+    def chunks(self, limit: int | None = None) -> Iterator[Packets]:
+        """The capture's packets, at most *limit* (default FRAMES_PER_CHUNK) at a time, read once
+        from start to end."""
+        limit = limit or FRAMES_PER_CHUNK
         w = self._window
         f = self.framer
         rows = np.empty((max(1, limit), 7), dtype=np.int64)
