@@ -61,7 +61,7 @@ def report_error_row(file: str, message: str) -> dict:
 
 
 def _report_row(d) -> dict:
-    """The overview row of a capture's report digest (:func:`pcap_analyzer.streaming.digest`)."""
+    """The overview row of a capture's report digest (:func:`pcap_analyzer.report.digest.digest`)."""
     facts = d.summary()
     checks = d.checksums
     tcp = d.streams[d.streams["proto"] == "tcp"] if len(d.streams) else d.streams
@@ -181,5 +181,5 @@ def _context():
     if "forkserver" not in methods:
         return multiprocessing.get_context(None)
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pcap_analyzer.streaming", "pcap_analyzer.check"])
+    ctx.set_forkserver_preload(["pcap_analyzer.report.digest", "pcap_analyzer.check"])
     return ctx

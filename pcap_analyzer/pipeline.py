@@ -74,7 +74,7 @@ def _empty(shape: tuple, dtype) -> np.ndarray:
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     if size < 1 << 22:
         return np.empty(shape, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
+    return np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=dtype).reshape(shape)
 
 
 class Run:

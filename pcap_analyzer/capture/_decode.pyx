@@ -18,6 +18,7 @@ IP fragments are collected per datagram and decoded on the frame that
 completes it, as Wireshark does (:meth:`Decoder._collect`).  Addresses are
 numbered in order of appearance (:meth:`Decoder.address_texts`).
 """
+cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from libcpp.deque cimport deque
@@ -97,6 +98,7 @@ cdef enum:
 include "_fields.pxi"
 
 
+@cython.final
 cdef class Decoder:
     """Decodes the frames of one capture, in order; keeps its addresses and fragments waiting."""
     # addresses: (version, high, low) -> id, numbered in order of appearance

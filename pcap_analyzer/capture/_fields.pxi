@@ -44,7 +44,7 @@ cdef inline int64_t _fold(int64_t s) noexcept nogil:
     return s
 
 
-cdef int64_t _sum16(const uint8_t* b, int64_t a, int64_t e) noexcept nogil:
+cdef inline int64_t _sum16(const uint8_t* b, int64_t a, int64_t e) noexcept nogil:
     """Ones-complement sum of b[a:e] as big-endian 16-bit words (an odd last byte padded), folded.
 
     The bytes are added as native 32-bit words, which the compiler vectorises; a

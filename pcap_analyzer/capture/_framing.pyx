@@ -15,6 +15,7 @@ one-second resolution); then every time is counted from the first packet's
 second instead (:attr:`Framer.base_s`), and a time still out of reach is
 held at the limit and counted (:attr:`Framer.clamped`).
 """
+cimport cython
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from libcpp.vector cimport vector
@@ -75,6 +76,12 @@ END, LIMIT, MORE, META, DAMAGED = S_END, S_LIMIT, S_MORE, S_META, S_DAMAGED
 RECORD_TOO_LONG, BAD_BLOCK_LENGTH, LENGTHS_DISAGREE = D_RECORD_TOO_LONG, D_BAD_BLOCK_LENGTH, D_LENGTHS_DISAGREE
 SHORT_BLOCK, CUT_BLOCK, UNKNOWN_INTERFACE = O_SHORT_BLOCK, O_CUT_BLOCK, O_UNKNOWN_INTERFACE
 
+cdef inline uint32_t _read32(const uint8_t* p, bint swap) noexcept nogil:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return __builtin_bswap32(v) if swap else v
+
+
 cdef enum:
     BT_SHB = 0x0A0D0D0A
     BT_IDB = 1
@@ -90,6 +97,7 @@ cdef struct Interface:
     int64_t snaplen
 
 
+@cython.final
 cdef class Framer:
     """The framing state of one capture: its format, interfaces and time base."""
     cdef public bint pcapng        # else classic pcap
@@ -181,6 +189,9 @@ cdef class Framer:
     cdef int _records(self, const uint8_t* b, int64_t* at, int64_t end, int64_t limit, int64_t[:, ::1] out,
                       int64_t* count) noexcept nogil:
         cdef int64_t pos = at[0], k = count[0], head = 16 + self.record_extra, sec, frac, cl, wl
+        cdef int64_t scale = 1 if self.nano else 1000
+        cdef bint swap = self.swap
+        cdef int64_t* row
         cdef int status = S_END
         while True:
             if pos >= end:
@@ -191,10 +202,10 @@ cdef class Framer:
             if pos + head > end:
                 status = S_MORE
                 break
-            sec = self._u32(b + pos)
-            frac = self._u32(b + pos + 4)
-            cl = self._u32(b + pos + 8)
-            wl = self._u32(b + pos + 12)
+            sec = _read32(b + pos, swap)
+            frac = _read32(b + pos + 4, swap)
+            cl = _read32(b + pos + 8, swap)
+            wl = _read32(b + pos + 12, swap)
             if cl > MAX_RECORD_BYTES:
                 self.damage = D_RECORD_TOO_LONG
                 self.damage_value = cl
@@ -203,13 +214,14 @@ cdef class Framer:
             if pos + head + cl > end:
                 status = S_MORE
                 break
-            out[k, 0] = pos + head
-            out[k, 1] = cl
-            out[k, 2] = wl if wl > cl else cl
-            out[k, 3] = 0
-            out[k, 4] = sec * 1000000000 + (frac if self.nano else frac * 1000)
-            out[k, 5] = 0
-            out[k, 6] = 0
+            row = &out[k, 0]
+            row[0] = pos + head
+            row[1] = cl
+            row[2] = wl if wl > cl else cl
+            row[3] = 0
+            row[4] = sec * 1000000000 + frac * scale
+            row[5] = 0
+            row[6] = 0
             k += 1
             pos += head + cl
         at[0] = pos

@@ -84,9 +84,12 @@ def _has_stdin() -> bool:
 
 def _map(fd: int) -> mmap.mmap | None:
     try:
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
+    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+        mapped.madvise(mmap.MADV_SEQUENTIAL)     # read ahead: the pages are read once, in order
+    return mapped
 
 
 def _stream_window(fd: int, path: str) -> "Window":

@@ -1,7 +1,7 @@
 """How the csv module quotes a field, as pandas writes csv with it (probed once).
 
-Kept apart from :mod:`.csv_text` so that code writing csv without pandas
-(the packets table straight from the engine) quotes the same way.
+Kept apart from :mod:`.csv_text`, which it serves, so that the rule is
+probed in one place.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ The results go out as ``columns.ANALYSIS`` and ``columns.TIMES``.  What
 the end of the capture decides (each stream's client, which senders offload
 their checksums) is applied to them afterwards, in :mod:`pcap_analyzer.tables`.
 """
+cimport cython
 from libc.math cimport NAN
 from libc.stdint cimport int64_t
 
@@ -28,6 +29,7 @@ from pcap_analyzer.tcp import _flows
 include "_vocabulary.pxi"
 
 
+@cython.final
 cdef class Analyser:
     """Everything one read of a capture finds, frame by frame."""
     cdef public Flows flows

@@ -1,3 +1,4 @@
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp.deque cimport deque
 
@@ -38,6 +39,7 @@ cdef struct Sender:              # the TCP/UDP checksums an address sent and rec
     uint8_t received, received_not_good      # any at all, any not good
 
 
+@cython.final
 cdef class StreamFacts:
     cdef deque[Facts] tcp, udp
     cdef deque[Tally] tallies

@@ -15,6 +15,7 @@ Per sending address, the checksums it sent and received are counted too:
 a sender failing all of its checksums while everything it receives checks
 out is offloading them (decided in :mod:`pcap_analyzer.tables`).
 """
+cimport cython
 from libc.math cimport NAN, isnan
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp.deque cimport deque
@@ -99,6 +100,7 @@ cdef void _zeek(Facts* s, int64_t f, int64_t n, int64_t e) noexcept nogil:
             s.state[e] = s.state[1 - e]
 
 
+@cython.final
 cdef class StreamFacts:
     """The facts of every stream of one capture, added up frame by frame."""
 

@@ -1,3 +1,4 @@
+cimport cython
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
 from libcpp.deque cimport deque
 
@@ -15,6 +16,7 @@ cdef struct Flow:                # one stream: its first frame, who is client, i
     uint32_t hs_isn              # that SYN-ACK's sequence number
 
 
+@cython.final
 cdef class Flows:
     cdef PcapanTable convs
     # per conversation: its current TCP/UDP stream, each side's sequence base (and whether

@@ -23,6 +23,7 @@ evidence, so who the client is may only be known at the end of the capture:
 frames carry their *side*, and :meth:`Flows.clients` tells each stream's
 client side once everything was seen.
 """
+cimport cython
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -92,6 +93,7 @@ cdef int _server_side_by_ports(int64_t port0, int64_t port1) noexcept nogil:
     return -1
 
 
+@cython.final
 cdef class Flows:
     """The streams of one capture as its frames come, in order."""
 

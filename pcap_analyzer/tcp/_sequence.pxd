@@ -1,3 +1,4 @@
+cimport cython
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
 from libcpp.deque cimport deque
 from libcpp.vector cimport vector
@@ -31,6 +32,7 @@ cdef struct Connection:          # the sequence analysis' state of one TCP strea
     bint syn_seen
 
 
+@cython.final
 cdef class Sequence:
     cdef deque[Connection] conns
     cdef deque[vector[Unacked]] unacked      # per stream and side

@@ -21,6 +21,7 @@ duplicate_ack, ack_lost_segment, spurious_retransmission,
 fast_retransmission, out_of_order, retransmission (also set with
 fast_retransmission and spurious_retransmission, as Wireshark does).
 """
+cimport cython
 from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint32_t
 from libcpp.vector cimport vector
@@ -162,6 +163,7 @@ cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo,
     return L_RETRANSMISSION
 
 
+@cython.final
 cdef class Sequence:
     """The sequence analysis of every TCP stream of one capture, as its segments come."""
 
