@@ -223,6 +223,7 @@ def test_agrees_with_tshark_read_seven_frames_at_a_time(path, monkeypatch):
     monkeypatch.setattr(pipeline, "FRAMES_PER_CHUNK", 7)
     monkeypatch.setattr(reader, "FRAMES_PER_CHUNK", 7)
     monkeypatch.setattr(sources, "PIECE_BYTES", 1000)
+    monkeypatch.setattr(sources, "WINDOW_BYTES", 1000)
     r = record_of(path)
     a = analyze(path)
     c = tshark.compare(a.packets, r.fields, check_flags=True, check_checksums=True)

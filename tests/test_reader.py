@@ -139,6 +139,7 @@ def test_a_stream_in_pieces_reads_as_the_file(monkeypatch):
     path = SAMPLES / "dumpcap.pcapng"
     want = analyze(path).packets
     monkeypatch.setattr(sources, "PIECE_BYTES", 1000)
+    monkeypatch.setattr(sources, "WINDOW_BYTES", 1000)
     r, w = os.pipe()
     data = path.read_bytes()
     writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))

@@ -22,6 +22,11 @@ from typing import Iterator
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:     # not a POSIX system: pipes keep their default buffer
+    fcntl = None
+
 from .info import CaptureError
 
 try:    # zlib-ng inflates about three times as fast as zlib, the same format and interface
@@ -31,6 +36,8 @@ except ImportError:     # a platform without its wheels: the standard library's
 
 # Bytes read (or inflated) at a time from a stream.
 PIECE_BYTES = 8 * 1024 * 1024
+# Bytes of a stream held for the framing at once (so that its chunks are as large as a file's).
+WINDOW_BYTES = 64 * 1024 * 1024
 # Pieces read ahead of the analysis.
 PIECES_AHEAD = 4
 # Compressed bytes handed to the inflater at a time.
@@ -111,17 +118,42 @@ def _read_pieces(fd: int, path: str) -> Iterator[bytes]:
     try:
         if fd < 0:
             return
+        _widen_pipe(fd)
         while True:
-            try:
-                piece = os.read(fd, PIECE_BYTES)
-            except OSError as exc:
-                raise Damage(f"reading failed ({exc.strerror or exc})") from None
-            if not piece:
+            # A pipe gives at most its buffer (64 KiB) per read: gather a whole piece, so the
+            # framing gets chunks as large as from a file.
+            piece = bytearray(PIECE_BYTES)
+            view = memoryview(piece)
+            filled = 0
+            while filled < PIECE_BYTES:
+                try:
+                    n = os.readv(fd, [view[filled:]])
+                except OSError as exc:
+                    raise Damage(f"reading failed ({exc.strerror or exc})") from None
+                if not n:
+                    break
+                filled += n
+            view.release()
+            if filled < PIECE_BYTES:
+                del piece[filled:]
+            if piece:
+                yield piece
+            if filled < PIECE_BYTES:
                 return
-            yield piece
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def _widen_pipe(fd: int) -> None:
+    """A pipe's buffer made as large as the system allows an unprivileged process (fewer reads)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setsize is None:
+        return
+    try:
+        fcntl.fcntl(fd, setsize, 1024 * 1024)
+    except OSError:
+        pass      # not a pipe, or the limit is lower: reads are smaller, nothing else changes
 
 
 def _inflated(compressed: Iterator) -> Iterator[bytes]:
@@ -257,13 +289,14 @@ class Window:
         self._mapped = mapped
         self._keep = keep          # the compressed file's map, while it is inflated
         self._released = 0
+        self._pending: Exception | None = None   # a stream's failure, met after enough was read
         self.consumed = 0          # bytes dropped from the front so far (for offsets in messages)
         if mapped is not None:
             self.buf = np.frombuffer(mapped, dtype=np.uint8)
             self.end = len(self.buf)
             self.eof = True
         else:
-            self.buf = np.empty(2 * PIECE_BYTES, dtype=np.uint8)
+            self.buf = np.empty(WINDOW_BYTES + PIECE_BYTES, dtype=np.uint8)
             self.end = 0
             self.eof = False
 
@@ -281,8 +314,17 @@ class Window:
             self.buf[:left] = self.buf[pos:self.end]
             self.consumed += pos
             self.end = left
-        while self.end < need and not self.eof:
-            piece = next(self._pieces, None)
+        if self._pending is not None:
+            exc, self._pending = self._pending, None
+            raise exc
+        while (self.end < need or self.end < WINDOW_BYTES) and not self.eof:
+            try:
+                piece = next(self._pieces, None)
+            except (Damage, CutShort) as exc:
+                if self.end < need:
+                    raise
+                self._pending = exc    # what was read before it is framed first
+                break
             if piece is None:
                 self.eof = True
                 break
@@ -293,8 +335,6 @@ class Window:
                 self.buf = grown
             self.buf[self.end:self.end + n] = np.frombuffer(piece, dtype=np.uint8)
             self.end += n
-            if need <= 1:
-                break
         return 0
 
     def release(self, pos: int) -> None:
