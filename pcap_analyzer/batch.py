@@ -75,8 +75,8 @@ def _report_row(d) -> dict:
             "complete_handshakes": int((tcp["handshake"] == "complete").sum()) if len(tcp) else 0,
             "duration_s": round(facts["duration_s"], 6), "retransmissions": frames_with("retransmission"),
             "duplicate_acks": frames_with("duplicate_ack"), "lost_segments": frames_with("lost_segment"),
-            "zero_windows": frames_with("zero_window"), "bad_checksums": checks["bad"],
-            "offloaded_checksums": checks["offloaded"], "truncated_frames": facts["truncated_frames"],
+            "zero_windows": frames_with("zero_window"), "bad_checksums": checks["bad_frames"],
+            "offloaded_checksums": checks["offloaded_frames"], "truncated_frames": facts["truncated_frames"],
             "malformed_frames": facts["malformed_frames"]}
 
 

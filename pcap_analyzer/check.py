@@ -524,7 +524,8 @@ def _checksums(c: _Conversation):
         return FAIL, facts["meaning"], bad
     if off:
         return PASS, facts["meaning"], off[:3]
-    return PASS, f"{facts['good']} packets with correct checksums. {facts['meaning']}", []
+    return PASS, (f"{facts['ip_good']} IP header and {facts['tcp_udp_good']} TCP/UDP checksums correct. "
+                  f"{facts['meaning']}"), []
 
 
 # --- the lab's questions --------------------------------------------------------

@@ -300,8 +300,10 @@ class Ending:
 
     def from_client(self, inp: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Per frame: 1 sent by its stream's client, 0 by the server, -1 not in a stream."""
-        stream, side = out[OUT["stream"]], out[OUT["side"]]
-        proto = inp[IN["proto"]]
+        return self.client_sent(inp[IN["proto"]], out[OUT["stream"]], out[OUT["side"]])
+
+    def client_sent(self, proto: np.ndarray, stream: np.ndarray, side: np.ndarray) -> np.ndarray:
+        """:meth:`from_client` of frames given by their protocol, stream and side columns."""
         fc = np.full(len(stream), -1, dtype=np.int8)
         for kind, code in ((1, 0), (2, 1)):
             rows = np.flatnonzero((proto == code) & (stream >= 0))
@@ -311,19 +313,21 @@ class Ending:
 
     def settle(self, c: Chunk) -> Chunk:
         """*c* with the checksums of offloading senders made offloaded (in place)."""
-        if not len(self.offloaders) or not len(c):
-            return c
-        l4 = c.out[OUT["l4_checksum"]]
-        src = c.inp[IN["src"]]
+        if len(c):
+            self.settle_columns(c.out[OUT["l4_checksum"]], c.inp[IN["src"]], c.out[OUT["labels"]])
+        return c
+
+    def settle_columns(self, l4: np.ndarray, src: np.ndarray, labels: np.ndarray) -> None:
+        """:meth:`settle` of frames given by their TCP/UDP checksum verdicts, senders and labels."""
+        if not len(self.offloaders):
+            return
         hit = np.flatnonzero((l4 == _BAD) & (src >= 0))
         if len(hit):
             hit = hit[self._offloads[src[hit]]]
         if len(hit):
             l4[hit] = _OFFLOADED
-            labels = c.out[OUT["labels"]]
             cleared = ~(_LABEL["bad_tcp_checksum"] | _LABEL["bad_udp_checksum"])
             labels[hit] = (labels[hit] & cleared) | _LABEL["checksum_offloaded"]
-        return c
 
 
 def address_texts(ver: np.ndarray, hi: np.ndarray, lo: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from ..vocabulary import MAX_BLOCK_BYTES, MAX_RECORD_BYTES
 from . import _framing, pcapng
 from .info import CaptureError, CaptureInfo
-from .sources import CutShort, Damage, Window, open_bytes
+from .sources import CutShort, Damage, open_bytes
 
 # Packets per chunk: big enough that the per-chunk overhead vanishes, small
 # enough that a chunk's columns stay a few tens of MB.

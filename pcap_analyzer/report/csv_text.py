@@ -13,7 +13,6 @@ written by pandas: a column of any other dtype (or contents) by
 """
 from __future__ import annotations
 
-import csv
 import functools
 import io
 import os

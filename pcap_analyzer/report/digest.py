@@ -21,6 +21,7 @@ import numpy as np
 from ..capture.info import CaptureInfo
 from ..pipeline import IN, OUT, Background, Chunk, Run
 from ..vocabulary import LABEL_NAMES, PROTOS, REPORT_LEAVES_OUT, VERDICTS
+from .tally import ChecksumTally, LabelTally, stream_keys
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,9 +33,11 @@ _TCP, _UDP = PROTOS.index("tcp"), PROTOS.index("udp")
 _BAD, _OFFLOADED = VERDICTS.index("bad"), VERDICTS.index("offloaded")
 _TRUNCATED = 1 << LABEL_NAMES.index("truncated")
 _BAD_L4 = (1 << LABEL_NAMES.index("bad_tcp_checksum")) | (1 << LABEL_NAMES.index("bad_udp_checksum"))
-# The frames kept for what they say in a report: these columns of the frame ones, and of the analysis'.
-_KEPT_IN = ("frame", "proto", "src")
-_KEPT_OUT = ("stream", "side", "rel_seq", "rel_ack", "labels", "ip_checksum", "l4_checksum")
+# The columns kept of a frame whose TCP/UDP checksum failed (its sender may turn out to offload), and
+# of every labelled frame for a report that lists them all (``events``): (IN or OUT, name).
+_KEPT = (("in", "frame"), ("in", "proto"), ("in", "src"), ("out", "stream"), ("out", "side"),
+         ("out", "rel_seq"), ("out", "rel_ack"), ("out", "labels"), ("out", "ip_checksum"), ("out", "l4_checksum"))
+_AT = {name: j for j, (_, name) in enumerate(_KEPT)}
 # Whole rows kept as example candidates at most (one per kind of labelled frame).
 _MAX_EXAMPLES = 20_000
 
@@ -55,50 +58,82 @@ class Digest:
 
 
 class _Keeper:
-    """Takes in a run's chunks: counts, the labelled and checksum-failing frames, example rows."""
+    """Takes in a run's chunks: counts, label and checksum tallies, example rows; the frames whose
+    checksum verdict only the end of the capture settles; every labelled frame for ``events``."""
 
     def __init__(self, events: bool, leave_out: tuple) -> None:
         self.events = events
-        # frames only labelled with these (and with no checksum to tell about) are counted, not kept
+        # frames only labelled with these (and with no checksum to tell about) are counted, not shown
         self.leave_out = sum(1 << LABEL_NAMES.index(name) for name in leave_out if name in LABEL_NAMES)
         self.counts = {"packets": 0, "tcp_packets": 0, "udp_packets": 0, "truncated_frames": 0,
                        "malformed_frames": 0}
-        self.verdicts = {"good": 0, "unverified": 0}
+        self.labels = LabelTally(leave_out)
+        self.checks = ChecksumTally()
+        self.pending: list[np.ndarray] = []
         self.kept: list[np.ndarray] = []
         self.examples: dict = {}            # kind of frame -> (in, out, times) columns of its first
-        self._in = [IN[name] for name in _KEPT_IN]
-        self._out = [OUT[name] for name in _KEPT_OUT]
+        self._rows = [(IN if where == "in" else OUT)[name] for where, name in _KEPT]
+        self._from_out = np.array([where == "out" for where, _ in _KEPT])
+
+    def _columns(self, c: Chunk, rows: np.ndarray) -> np.ndarray:
+        kept = np.empty((len(_KEPT), len(rows)), dtype=np.int64)
+        for j, (r, out) in enumerate(zip(self._rows, self._from_out)):
+            kept[j] = (c.out if out else c.inp)[r, rows]
+        return kept
 
     def take(self, c: Chunk) -> None:
         inp, out = c.inp, c.out
-        proto, labels = inp[IN["proto"]], out[OUT["labels"]]
+        frame, proto, src = inp[IN["frame"]], inp[IN["proto"]], inp[IN["src"]]
+        labels, stream = out[OUT["labels"]], out[OUT["stream"]]
         self.counts["packets"] += len(c)
         self.counts["tcp_packets"] += int(np.count_nonzero(proto == _TCP))
         self.counts["udp_packets"] += int(np.count_nonzero(proto == _UDP))
         self.counts["truncated_frames"] += int(np.count_nonzero(labels & _TRUNCATED))
         self.counts["malformed_frames"] += int(np.count_nonzero(inp[IN["malformed"]] > 0))
         ip, l4 = out[OUT["ip_checksum"]], out[OUT["l4_checksum"]]
-        for name in self.verdicts:
-            v = VERDICTS.index(name)
-            self.verdicts[name] += int(np.count_nonzero((ip == v) | (l4 == v)))
+        pending = l4 == _BAD
+        if pending.any():
+            self.pending.append(self._columns(c, np.flatnonzero(pending)))
+            now = np.flatnonzero(~pending)
+            self.labels.add(frame[now], labels[now], stream_keys(proto[now], stream[now]))
+            self.checks.add(frame[now], ip[now], l4[now], src[now])
+        else:
+            self.labels.add(frame, labels, stream_keys(proto, stream))
+            self.checks.add(frame, ip, l4, src)
         told = labels if self.events else labels & ~self.leave_out
-        rows = np.flatnonzero((told != 0) | (ip == _BAD) | (l4 == _BAD) | (ip == _OFFLOADED) | (l4 == _OFFLOADED))
+        rows = np.flatnonzero((told != 0) | (ip == _BAD) | pending | (ip == _OFFLOADED) | (l4 == _OFFLOADED))
         if not len(rows):
             return
-        self.kept.append(np.concatenate([inp[self._in][:, rows], out[self._out][:, rows]]))
+        if self.events:
+            later = rows[~pending[rows]]
+            if len(later):
+                self.kept.append(self._columns(c, later))
         # a kind of frame: its labels, and its sender when its TCP/UDP checksum is wrong (which
         # becomes offloaded when the sender turns out to offload)
-        kind = labels[rows] * 2 ** 20 + np.where(labels[rows] & _BAD_L4, inp[IN["src"], rows] + 1, 0)
+        kind = labels[rows] * 2 ** 20 + np.where(labels[rows] & _BAD_L4, src[rows] + 1, 0)
         _, first = np.unique(kind, return_index=True)
         for r, k in zip(rows[first].tolist(), kind[first].tolist()):
             if k not in self.examples and len(self.examples) < _MAX_EXAMPLES:
                 self.examples[k] = (inp[:, r].copy(), out[:, r].copy(), c.times[:, r].copy())
 
+    def settle(self, ending) -> None:
+        """Add the frames whose checksum verdict waited for the end, with the end's decisions."""
+        if not self.pending:
+            return
+        p = np.concatenate(self.pending, axis=1)
+        self.pending = []
+        ending.settle_columns(p[_AT["l4_checksum"]], p[_AT["src"]], p[_AT["labels"]])
+        self.labels.add(p[_AT["frame"]], p[_AT["labels"]], stream_keys(p[_AT["proto"]], p[_AT["stream"]]))
+        self.checks.add(p[_AT["frame"]], p[_AT["ip_checksum"]], p[_AT["l4_checksum"]], p[_AT["src"]])
+        if self.events:
+            self.kept.append(p)
+
     def frames(self) -> np.ndarray:
-        """The kept frames' columns (_KEPT_IN then _KEPT_OUT, one column per frame)."""
+        """The kept frames' columns (:data:`_KEPT`, one column per frame, in frame order)."""
         if not self.kept:
-            return np.zeros((len(_KEPT_IN) + len(_KEPT_OUT), 0), dtype=np.int64)
-        return np.concatenate(self.kept, axis=1)
+            return np.zeros((len(_KEPT), 0), dtype=np.int64)
+        k = np.concatenate(self.kept, axis=1)
+        return k[:, np.argsort(k[_AT["frame"]], kind="stable")]
 
 
 def digest(path: str | os.PathLike, events: bool = False, leave_out: tuple = REPORT_LEAVES_OUT,
@@ -132,65 +167,50 @@ def digest_of(run: Run, keeper: _Keeper, events: bool, leave_out: tuple) -> Dige
 
     from .. import tables
     from ..analysis import capture_facts
-    from .documents import ChecksumDigest, EventDigest
 
     run.analyser.sequence = None      # its state is not asked for again
     ending = run.ending()
-    kept = keeper.frames()
-    at = {name: j for j, name in enumerate(_KEPT_IN + _KEPT_OUT)}
-    # the kept frames with the whole capture's decisions applied (in the kept columns' layout)
-    settled = ending.settle(Chunk(_spread(kept, at, IN, _KEPT_IN), _spread(kept, at, OUT, _KEPT_OUT),
-                                  np.zeros((3, kept.shape[1])), {}))
+    keeper.settle(ending)
     accepted = tables.accepted_streams(run)
     parts = tables.stream_parts(run, ending)
     run.release()
     streams = tables.streams_table(run, ending, parts)
     del parts
-    frames = _frames_table(settled, ending)
     examples = _examples(keeper, ending, run, accepted)
     first_ts = run.first_ts
     first_time = tables.times_column(np.array([first_ts]), run.info, pd.RangeIndex(1)).iloc[0] \
         if first_ts is not None else None
     duration = (run.last_ts - first_ts) / 1e9 if first_ts is not None else 0.0
     facts = capture_facts(run.info, keeper.counts, streams, first_time, duration)
-    notable = EventDigest(leave_out=leave_out)
-    notable.add(frames, examples)
-    checks = ChecksumDigest()
-    checks.add(frames)
-    checks.counts.update(keeper.verdicts)
-    return Digest(info=run.info, streams=streams, facts=facts, checksums=checks.facts(), notable=notable.table(),
-                  events=tables.events_table(frames) if events else None)
+    checks = keeper.checks.facts(host=lambda a: ending.address_texts(np.array([a]))[0])
+    return Digest(info=run.info, streams=streams, facts=facts, checksums=checks,
+                  notable=keeper.labels.table(examples),
+                  events=tables.events_table(_frames_table(keeper.frames(), ending)) if events else None)
 
 
-def _spread(kept: np.ndarray, at: dict, layout: dict, names: tuple) -> np.ndarray:
-    """The kept columns *names* in a full columns array of *layout* (other rows -1)."""
-    full = np.full((len(layout), kept.shape[1]), -1, dtype=np.int64)
-    for name in names:
-        full[layout[name]] = kept[at[name]]
-    return full
-
-
-def _frames_table(c: Chunk, ending) -> pd.DataFrame:
-    """The kept frames as a small packets table (the columns a digest reads)."""
+def _frames_table(kept: np.ndarray, ending) -> pd.DataFrame:
+    """The kept frames (:data:`_KEPT` columns) as a small packets table (the columns events read)."""
     import pandas as pd
 
     from .. import tables
     from ..schema import categorical
 
-    inp, out = c.inp, c.out
-    index = pd.RangeIndex(inp.shape[1])
-    fc = ending.from_client(inp, out)
+    def col(name: str) -> np.ndarray:
+        return kept[_AT[name]]
+
+    index = pd.RangeIndex(kept.shape[1])
+    fc = ending.client_sent(col("proto"), col("stream"), col("side"))
     return pd.DataFrame({
-        "frame": tables.nullable(inp[IN["frame"]]),
-        "proto": categorical(inp[IN["proto"]], list(PROTOS), index),
-        "src": categorical(*ending.address_codes(inp[IN["src"]]), index),
-        "stream": tables.nullable(out[OUT["stream"]]),
+        "frame": tables.nullable(col("frame")),
+        "proto": categorical(col("proto"), list(PROTOS), index),
+        "src": categorical(*ending.address_codes(col("src")), index),
+        "stream": tables.nullable(col("stream")),
         "from_client": pd.arrays.BooleanArray(fc == 1, fc < 0),
-        "rel_seq": tables.nullable(out[OUT["rel_seq"]]),
-        "rel_ack": tables.nullable(out[OUT["rel_ack"]]),
-        "labels": tables.label_column(out[OUT["labels"]], index),
-        "ip_checksum": tables.none_first(out[OUT["ip_checksum"]], VERDICTS, index),
-        "l4_checksum": tables.none_first(out[OUT["l4_checksum"]], VERDICTS, index),
+        "rel_seq": tables.nullable(col("rel_seq")),
+        "rel_ack": tables.nullable(col("rel_ack")),
+        "labels": tables.label_column(col("labels"), index),
+        "ip_checksum": tables.none_first(col("ip_checksum"), VERDICTS, index),
+        "l4_checksum": tables.none_first(col("l4_checksum"), VERDICTS, index),
     }, index=index)
 
 

@@ -1,19 +1,13 @@
 """What each command shows: the sections of its document."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..analysis import Analysis
-from ..explain import topics
-from ..schema import coded, texts
 from ..tables import events_table, filter_packets
-from ..vocabulary import MEANINGS, REPORT_LEAVES_OUT
+from ..vocabulary import REPORT_LEAVES_OUT
+from .tally import ChecksumTally, LabelTally, checksum_line
 
-# Labels that describe how a frame was read rather than what TCP did.
-_MAX_FRAMES_LISTED = 12
-# Streams named per label among the notable frames.
-_STREAMS_LISTED = 4
 # A report shows this many streams (the busiest); `pcapan streams` lists all.
 _MAX_STREAMS_LISTED = 15
 
@@ -104,164 +98,11 @@ def _both(s: pd.DataFrame, label: str) -> pd.Series:
     return total.where(s["proto"] == "tcp")
 
 
-class EventDigest:
-    """The notable frames of a report, grouped per label.
-
-    Per label it keeps the count, the first frames and streams, and one
-    example sentence: the first frame whose ``explain`` sentence is about
-    that label, else the first frame carrying it.  :meth:`add` takes them
-    from a table of analysed frames (once: the streams are counted per call).
-    """
-
-    def __init__(self, leave_out: tuple = ()) -> None:
-        self.leave_out = set(leave_out)
-        # label -> count, first frames, streams (-> first frame; "nstreams" may say how many
-        # there were when only the first are kept), the examples as (frame, sentence),
-        # and where the label first occurs (frame, place among the frame's labels)
-        self.groups: dict[str, dict] = {}
-
-    def add(self, labelled: pd.DataFrame, examples: pd.DataFrame | None = None) -> None:
-        """Take in analysed frames (only those with labels count).  *examples* are frames with their
-        ``explain`` sentences to take the examples from, among them the first frame of each label set
-        (default: *labelled* itself, which then needs the ``explain`` column)."""
-        labelled = labelled[labelled["labels"].notna()]
-        if labelled.empty:
-            return
-        examples = labelled if examples is None else examples[examples["labels"].notna()]
-        # few distinct label sets: each is split once, each label's rows found through them
-        codes, sets = coded(labelled["labels"])
-        members = [str(v).split(";") for v in sets]
-        where: dict[str, tuple[int, int, list[int]]] = {}   # label -> (first set, place in it, its sets)
-        first_row = np.full(len(sets), len(codes), dtype=np.int64)
-        np.minimum.at(first_row, codes, np.arange(len(codes)))
-        for c, labels in enumerate(members):
-            if first_row[c] == len(codes):
-                continue    # a category no frame here has
-            for place, label in enumerate(labels):
-                if label in self.leave_out:
-                    continue
-                hit = where.setdefault(label, (int(first_row[c]), place, []))
-                hit[2].append(c)
-                if (int(first_row[c]), place) < hit[:2]:
-                    where[label] = (int(first_row[c]), place, hit[2])
-        if not where:
-            return
-        frames = labelled["frame"].to_numpy()
-        proto_codes, protos = coded(labelled["proto"])
-        stream = labelled["stream"].to_numpy(dtype=np.int64, na_value=-1)
-        # one number per (protocol, stream): streams are numbered per protocol
-        stream_key = np.where((stream >= 0) & (proto_codes >= 0), proto_codes.astype(np.int64) << 40 | stream, -1)
-        ex_frames = examples["frame"].to_numpy()
-        ex_text = examples["explain"].to_numpy(dtype=object)
-        ex_about = topics(examples).to_numpy(dtype=object, na_value=None)
-        ex_codes, ex_sets = coded(examples["labels"])
-        ex_members = [set(str(v).split(";")) for v in ex_sets]
-        # labels in the order they first occur, frame by frame (the table keeps that order for equal counts)
-        for label in sorted(where, key=lambda name: where[name][:2]):
-            rows = np.isin(codes, where[label][2])
-            first, place = where[label][:2]
-            d = self.groups.setdefault(label, {"count": 0, "frames": [], "streams": {}, "meaning": MEANINGS.get(label, ""),
-                                               "about": None, "first": None, "nstreams": 0,
-                                               "at": (int(frames[first]), place)})
-            d["count"] += int(rows.sum())
-            at = np.flatnonzero(rows)
-            if len(d["frames"]) < _MAX_FRAMES_LISTED:
-                d["frames"].extend(frames[at[:_MAX_FRAMES_LISTED - len(d["frames"])]].tolist())
-            keys = stream_key[at]
-            keys = keys[keys >= 0]
-            distinct, first_at = np.unique(keys, return_index=True)
-            d["nstreams"] += len(distinct)
-            for key in distinct[np.argsort(first_at)][:_STREAMS_LISTED].tolist():
-                d["streams"].setdefault((protos[key >> 40], key & ((1 << 40) - 1)), None)
-            carrying = np.array([label in m for m in ex_members] + [False])[ex_codes]
-            if d["first"] is None and carrying.any():
-                i = int(np.flatnonzero(carrying)[np.argmin(ex_frames[carrying])])
-                d["first"] = (int(ex_frames[i]), ex_text[i])
-            pick = carrying & (ex_about == label)
-            if d["about"] is None and pick.any():
-                i = int(np.flatnonzero(pick)[np.argmin(ex_frames[pick])])
-                d["about"] = (int(ex_frames[i]), ex_text[i])
-
-    def table(self) -> pd.DataFrame:
-        if not self.groups:
-            return pd.DataFrame(columns=["label", "count", "streams", "frames", "meaning", "example"])
-        rows = []
-        for label, d in self.groups.items():
-            shown = ", ".join(str(f) for f in d["frames"])
-            if d["count"] > _MAX_FRAMES_LISTED:
-                shown += f", … {d['count'] - _MAX_FRAMES_LISTED} more"
-            streams = [f"{p} {n}" for p, n in list(d["streams"])[:_STREAMS_LISTED]]
-            total = d["nstreams"]
-            frame, sentence = d["about"] or d["first"]
-            more = total - _STREAMS_LISTED
-            rows.append({"label": label, "count": d["count"],
-                         "streams": ", ".join(streams) + (f", … {more} more" if more > 0 else ""),
-                         "frames": shown, "meaning": d["meaning"], "example": f"frame {frame}: {sentence}"})
-        return pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
-
-
-_VERDICTS = ("good", "bad", "offloaded", "unverified")
-_BAD_FRAMES_LISTED = 8
-
-
-class ChecksumDigest:
-    """Checksum verdict counts of a capture, added up frame table by frame table."""
-
-    def __init__(self) -> None:
-        self.counts = dict.fromkeys(_VERDICTS, 0)
-        self.offloaded = 0
-        self.offloading_hosts: set = set()
-        self.bad = 0
-        self.bad_frames: list = []
-
-    def add(self, packets: pd.DataFrame) -> None:
-        ip_codes, ip_names = coded(packets["ip_checksum"])
-        l4_codes, l4_names = coded(packets["l4_checksum"])
-
-        def any_of(verdict: str) -> np.ndarray:
-            hit = np.zeros(len(packets), dtype=bool)
-            for codes, names in ((ip_codes, ip_names), (l4_codes, l4_names)):
-                if verdict in names:
-                    hit |= codes == names.index(verdict)
-            return hit
-
-        for verdict in _VERDICTS:
-            self.counts[verdict] += int(np.count_nonzero(any_of(verdict)))
-        off = np.flatnonzero(any_of("offloaded"))
-        self.offloaded += len(off)
-        if len(off):
-            self.offloading_hosts.update(str(v) for v in pd.unique(packets["src"].to_numpy(dtype=object)[off])
-                                         if v is not None and v is not pd.NA)
-        bad = np.flatnonzero(any_of("bad"))
-        self.bad += len(bad)
-        room = max(0, _BAD_FRAMES_LISTED - len(self.bad_frames))
-        self.bad_frames.extend(packets["frame"].to_numpy()[bad[:room]].tolist())
-
-    def facts(self) -> dict:
-        """The counts and one sentence that says what they mean."""
-        facts = dict(self.counts)
-        notes = []
-        if self.offloaded:
-            hosts = ", ".join(sorted(self.offloading_hosts)[:3])
-            notes.append(f"{self.offloaded} packets from {hosts} carry checksums that were not filled in yet: "
-                         "the capture was taken on that host before its network card computed them "
-                         "(checksum offload), which is normal and not an error.")
-        if self.bad:
-            frames = ", ".join(str(f) for f in self.bad_frames)
-            notes.append(f"{self.bad} packets have a wrong checksum (frames {frames}"
-                         f"{', …' if self.bad > _BAD_FRAMES_LISTED else ''}): "
-                         "their bits changed between sender and capture, so the receiver would discard them.")
-        if not notes:
-            notes.append("Every verified checksum is correct." if facts["good"] else "No checksum could be verified.")
-        facts["meaning"] = " ".join(notes)
-        return facts
-
-
 def checksum_facts(packets: pd.DataFrame) -> dict:
-    """Checksum verdict counts and one sentence that says what they mean."""
-    digest = ChecksumDigest()
-    digest.add(packets)
-    return digest.facts()
+    """Checksum verdict counts per layer and one sentence that says what they mean."""
+    tally = ChecksumTally()
+    tally.add_table(packets)
+    return tally.facts()
 
 
 def _capture_overview(facts: dict, checks: dict) -> dict:
@@ -273,8 +114,7 @@ def _capture_overview(facts: dict, checks: dict) -> dict:
         "time": f"{facts['first_time'] or '-'}, {facts['duration_s']:.3f} s",
         "cut short": f"{facts['truncated_frames']:,} frames by the snapshot length; "
                      f"{facts['malformed_frames']:,} frames with a malformed header",
-        "checksums": f"{checks['good']:,} good, {checks['bad']:,} bad, {checks['offloaded']:,} offloaded, "
-                     f"{checks['unverified']:,} unverified. {checks['meaning']}",
+        "checksums": checksum_line(checks),
     }
     if facts["warnings"]:
         out["warnings"] = "; ".join(facts["warnings"])
@@ -295,9 +135,9 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
     checks = checksum_facts(packets)
     if for_table:
         leave_out = tuple(x for x in REPORT_LEAVES_OUT if not labels or x not in labels)
-        digest = EventDigest(leave_out=leave_out)
-        digest.add(packets)
-        return _report(facts, s, checks, digest.table(), None, True)
+        tally = LabelTally(leave_out=leave_out)
+        tally.add_table(packets)
+        return _report(facts, s, checks, tally.table(packets), None, True)
     return _report(facts, s, checks, None, events_table(packets), False)
 
 
