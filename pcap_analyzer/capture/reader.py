@@ -197,6 +197,8 @@ class Reader:
                 if k:
                     first = self.info.frames + 1
                     self.info.frames += k
+                    # the first packet chose it: the frames' times count from it from the start
+                    self.info.time_base_ns = f.base_s * 1_000_000_000
                     yield self._packets(rows[:k], first)
                     w.release(pos)
                 if status == _framing.LIMIT:

@@ -7,8 +7,8 @@ import typer
 
 from .options import (CaptureArg, CapturesArg, FormatOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
                       WorkersOpt, app, fail, format_name)
-from .output import emit, render
-from .running import load, load_digest
+from .output import emit, emit_with, render
+from .running import load, load_digest, run
 
 # A batch this long gets a progress bar (on a terminal, without --quiet).
 _PROGRESS_MIN_FILES = 8
@@ -20,11 +20,30 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
             quiet: QuietOpt = False) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
     fmt = format_name(format)
+    if fmt == "csv" and stream is None and proto is None and not label:
+        from ..report.packets_csv import streamable
+
+        if streamable(capture):
+            _packets_csv(capture, output, quiet)
+            return
     a = load(capture, quiet)
     from ..report.documents import packets_document
 
     doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table")
     emit(render(doc, fmt, "packets", output), output, capture)
+
+
+def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
+    """The whole packets table as csv, written chunk by chunk as the capture is read."""
+    from types import SimpleNamespace
+
+    from ..report.packets_csv import write_csv
+
+    def job(path, progress=None):
+        frames = (lambda n: progress(f"writing frames ({n:,} so far)")) if progress else None
+        return SimpleNamespace(info=emit_with(lambda f: write_csv(path, f, frames), output, capture))
+
+    run(capture, quiet, job)
 
 
 @app.command()

@@ -54,11 +54,14 @@ def frame_csv_bytes(df: pd.DataFrame) -> bytes:
     return b"".join([bytes(block) for block in frame_csv_blocks(df)])
 
 
-def frame_csv_blocks(df: pd.DataFrame) -> Iterator:
+def frame_csv_blocks(df: pd.DataFrame, header: bool = True) -> Iterator:
     """:func:`frame_csv_bytes` in consecutive blocks of bytes; a block (perhaps a view of a buffer
-    the next one reuses) must be written or copied before the next is asked for."""
+    the next one reuses) must be written or copied before the next is asked for.  Without *header*
+    the rows only (the text that follows another table's of the same columns)."""
+    names = _pandas_csv(df.iloc[:0]).encode("utf-8")     # the column names, quoted as pandas quotes them
     if df.shape[1] == 0 or len(df) == 0 or csv_quoting() is None:
-        yield _pandas_csv(df).encode("utf-8")     # nothing to speed up, or a csv module that quotes otherwise
+        # nothing to speed up, or a csv module that quotes otherwise
+        yield _pandas_csv(df).encode("utf-8")[0 if header else len(names):]
         return
     try:
         specs = _compiled_columns(df)
@@ -69,9 +72,10 @@ def frame_csv_blocks(df: pd.DataFrame) -> Iterator:
             data = _fast_csv(df)
         except Exception:  # noqa: BLE001 - pandas writes the table (or raises its own error)
             data = _pandas_csv(df).encode("utf-8")
-        yield data
+        yield data[0 if header else len(names):]
         return
-    yield _pandas_csv(df.iloc[:0]).encode("utf-8")     # the column names, quoted as pandas quotes them
+    if header:
+        yield names
     yield from _compiled_rows(specs, len(df))
 
 
