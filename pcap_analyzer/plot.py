@@ -186,7 +186,7 @@ def _stream_parts(packets: pd.DataFrame, stream: int) -> _Parts:
     payload = p["payload_len"].fillna(0).to_numpy(dtype=np.int64)
     sender_is_client = payload[from_client].sum() >= payload[~from_client].sum()
     sent = from_client == sender_is_client
-    is_data = sent & (payload > 0)
+    is_data = sent & (payload > 0) & p["rel_seq"].notna().to_numpy()
     if not is_data.any():
         raise PlotError(f"TCP stream {stream} carries no data (no segment with a payload): nothing to plot")
 
@@ -213,9 +213,9 @@ def _stream_parts(packets: pd.DataFrame, stream: int) -> _Parts:
 def _zero_window_spells(p: pd.DataFrame, t: np.ndarray, received: np.ndarray) -> np.ndarray:
     """From the receiver's first zero window (Wireshark's label) to its next non-zero window;
     a spell still open at the end of the stream lasts to its last frame."""
-    closed = received & (p["window_size"].fillna(0).to_numpy() > 0)
+    opened = received & (p["window_size"].fillna(0).to_numpy() > 0)
     zero = received & p.index.isin(filter_packets(p, labels=["zero_window"]).index)
-    state = pd.Series(np.where(zero, 1.0, np.where(closed, 0.0, np.nan))).ffill().fillna(0).to_numpy()
+    state = pd.Series(np.where(zero, 1.0, np.where(opened, 0.0, np.nan))).ffill().fillna(0).to_numpy()
     change = np.diff(np.concatenate([[0.0], state, [0.0]]))
     starts, ends = np.flatnonzero(change > 0), np.flatnonzero(change < 0)
     return np.column_stack([t[starts], t[np.minimum(ends, len(t) - 1)]]) if len(starts) else np.empty((0, 2))
