@@ -8,6 +8,7 @@ pcapan registers the accessor when it makes its first table (or when
     a.packets.pcapan.with_label("retransmission")
     a.packets.pcapan.handshakes()              # SYN, SYN-ACK, ACK of every stream
     a.packets.pcapan.time_sequence(0)          # a matplotlib Figure
+    a.packets.pcapan.time_sequence(0, time=(0, 0.05), seq=(0, 100_000))  # zoomed
 
 Every method returns a new object and leaves the table alone.
 """
@@ -81,9 +82,14 @@ class PcapanAccessor:
         out["phase"] = out["phase"].astype(pd.CategoricalDtype(HANDSHAKE_PHASES))
         return out.reset_index(drop=True)
 
-    def time_sequence(self, stream: int):
-        """The Stevens time-sequence graph of TCP stream *stream* (a matplotlib Figure)."""
+    def time_sequence(self, stream: int, time=None, seq=None, window: bool | None = None):
+        """The Stevens time-sequence graph of TCP stream *stream* (a matplotlib Figure).
+
+        ``time=(start, end)`` zooms to seconds since the stream's first frame,
+        ``seq=(start, end)`` to relative bytes (either end ``None``, or the text
+        ``"start:end"``); ``window`` forces the receive window edge on or off
+        (see :mod:`pcap_analyzer.plot`).
+        """
         from .plot import time_sequence_figure
 
-        return time_sequence_figure(self._packets, stream)
-
+        return time_sequence_figure(self._packets, stream, time=time, seq=seq, window=window)

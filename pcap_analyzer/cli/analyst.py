@@ -2,7 +2,7 @@
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -21,10 +21,32 @@ DirectoryOpt = Annotated[Path, typer.Option("--output", "-o", help="Directory to
 ExportFormatOpt = Annotated[ExportFormat, typer.Option("--format", "-f", help="File format of the tables.")]
 
 
+TimeRangeOpt = Annotated[Optional[str], typer.Option(
+    "--time", metavar="START:END", show_default=False,
+    help="Zoom to these seconds since the stream's first frame (either side may be empty: 0.2:, :1.5).")]
+SeqRangeOpt = Annotated[Optional[str], typer.Option(
+    "--seq", metavar="START:END", show_default=False,
+    help="Zoom to these relative sequence numbers of the data sender, in bytes (either side may be empty).")]
+WindowOpt = Annotated[Optional[bool], typer.Option(
+    "--window/--no-window", show_default=False,
+    help="Draw the receiver's window edge (ACK + window) or not; by default it is drawn unless it would "
+         "stretch the sequence axis to more than 4 times what the data and ACKs need (the legend then says "
+         "how high it reaches).")]
+
+
 @app.command()
-def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None,
-         quiet: QuietOpt = False) -> None:
-    """Time-sequence graph of one TCP stream (PNG; SVG/PDF by the file name): segments, retransmissions, ACKs, window."""
+def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None, time: TimeRangeOpt = None,
+         seq: SeqRangeOpt = None, window: WindowOpt = None, quiet: QuietOpt = False) -> None:
+    """Time-sequence graph of one TCP stream (PNG; SVG/PDF by the file name): segments, retransmissions, ACKs,
+    window edge, zero-window spells."""
+    from ..plot import PlotError, image_format, parse_range
+
+    zoom = {"window": window}
+    for name, option, text in (("time", "--time", time), ("seq", "--seq", seq)):
+        try:
+            zoom[name] = parse_range(text) if text is not None else None
+        except PlotError as exc:
+            raise fail(f"{option}: {exc}") from None
     if output is None and sys.stdout.isatty():
         raise fail("plot writes a PNG: give --output FILE.png or redirect stdout to a file")
     a = load(capture, quiet)
@@ -33,20 +55,19 @@ def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None
         if tcp.empty:
             raise fail(f"{capture}: no TCP stream to plot")
         payload = tcp["client_bytes"].fillna(0) + tcp["server_bytes"].fillna(0)
+        if not (payload > 0).any():
+            raise fail(f"{capture}: no TCP stream carries data to plot")
         stream = int(tcp.loc[payload.idxmax(), "stream"])  # ties: the earliest stream
-    from ..tables import one_stream
-
-    try:
-        one_stream(a.packets, stream, "tcp")
-    except ValueError as exc:  # the message lists the stream numbers there are
-        raise fail(f"{capture}: {exc}") from None
 
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed, whatever the environment says
-    from ..plot import image_format, time_sequence_image
+    from ..plot import time_sequence_image
 
-    image = time_sequence_image(a.packets, stream, image_format(output))
+    try:
+        image = time_sequence_image(a.packets, stream, image_format(output), **zoom)
+    except PlotError as exc:  # no such stream (the message lists those there are), no data, an empty view
+        raise fail(f"{capture}: {exc}") from None
     if output is None:
         sys.stdout.buffer.write(image)
         return

@@ -72,9 +72,13 @@ def _plot(a, result, path: Path, capture: Path, quiet: bool) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..plot import image_format, time_sequence_image
+    from ..plot import PlotError, image_format, time_sequence_image
 
-    write_atomically(path, time_sequence_image(a.packets, result.stream, image_format(path)), capture)
+    try:
+        image = time_sequence_image(a.packets, result.stream, image_format(path))
+    except PlotError as exc:  # a conversation without data
+        raise fail(f"{capture}: {exc}") from None
+    write_atomically(path, image, capture)
     if not quiet:
         typer.echo(f"pcapan: wrote {path} (TCP stream {result.stream})", err=True)
 
