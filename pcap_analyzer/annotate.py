@@ -122,8 +122,8 @@ class _Notes:
     def __init__(self, path: str, packets: pd.DataFrame) -> None:
         self.path = path
         self.texts = [t.encode() for t in comments(packets)]
-        self.captured = packets["cap_len"].to_numpy(dtype="int64", na_value=-1)
-        self.original = packets["wire_len"].to_numpy(dtype="int64", na_value=-1)
+        self.captured = packets["cap_len"].to_numpy(dtype="int64", na_value=-1).tolist()
+        self.original = packets["wire_len"].to_numpy(dtype="int64", na_value=-1).tolist()
         self.given = 0
 
     def next(self, packet: PacketBlock) -> bytes:

@@ -526,3 +526,15 @@ def test_tshark_shows_a_comment_on_every_frame(tmp_path, name):
     if capture.suffix == ".pcapng":
         fields += ["frame.interface_id", "frame.packet_flags"]
     assert tshark_fields(out, *fields) == tshark_fields(capture, *fields)
+
+
+def test_what_is_not_a_capture_file_is_refused_in_one_line(tmp_path):
+    r = runner.invoke(app, ["annotate", str(tmp_path / "missing.pcap"), "-o", str(tmp_path / "o.pcapng")])
+    assert r.exit_code == 2 and r.output.strip() == f"pcapan: {tmp_path / 'missing.pcap'}: no such file"
+    r = runner.invoke(app, ["annotate", str(tmp_path), "-o", str(tmp_path / "o.pcapng")])
+    assert r.exit_code == 2 and r.output.strip() == f"pcapan: {tmp_path}: is a directory, not a capture file"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = runner.invoke(app, ["annotate", str(fifo), "-o", str(tmp_path / "o.pcapng")])
+    assert r.exit_code == 2 and "(not standard input or a pipe)" in r.output and len(r.output.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]

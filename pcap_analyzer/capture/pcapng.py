@@ -140,6 +140,8 @@ CUSTOM_COPIABLE, CUSTOM_NOT_COPIABLE = 0x00000BAD, 0x40000BAD
 # write a changed file not to copy them.
 NOT_COPIABLE_OPTIONS = frozenset({2989, 19373})
 _MINIMUM_LENGTH = {SHB: 28, IDB: 20}
+# A mapped file's pages are let go after this many bytes were copied.
+_RELEASE_BYTES = 8 * 1024 * 1024
 
 
 def blocks(path: str) -> Iterator[tuple[int, str, bytes]]:
@@ -151,34 +153,41 @@ def blocks(path: str) -> Iterator[tuple[int, str, bytes]]:
     the reader has warned about it already.
     """
     window = open_bytes(path)
+    view = memoryview(window.buf)
+    pos, order, unreleased = 0, None, 0
     try:
-        pos, order = 0, None
         while True:
             try:
-                pos = window.more(pos, 12)
                 if window.end - pos < 12:
-                    return
-                head = bytes(window.buf[pos:pos + 12])
-                (btype,) = struct.unpack_from("<I", head)      # a section header's type reads alike both ways
+                    pos = window.more(pos, 12)
+                    view = memoryview(window.buf)
+                    if window.end - pos < 12:
+                        return
+                (btype,) = struct.unpack_from("<I", view, pos)   # a section header's type reads alike both ways
                 if btype == SHB:
-                    order = block_order(head)
+                    order = block_order(bytes(view[pos:pos + 12]))
                 if order is None:
                     return
-                btype, length = struct.unpack_from(order + "II", head)
+                btype, length = struct.unpack_from(order + "II", view, pos)
                 if length < _MINIMUM_LENGTH.get(btype, 12) or length % 4 or length > MAX_BLOCK_BYTES:
                     return
-                pos = window.more(pos, length)
                 if window.end - pos < length:
-                    return
+                    pos = window.more(pos, length)
+                    view = memoryview(window.buf)
+                    if window.end - pos < length:
+                        return
             except Damage:
                 return
-            block = bytes(window.buf[pos:pos + length])
-            if struct.unpack_from(order + "I", block, length - 4)[0] != length:
+            if struct.unpack_from(order + "I", view, pos + length - 4)[0] != length:
                 return
-            yield btype, order, block
+            yield btype, order, bytes(view[pos:pos + length])
             pos += length
-            window.release(pos)
+            unreleased += length
+            if unreleased >= _RELEASE_BYTES:
+                window.release(pos)
+                unreleased = 0
     finally:
+        view.release()
         window.close()
 
 
