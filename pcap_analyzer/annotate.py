@@ -35,9 +35,11 @@ becomes one section with one interface: its link type and snapshot length,
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import sys
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -61,6 +63,9 @@ _IF_TSRESOL = 9
 _EPB_DROPCOUNT = 4
 _NANOSECONDS = 9                 # if_tsresol: 10**-9 s
 _WRITE_BUFFER = 1 << 20
+_MAX_OPTION_BYTES = 0xFFFF
+_NEEDS_A_FILE = ("annotate copies every frame after analysing them, so it needs a capture file it can read "
+                 "twice (not standard input or a pipe)")
 
 
 class AnnotateError(Exception):
@@ -89,6 +94,21 @@ def comments(packets: pd.DataFrame) -> pd.Series:
     text = COMMENT_PREFIX + _SEPARATOR + stream.fillna("") + phase.fillna("") + numbers.fillna("") \
         + labels.fillna("") + p["explain"].astype("string").fillna("")
     return text.str.rstrip(" |")
+
+
+def check_source(path: str | os.PathLike) -> None:
+    """Raise :class:`AnnotateError` when the capture at *path* cannot be read a second time to be copied
+    (standard input, a pipe, a directory).  A missing file passes: reading it says so."""
+    if os.fspath(path) == "-":
+        raise AnnotateError(f"{os.fspath(path)}: {_NEEDS_A_FILE}")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        raise AnnotateError(f"{os.fspath(path)}: is a directory, not a capture file")
+    if not stat.S_ISREG(mode):
+        raise AnnotateError(f"{os.fspath(path)}: {_NEEDS_A_FILE}")
 
 
 def is_pcapan_comment(comment: bytes) -> bool:
@@ -121,7 +141,8 @@ class _Notes:
 
     def __init__(self, path: str, packets: pd.DataFrame) -> None:
         self.path = path
-        self.texts = [t.encode() for t in comments(packets)]
+        # an option holds at most 64 KiB
+        self.texts = [t.encode()[:_MAX_OPTION_BYTES].decode(errors="ignore").encode() for t in comments(packets)]
         self.captured = packets["cap_len"].to_numpy(dtype="int64", na_value=-1).tolist()
         self.original = packets["wire_len"].to_numpy(dtype="int64", na_value=-1).tolist()
         self.given = 0
@@ -223,6 +244,7 @@ def annotate(analysis: "Analysis", output: str | os.PathLike) -> int:
     longer the one analysed.
     """
     path = analysis.info.path
+    check_source(path)
     notes = _Notes(path, analysis.packets)
 
     def write(tmp: str) -> None:
@@ -237,5 +259,5 @@ def annotate(analysis: "Analysis", output: str | os.PathLike) -> int:
     return notes.given
 
 
-__all__ = ["COMMENT_PREFIX", "AnnotateError", "annotate", "comments", "enhanced_block", "is_pcapan_comment",
+__all__ = ["COMMENT_PREFIX", "AnnotateError", "annotate", "check_source", "comments", "enhanced_block", "is_pcapan_comment",
            "option_area"]

@@ -13,8 +13,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from builder import (ACK, FIN, PSH, SYN, Conversation, custom_block, custom_option, dsb, epb, idb, isb, nrb,
-                     obsolete_pb, shb, spb)
+from builder import (ACK, FIN, PSH, Conversation, custom_block, custom_option, dsb, epb, idb, isb, nrb, obsolete_pb,
+                     shb, spb)
 from conftest import SAMPLES, needs_tshark
 from pcap_analyzer import analyze
 from pcap_analyzer.annotate import AnnotateError, annotate, comments, is_pcapan_comment
@@ -436,7 +436,7 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
 def test_standard_input_is_refused_in_one_line(tmp_path):
     data = (SAMPLES / "http_like.pcap").read_bytes()
     r = subprocess.run([sys.executable, "-m", "pcap_analyzer", "annotate", "-", "-o", str(tmp_path / "o.pcapng")],
-                       input=data, capture_output=True,
+                       input=data, capture_output=True, check=False,
                        env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)})
     assert r.returncode == 2, r.stderr
     lines = r.stderr.decode().splitlines()
@@ -538,3 +538,11 @@ def test_what_is_not_a_capture_file_is_refused_in_one_line(tmp_path):
     r = runner.invoke(app, ["annotate", str(fifo), "-o", str(tmp_path / "o.pcapng")])
     assert r.exit_code == 2 and "(not standard input or a pipe)" in r.output and len(r.output.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+def test_a_capture_analysed_from_standard_input_cannot_be_annotated(tmp_path):
+    a = analyze(SAMPLES / "http_like.pcap")
+    a.info.path = "-"          # what analyze("-") records
+    with pytest.raises(AnnotateError, match=r"^-: annotate copies every frame .* \(not standard input or a pipe\)$"):
+        annotate(a, tmp_path / "o.pcapng")
+    assert not list(tmp_path.iterdir())

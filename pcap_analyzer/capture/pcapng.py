@@ -9,7 +9,8 @@ in :class:`.info.CaptureInfo`.
 from __future__ import annotations
 
 import struct
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from ..vocabulary import MAX_BLOCK_BYTES
 from .info import CaptureInfo

@@ -18,15 +18,14 @@ PcapngOpt = Annotated[Path, typer.Option("--output", "-o", help="pcapng file to 
 @app.command()
 def annotate(capture: CaptureFileArg, output: PcapngOpt, quiet: QuietOpt = False) -> None:
     """Write the capture as pcapng with a comment on every packet (phase, relative numbers, labels, explanation) that Wireshark shows; everything else the capture holds is kept."""
-    from ..annotate import AnnotateError, annotate as write_annotated
+    from ..annotate import AnnotateError, annotate as write_annotated, check_source
     from ..capture.info import CaptureError
     from ..files import ExportError
 
-    if capture.is_dir():
-        raise fail(f"{capture}: is a directory, not a capture file")
-    if str(capture) == "-" or (capture.exists() and not capture.is_file()):
-        raise fail(f"{capture}: annotate copies every frame after analysing them, so it needs a capture file "
-                   "it can read twice (not standard input or a pipe)")
+    try:
+        check_source(capture)       # before the analysis, which a second read could not follow
+    except AnnotateError as exc:
+        raise fail(str(exc)) from None
     a = load(capture, quiet)
     try:
         n = write_annotated(a, output)
