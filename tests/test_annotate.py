@@ -27,7 +27,10 @@ CAPTURES = ["http_like.pcap", "crafted/multi_if.pcapng", "crafted/nanosecond.pca
             "bulk_loss.pcap", "crafted/big_endian_nano.pcap", "crafted/snaplen_truncated.pcap",
             "crafted/gzip_pcap.pcap.gz", "dumpcap.pcapng", "crafted/pcapng_two_sections.pcapng",
             "crafted/pcapng_big_endian.pcapng", "crafted/pcapng_epb_options.pcapng",
-            "crafted/pcapng_obsolete_packets.pcapng", "crafted/pcapng_year3000.pcapng"]
+            "crafted/pcapng_obsolete_packets.pcapng", "crafted/pcapng_year3000.pcapng",
+            "crafted/pcapng_simple_packets.pcapng", "crafted/pcapng_shb_idb_options.pcapng",
+            "crafted/pcapng_tsresol.pcapng", "crafted/pcapng_tsresol_1s.pcapng", "crafted/pcapng_tsoffset_huge.pcapng",
+            "crafted/pcapng_big_shb.pcapng"]
 
 SHB_TYPE, IDB_TYPE, PB_TYPE, SPB_TYPE, EPB_TYPE = 0x0A0D0D0A, 1, 2, 3, 6
 NRB_TYPE, ISB_TYPE, DSB_TYPE, CUSTOM, CUSTOM_NOT_COPIABLE = 4, 5, 10, 0x00000BAD, 0x40000BAD
