@@ -4,23 +4,28 @@ from typing import Annotated
 
 import typer
 
-from .options import CaptureArg, QuietOpt, app, fail
+from .options import QuietOpt, app, fail
 from .running import load
 
+# annotate reads the capture twice (to analyse it, then to copy it), which a stream cannot give.
+CaptureFileArg = Annotated[Path, typer.Argument(
+    help="Capture file: pcap or pcapng, optionally gzip-compressed (a file, not standard input or a pipe: "
+         "it is read twice).", show_default=False)]
 PcapngOpt = Annotated[Path, typer.Option("--output", "-o", help="pcapng file to write (atomically; never "
                                          "the input capture).", show_default=False)]
 
 
 @app.command()
-def annotate(capture: CaptureArg, output: PcapngOpt, quiet: QuietOpt = False) -> None:
-    """Write the capture as pcapng with a comment on every packet (phase, relative numbers, labels, explanation) that Wireshark shows."""
-    from ..annotate import AnnotateError, annotate as write_annotated
+def annotate(capture: CaptureFileArg, output: PcapngOpt, quiet: QuietOpt = False) -> None:
+    """Write the capture as pcapng with a comment on every packet (phase, relative numbers, labels, explanation) that Wireshark shows; everything else the capture holds is kept."""
+    from ..annotate import AnnotateError, annotate as write_annotated, check_source
     from ..capture.info import CaptureError
-    from ..export import ExportError
+    from ..files import ExportError
 
-    if str(capture) == "-" or not capture.is_file():
-        raise fail(f"{capture}: annotate copies every frame after analysing them, so it needs a capture file "
-                   "it can read twice (not standard input or a pipe)")
+    try:
+        check_source(capture)       # before the analysis, which a second read could not follow
+    except AnnotateError as exc:
+        raise fail(str(exc)) from None
     a = load(capture, quiet)
     try:
         n = write_annotated(a, output)
