@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .capture.info import CaptureInfo, linktype_name
-from .pipeline import Background, Run
+from .pipeline import Background, Progress, Run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,8 +67,10 @@ def frame_counts(p: pd.DataFrame) -> dict:
 def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_time,
                   duration_s: float) -> dict:
     """The capture facts of a report from the frame counts and the streams table."""
+    from .times import time_text
+
     return {
-        "file": os.path.basename(info.path) if info.path != "-" else "standard input",
+        "file": info.name,
         "format": info.file_format + (" (gzip)" if info.compressed else ""),
         "link_types": sorted({linktype_name(v) for v in info.linktypes.values()}),
         "packets": counts["packets"],
@@ -76,8 +78,8 @@ def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_
         "udp_packets": counts["udp_packets"],
         "tcp_streams": int((streams["proto"] == "tcp").sum()) if len(streams) else 0,
         "udp_streams": int((streams["proto"] == "udp").sum()) if len(streams) else 0,
-        # (a time beyond what a date can show is missing, and never equal to itself)
-        "first_time": first_time.isoformat() if first_time is not None and first_time == first_time else None,
+        # (a time beyond what a date can show is missing)
+        "first_time": time_text(first_time, info.time_unit),
         "duration_s": duration_s,
         "truncated_frames": counts["truncated_frames"],
         "malformed_frames": counts["malformed_frames"],
@@ -85,34 +87,38 @@ def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_
     }
 
 
-def analyze(path: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Analysis:
+def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None = None) -> Analysis:
     """Read and analyse the capture at *path* (``-``: standard input), in one read.
 
-    *progress*, if given, is called with a short description of each step
-    as it starts (for a status line on long runs).  Raises
+    *progress*, if given, is called with a :class:`.pipeline.Progress` as
+    each step starts and after each chunk of frames read (for a progress
+    bar on long runs; ``str()`` of it is a short description).  Raises
     :class:`pcap_analyzer.CaptureError` when the file is not a capture;
     damage inside a capture becomes warnings and labels instead.
     """
-    step = progress or (lambda message: None)
+    step = progress or (lambda state: None)
     run = Run(path)
-    step("reading frames")
-    frames = Background(lambda: run.collect(lambda n: step(f"reading frames ({n:,} so far)")))
+    if progress is not None:
+        run.count()         # the total the display shows (cheap: only a mapped file's are counted)
+    step(run.progress("reading frames"))
+    frames = Background(lambda: run.collect(lambda n: step(run.progress("reading frames"))))
     from . import accessor, explain, schema, tables  # noqa: F401  (pandas and the tables' code load meanwhile;
     #                                                   importing accessor registers DataFrame.pcapan)
 
     c = frames.result()
     ending = run.ending()
     ending.settle(c)
-    step("summarising streams")
+    step(run.progress("making the tables"))
     packets = tables.packets_table(c, ending, run.info, run.first_ts)
     packets["explain"] = explain.explain(packets)
     return Analysis(info=run.info, packets=schema.conform(packets, schema.PACKET_COLUMNS),
                     streams=tables.streams_table(run, ending))
 
 
-def stream_frames(path: str | os.PathLike, proto: str, stream: int) -> pd.DataFrame:
+def stream_frames(path: str | os.PathLike, proto: str, stream: int,
+                  progress: Callable[[Progress], None] | None = None) -> pd.DataFrame:
     """Every frame of one stream of the capture at *path*, as :func:`analyze`'s packets table has them
-    (``explain`` included), read with only that stream's frames kept."""
+    (``explain`` included), read with only that stream's frames kept; *progress* as for :func:`analyze`."""
     import numpy as np
 
     from . import explain, schema, tables
@@ -121,8 +127,13 @@ def stream_frames(path: str | os.PathLike, proto: str, stream: int) -> pd.DataFr
 
     code = PROTOS.index(proto)
     run = Run(path, only=(1 if proto == "tcp" else 2, stream))
+    step = progress or (lambda state: None)
+    what = f"reading {proto.upper()} stream {stream}"
+    if progress is not None:
+        run.count()
+    step(run.progress(what))
     parts = []
-    for c in run.chunks(reuse=1):
+    for c in run.chunks(reuse=1, progress=lambda n: step(run.progress(what))):
         at = np.flatnonzero((c.inp[IN["proto"]] == code) & (c.out[OUT["stream"]] == stream))
         if len(at):
             comments = {j: c.comments[r] for j, r in enumerate(at.tolist()) if r in c.comments}

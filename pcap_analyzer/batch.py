@@ -57,7 +57,8 @@ _COUNT_COLUMNS = [c for c in REPORT_COLUMNS[2:-2] if c != "duration_s"]
 
 def report_error_row(file: str, message: str) -> dict:
     """The overview row of a capture that could not be analysed."""
-    return {col: message if col == "error" else (file if col == "file" else None) for col in REPORT_COLUMNS}
+    return {col: message if col == "error" else (file if col == "file" else [] if col == "warnings" else None)
+            for col in REPORT_COLUMNS}
 
 
 def _report_row(d) -> dict:
@@ -70,7 +71,7 @@ def _report_row(d) -> dict:
         """Frames carrying *label*: the streams table counts them per side."""
         return int(tcp[f"client_{label}"].sum() + tcp[f"server_{label}"].sum()) if len(tcp) else 0
 
-    return {"error": None, "warnings": "; ".join(facts["warnings"]), "format": facts["format"],
+    return {"error": None, "warnings": list(facts["warnings"]), "format": facts["format"],
             "packets": facts["packets"], "tcp_streams": facts["tcp_streams"], "udp_streams": facts["udp_streams"],
             "complete_handshakes": int((tcp["handshake"] == "complete").sum()) if len(tcp) else 0,
             "duration_s": round(facts["duration_s"], 6), "retransmissions": frames_with("retransmission"),
@@ -94,7 +95,7 @@ def report_many(files: list[tuple[str, Path]], workers: int | None = None,
     rows = run_many(files, report_file, report_error_row, workers, progress)
     table = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     return table.astype({**{c: "Int64" for c in _COUNT_COLUMNS}, "duration_s": "float64",
-                         "file": "string", "format": "string", "warnings": "string", "error": "string"})
+                         "file": "string", "format": "string", "error": "string"})
 
 
 # --- the pool ---------------------------------------------------------------

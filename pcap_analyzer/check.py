@@ -29,6 +29,7 @@ import pandas as pd
 from .analysis import Analysis
 from .explain import resend_cause
 from .report.documents import checksum_facts
+from .tables import rate_measurable
 from .vocabulary import RESENDS
 
 PASS, WARN, FAIL, NA = "pass", "warn", "fail", "n.a."
@@ -141,7 +142,7 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
     only the graded conversation's frames (see :func:`check_file`); then
     *total_packets* gives the capture's frame count.
     """
-    file = os.path.basename(a.info.path)
+    file = a.info.name
     row, how = pick_conversation(a.streams, server)
     if row is None:
         return _no_conversation(a, file, how, len(a.packets) if total_packets is None else total_packets)
@@ -171,7 +172,7 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
     facts = {"file": file, "overall": overall, "conversation": f"TCP stream {stream}",
              "client": c.client_text, "server": c.server_text, "chosen": how,
              "packets": int(len(p)), "duration_s": round(float(row["duration_s"]), 6),
-             "warnings": "; ".join(a.info.warnings)}
+             "warnings": list(a.info.warnings)}
     summary = {"file": file, "overall": overall, "error": "", "warnings": facts["warnings"], "stream": stream,
                "client": c.client, "client_port": c.client_port, "server": c.server,
                "server_port": c.server_port, **dict(zip(RUBRIC_KEYS, rubric["verdict"])), **key}
@@ -187,7 +188,7 @@ def summary_row(values: dict) -> dict:
 
 def error_row(file: str, message: str) -> dict:
     """The summary row of a submission that could not be graded."""
-    return summary_row({"file": file, "overall": "error", "error": message})
+    return summary_row({"file": file, "overall": "error", "error": message, "warnings": []})
 
 
 # --- choosing the conversation ------------------------------------------------
@@ -253,7 +254,7 @@ def check_file(path, server: str | None = None, progress=None) -> tuple[CheckRes
         return check(a, server), a
     d = digest(path, progress=progress)
     row, _how = pick_conversation(d.streams, server)
-    packets = (stream_frames(path, "tcp", int(row["stream"])) if row is not None
+    packets = (stream_frames(path, "tcp", int(row["stream"]), progress) if row is not None
                else schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS))
     a = Analysis(info=d.info, packets=packets, streams=d.streams)
     return check(a, server, total_packets=d.facts["packets"]), a
@@ -265,7 +266,7 @@ def _no_conversation(a: Analysis, file: str, why: str, total_packets: int) -> Ch
                            "evidence": [why] + ["no conversation to check"] * (len(RUBRIC) - 1),
                            "frames": [""] * len(RUBRIC)})
     facts = {"file": file, "overall": FAIL, "conversation": "none", "chosen": why,
-             "packets": int(total_packets), "warnings": "; ".join(a.info.warnings)}
+             "packets": int(total_packets), "warnings": list(a.info.warnings)}
     summary = summary_row({"file": file, "overall": FAIL, "error": "", "warnings": facts["warnings"],
                            **dict(zip(RUBRIC_KEYS, verdicts))})
     empty = pd.DataFrame()
@@ -638,7 +639,7 @@ def _throughput_answer(c: _Conversation) -> tuple[dict, dict]:
     acks = p[(c.from_client != sender_is_client) & c.has["ACK"] & (p["rel_ack"] >= end)]
     last = acks.iloc[0] if len(acks) else sent.iloc[-1]
     duration = float(last["time_rel_s"] - first["time_rel_s"])
-    if duration <= 0:
+    if not rate_measurable(duration):
         return ({"question": q, "raw": "", "relative": "", "frames": _frames_text([first["frame"]]),
                  "answer": f"{total} bytes {direction} in no measurable time"}, {})
     rate = total / duration

@@ -77,6 +77,21 @@ def _empty(shape: tuple, dtype) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=dtype).reshape(shape)
 
 
+class Progress(NamedTuple):
+    """Where a run stands, for a progress display; ``str()`` says it in words."""
+
+    step: str                   # what is under way ("reading frames", "making the tables")
+    frames: int                 # frames read so far
+    total: int | None           # frames the capture holds, when known (a mapped file's are counted)
+    bytes_read: int             # bytes read so far (after inflating); a mapped file's size
+
+    def __str__(self) -> str:
+        if not self.frames:
+            return self.step
+        of = f" of {self.total:,}" if self.total is not None else ""
+        return f"{self.step} ({self.frames:,}{of} frames)"
+
+
 class Run:
     """One read of a capture through the stages; raises :class:`.capture.info.CaptureError` when the
     file is not a capture.  *in_flight* False leaves bytes in flight out (a report never reads it,
@@ -94,6 +109,18 @@ class Run:
         self.analyser = _analysis.Analyser(in_flight, only)
         self.first_ts: int | None = None
         self.last_ts: int | None = None
+        self._total: list = []          # the frame count, once counted
+
+    def count(self) -> int | None:
+        """How many frames the capture holds, counted (once, before reading) when that is cheap:
+        a mapped file's; None for other sources."""
+        if not self._total:
+            self._total.append(self.reader.count_hint())
+        return self._total[0]
+
+    def progress(self, step: str) -> Progress:
+        """Where this run stands, in the middle of *step*."""
+        return Progress(step, self.info.frames, self._total[0] if self._total else None, self.reader.bytes_read)
 
     def chunks(self, limit: int | None = None, reuse: int = 0,
                progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
@@ -178,7 +205,7 @@ class Run:
     def collect(self, progress: Callable[[int], None] | None = None) -> Chunk:
         """Every frame's columns in one chunk (a mapped file's frames are counted first, so that the
         columns are made once; other sources' chunks are joined at the end)."""
-        total = self.reader.count_hint()
+        total = self.count()
         if total is None:
             return concat(list(self.chunks(progress=progress)))
         inp, out, times = empty_columns(total)

@@ -18,9 +18,11 @@ from .capture.info import CaptureInfo, linktype_name
 from .pipeline import IN, OUT, TIMES, Chunk, Ending, Run
 from .ports import range_names, service_name
 from .schema import categorical
+from .selection import check_labels, number_ranges, stream_numbers, stream_proto  # noqa: F401  (names of the API)
+from .selection import where as select_where
 from .tcp._facts import HISTORY_LETTERS
 from .tcp._flows import FLOW_FIELDS
-from .vocabulary import FRAGMENTS, LABEL_NAMES, LAYERS, PHASES, PROTOS, STREAM_COUNTED, VERDICTS
+from .vocabulary import FRAGMENTS, LABEL_NAMES, LAYERS, PHASES, PROTOS, RATE_MIN_DURATION_NS, STREAM_COUNTED, VERDICTS
 
 _FLAG_NAMES = (  # Wireshark's order of the flag bits in its summary line
     (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
@@ -413,25 +415,39 @@ def events_table(packets: pd.DataFrame) -> pd.DataFrame:
     return events
 
 
+def rate_measurable(duration_s):
+    """Whether a rate can be told over *duration_s* seconds (a number or a Series): not over a
+    duration shorter than RATE_MIN_DURATION_NS (zero for one packet)."""
+    return duration_s >= RATE_MIN_DURATION_NS / 1e9
+
+
+def kbit_per_s(byte_count: pd.Series, duration_s: pd.Series) -> pd.Series:
+    """Kilobits per second of *byte_count* over *duration_s*; missing where no rate can be told
+    (:func:`rate_measurable`)."""
+    return byte_count * 8 / duration_s.where(rate_measurable(duration_s)) / 1000
+
+
 def filter_packets(packets: pd.DataFrame, stream: int | None = None, proto: str | None = None,
-                   labels: list[str] | None = None) -> pd.DataFrame:
+                   labels: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
+    """The frames of *packets* of *proto*, of stream *stream* (of *proto*; without it, TCP's, else
+    UDP's), carrying one of *labels*, for which the ``--where`` expression *where* holds.
+
+    Strict: an unknown label, a stream the table does not have or an expression that is not a
+    condition on its columns raises :class:`.selection.SelectionError` (a ``ValueError``)."""
+    check_labels(labels)
     p = packets
+    if stream is not None:
+        proto = stream_proto(packets, stream, proto)
+        p = p[(p["stream"] == stream).fillna(False).to_numpy(dtype=bool)]
     if proto:
         p = p[p["proto"] == proto]
-    if stream is not None:
-        p = p[p["stream"] == stream]
-        if not proto:
-            # stream numbers are per protocol; without --proto, TCP is meant
-            p = p[p["proto"] == "tcp"] if (p["proto"] == "tcp").any() else p
     if labels:
-        split = p["labels"].astype("string").fillna("").str.split(";")
-        p = p[split.map(lambda ls: any(x in ls for x in labels))]
+        codes, sets = schema.coded(p["labels"])
+        hit = np.array([bool(set(str(v).split(";")) & set(labels)) for v in sets] + [False])
+        p = p[hit[codes]]
+    if where is not None:
+        p = select_where(p, where)
     return p
-
-
-def stream_numbers(packets: pd.DataFrame, proto: str) -> list[int]:
-    """The stream numbers of *proto* in a packets table, in order."""
-    return sorted(int(s) for s in packets.loc[packets["proto"] == proto, "stream"].dropna().unique())
 
 
 def one_stream(packets: pd.DataFrame, n: int, proto: str = "tcp") -> pd.DataFrame:
@@ -439,22 +455,4 @@ def one_stream(packets: pd.DataFrame, n: int, proto: str = "tcp") -> pd.DataFram
     naming the streams there are when there is no such stream."""
     if proto not in ("tcp", "udp"):
         raise ValueError(f"proto must be 'tcp' or 'udp', not {proto!r}")
-    known = stream_numbers(packets, proto)
-    if n not in known:
-        raise ValueError(f"no {proto.upper()} stream {n} ({proto.upper()} streams: {number_ranges(known)})")
     return filter_packets(packets, stream=n, proto=proto)
-
-
-def number_ranges(numbers: list[int]) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``; ``"none"`` when empty."""
-    if not numbers:
-        return "none"
-    parts, start, prev = [], numbers[0], numbers[0]
-    for n in numbers[1:] + [None]:
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if n is not None:
-            start = prev = n
-    return ", ".join(parts)

@@ -137,6 +137,10 @@ OFFLOAD_CONSISTENT_MIN = 3
 # and the receiver's last ACK came less than this before it; later, the
 # sender's timer fired (Linux's minimum retransmission timeout).
 RECOVERY_WITHIN_NS = 200_000_000
+# A rate (bytes over a duration) is given only for a duration at least this long:
+# durations are shown to the microsecond, and a shorter one (one packet, or
+# frames within one step of a nanosecond clock) measures no rate.
+RATE_MIN_DURATION_NS = 1_000
 # Largest packet record accepted (Wireshark's standard maximum packet size).
 MAX_RECORD_BYTES = 262_144
 # Largest pcapng block accepted (section headers may carry long comments).

@@ -1,7 +1,9 @@
-"""The csv writers write exactly what ``DataFrame.to_csv`` writes, byte for byte.
+"""The csv writers write exactly what ``DataFrame.to_csv`` writes, byte for byte, with times and lists as
+pcapan writes them.
 
-``pcapan ... -f csv`` used to print ``df.to_csv(index=False,
-date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\\n")``; the writers in
+``pcapan ... -f csv`` prints ``df.to_csv(index=False, lineterminator="\\n")`` of its table once every time
+is ISO 8601 text in UTC ending in ``Z`` (six decimals for microseconds or coarser units, nine for
+nanoseconds: the capture's precision) and every list is its items joined by "; "; the writers in
 pcap_analyzer/report/csv_text.py build the same text: the compiled one
 (``report/_csv.pyx: csv_rows``) for tables of the column kinds it knows, the one of
 arrow compute for the rest.  Every table the commands print, on every
@@ -28,9 +30,23 @@ from pcap_analyzer.report.digest import digest
 
 
 def pandas_csv(df: pd.DataFrame) -> str:
-    """What the csv output has always been."""
+    """What the csv output is: pandas' text once the times and lists are text (numpy's ISO 8601 of each
+    time, in UTC)."""
+    out = df.copy(deep=False)
+    for j in range(out.shape[1]):
+        col = out.iloc[:, j]
+        if getattr(col.dtype, "kind", "") == "M":
+            stamps = pd.DatetimeIndex(col)
+            if stamps.tz is not None:
+                stamps = stamps.tz_convert("UTC").tz_localize(None)
+            unit = "ns" if stamps.unit == "ns" else "us"
+            text = np.datetime_as_string(stamps.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
+            out.isetitem(j, pd.Series([None if t == "NaT" else t + "Z" for t in text], index=out.index, dtype=object))
+        elif col.dtype == object and any(isinstance(v, list) for v in col) \
+                and all(isinstance(v, list) or v is None for v in col):
+            out.isetitem(j, col.map(lambda v: "; ".join(map(str, v)) if isinstance(v, list) else v))
     buf = io.StringIO()
-    df.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\n")
+    out.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
 
 
@@ -197,6 +213,7 @@ def fast_frames() -> dict[str, pd.DataFrame]:
                        us=times.as_unit("us"), ms=times.as_unit("ms"), s=times.as_unit("s")),
         "times all missing": frame(t=pd.to_datetime([None, None]).tz_localize("UTC"), n=[1, 2]),
         "seconds from year 1 to 9999": frame(t=seconds),
+        "lists": frame(labels=[["a", "b"], [], None, ["x,y"], ['say "hi"']], n=range(5)),
         "single column of texts": frame(t=["", None, "a", " ", '"', "b,c", ""]),
         "single empty string column": frame(t=pd.array(["", None, ""], dtype="string")),
         "single column of numbers": frame(x=[1.5, np.nan, 0.0]),
@@ -228,7 +245,6 @@ def pandas_frames() -> dict[str, pd.DataFrame]:
     n = len(objects)
     return {
         "objects": frame(o=objects, n=range(n)),
-        "lists": frame(labels=[["a", "b"], [], None, ["x,y"], ['say "hi"']], n=range(5)),
         "category of floats": frame(c=pd.Categorical([1.5, None, 2.0, 1e16, 1e-7]), n=range(5)),
         "category of ints and bools": frame(c=pd.Categorical([1, None, 3]), d=pd.Categorical([True, None, False])),
         "category of times": frame(c=pd.Categorical([stamp, None, stamp.replace(year=2030)])),
@@ -240,7 +256,6 @@ def pandas_frames() -> dict[str, pd.DataFrame]:
                               f=pd.array([0.1, None, 1e16], dtype="double[pyarrow]"),
                               b=pd.array([True, None, False], dtype="bool[pyarrow]")),
         "complex": frame(z=np.array([1 + 2j, 0, -1.5j])),
-        "times before year 1": frame(t=np.array([-62135596800 - 86400, -70000000000, 0], dtype="datetime64[s]")),
         "single column of objects": frame(o=[None, "", [1], 2.5]),
     }
 

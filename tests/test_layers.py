@@ -14,7 +14,8 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "pcap_analyzer"
 # Everything left of the tables, and the tables: reading, analysing, explaining.
-CORE = ("vocabulary", "columns", "schema", "capture", "tcp", "pipeline", "tables", "analysis", "explain", "ports")
+CORE = ("vocabulary", "columns", "schema", "capture", "tcp", "pipeline", "tables", "analysis", "explain", "ports",
+        "selection", "times")
 # What the core may not import, even inside a function.
 ABOVE_CORE = ("report", "cli", "check", "batch", "export", "distributed", "annotate")
 SOURCES = (".py", ".pyx", ".pxd", ".pxi")

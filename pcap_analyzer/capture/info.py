@@ -1,6 +1,7 @@
 """What is known about a capture file besides its packets, and the error for a file that is not one."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 # Short names of the link types pcapan reads (``linktype_N`` for others).
@@ -61,6 +62,19 @@ class CaptureInfo:
     # times are nanoseconds after this many nanoseconds since the epoch (0 unless the
     # file's times lie beyond what 64 bits of nanoseconds hold)
     time_base_ns: int = 0
+    # the unit of the capture's clock: "us" while every interface counts microseconds (or steps
+    # microseconds hold exactly), "ns" once one counts finer (times are written to that precision)
+    time_unit: str = "us"
+
+    def clock(self, ticks_per_second: int) -> None:
+        """Note an interface whose clock counts *ticks_per_second*."""
+        if 1_000_000 % ticks_per_second:
+            self.time_unit = "ns"
+
+    @property
+    def name(self) -> str:
+        """The capture's name for people: its file name, or "standard input"."""
+        return "standard input" if self.path == "-" else os.path.basename(self.path)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

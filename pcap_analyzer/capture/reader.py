@@ -111,6 +111,7 @@ class Reader:
         f.record_extra = extra
         f.linktype = linktype
         f.add_interface(linktype, 1_000_000_000 if nano else 1_000_000, 0, snaplen)
+        self.info.clock(1_000_000_000 if nano else 1_000_000)
         self.info.file_format = "pcap-ns" if nano else "pcap"
         self.info.snaplen = snaplen
         self.info.linktypes[0] = linktype
@@ -161,6 +162,7 @@ class Reader:
             linktype, units, offset, snaplen = pcapng.read_interface(block, order, self.info,
                                                                      number - self.framer.section_first)
             self.framer.add_interface(linktype, units, offset, snaplen)
+            self.info.clock(units)
             self.info.linktypes[number] = linktype
             if self.info.snaplen is None:
                 self.info.snaplen = snaplen
@@ -175,6 +177,12 @@ class Reader:
     def _damaged(self, why: str) -> None:
         self.info.warn(f"capture damaged after frame {self.info.frames}: {why}; stopped reading")
         return None
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the capture taken in so far (after inflating); all of a mapped file's."""
+        w = self._window
+        return w.consumed + w.end
 
     def count_hint(self) -> int | None:
         """How many packets the capture holds, counted cheaply when it is a mapped file (None otherwise)."""

@@ -38,12 +38,47 @@ FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="Out
                                                      show_default=False)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                                                    show_default=False)]
-StreamOpt = Annotated[Optional[int], typer.Option("--stream", "-s", help="Only this stream index.",
-                                                  show_default=False, min=0)]
+def _known_labels(labels: Optional[list[str]]) -> Optional[list[str]]:
+    """--label checked before anything is read: a typo is an error, not an empty table."""
+    from ..selection import SelectionError, check_labels
+
+    try:
+        check_labels(labels)
+    except SelectionError as exc:
+        raise fail(str(exc)) from None
+    return labels
+
+
+def _plain_condition(expr: Optional[str]) -> Optional[str]:
+    """--where checked against the packets table's columns before anything is read."""
+    if expr is None:
+        return None
+    from ..schema import PACKET_COLUMNS, column_names
+    from ..selection import SelectionError, check_where
+
+    try:
+        check_where(expr, column_names(PACKET_COLUMNS))
+    except SelectionError as exc:
+        raise fail(str(exc)) from None
+    return expr
+
+
+StreamOpt = Annotated[Optional[int], typer.Option(
+    "--stream", "-s", help="Only this stream (TCP's; UDP's when there is no such TCP stream, or with "
+                           "--proto udp). A stream the capture does not have is an error.",
+    show_default=False, min=0)]
 ProtoOpt = Annotated[Optional[Proto], typer.Option("--proto", "-p", help="Only this protocol.", show_default=False)]
 LabelOpt = Annotated[Optional[list[str]], typer.Option("--label", "-l",
-                                                       help="Only frames with this label (repeatable).",
-                                                       show_default=False)]
+                                                       help="Only frames with this label (repeatable; "
+                                                            "an unknown label is an error).",
+                                                       show_default=False, callback=_known_labels)]
+WhereOpt = Annotated[Optional[str], typer.Option(
+    "--where", "-w", metavar="EXPR", show_default=False, callback=_plain_condition,
+    help="Only frames for which EXPR holds: a condition on the packets table's columns, evaluated by "
+         "pandas' DataFrame.query (python engine), e.g. \"rel_seq > 1000 and stream == 3\" or "
+         "\"phase in ['syn', 'fin']\". Only column names, numbers, quoted text, comparisons, arithmetic, "
+         "and/or/not and in are accepted (checked before it is evaluated); no function calls, "
+         "attributes or @variables.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or warnings on stderr.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
     "--workers", "-j", help="Processes for several captures, one capture each (default: one per core).",

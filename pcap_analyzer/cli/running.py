@@ -1,9 +1,8 @@
-"""Running a library job on a capture for a command: progress on long runs, one-line errors.
+"""Running a library job on a capture for a command: a progress bar on long runs, one-line errors.
 
 Library errors become one-line messages and exit status 2; nothing here
 decides anything about packets.
 """
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import typer
 from .options import debugging, fail
 
 # Captures smaller than this are analysed before a progress display would help.
-_PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 
 def load(path: Path, quiet: bool):
@@ -30,21 +29,21 @@ def load_digest(path: Path, quiet: bool, events: bool):
 
 
 def run(path: Path, quiet: bool, job):
-    """``job(path[, progress])`` with a status line on a terminal for big captures; a capture that
+    """``job(path[, progress])`` with a progress bar on a terminal for long captures; a capture that
     cannot be read ends the command with its one-line message (exit status 2)."""
     from ..capture.info import CaptureError
 
     source = "-" if str(path) == "-" else path
     try:
-        size = path.stat().st_size if source != "-" and path.is_file() else 0
-        if quiet or size < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        regular = source != "-" and path.is_file()
+        size = path.stat().st_size if regular else None
+        if quiet or not sys.stderr.isatty() or (size is not None and size < PROGRESS_MIN_BYTES):
             a = job(source)
         else:
-            from rich.console import Console
+            from .progress import ProgressBar
 
-            # A spinner on stderr naming the step under way; it vanishes when done.
-            with Console(stderr=True).status(f"{path.name}: reading") as status:
-                a = job(source, progress=lambda step: status.update(f"{path.name}: {step}"))
+            with ProgressBar("standard input" if source == "-" else path.name, wait=size is None) as bar:
+                a = job(source, progress=bar.update)
     except CaptureError as exc:
         raise fail(str(exc)) from None
     except typer.Exit:

@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from .options import (CaptureArg, CapturesArg, FormatOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
-                      WorkersOpt, app, fail, format_name)
+                      WhereOpt, WorkersOpt, app, fail, format_name)
 from .output import emit, emit_with, render
 from .running import load, load_digest, run
 
@@ -14,13 +14,25 @@ from .running import load, load_digest, run
 _PROGRESS_MIN_FILES = 8
 
 
+@contextmanager
+def selecting(capture: Path):
+    """A selection of nothing the capture has (a stream it lacks, an expression that cannot be
+    evaluated on its frames) ends the command with a one-line error naming what there is."""
+    from ..selection import SelectionError
+
+    try:
+        yield
+    except SelectionError as exc:
+        raise fail(f"{capture}: {exc}") from None
+
+
 @app.command()
 def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
-            quiet: QuietOpt = False) -> None:
+            where: WhereOpt = None, quiet: QuietOpt = False) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
     fmt = format_name(format)
-    if fmt == "csv" and stream is None and proto is None and not label:
+    if fmt == "csv" and stream is None and proto is None and not label and where is None:
         from ..report.packets_csv import streamable
 
         if streamable(capture):
@@ -29,7 +41,9 @@ def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
     a = load(capture, quiet)
     from ..report.documents import packets_document
 
-    doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table")
+    with selecting(capture):
+        doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table",
+                               where=where)
     emit(render(doc, fmt, "packets", output), output, capture)
 
 
@@ -40,8 +54,7 @@ def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
     from ..report.packets_csv import write_csv
 
     def job(path, progress=None):
-        frames = (lambda n: progress(f"writing frames ({n:,} so far)")) if progress else None
-        return SimpleNamespace(info=emit_with(lambda f: write_csv(path, f, frames), output, capture))
+        return SimpleNamespace(info=emit_with(lambda f: write_csv(path, f, progress), output, capture))
 
     run(capture, quiet, job)
 
@@ -53,7 +66,8 @@ def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = N
     a = load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     from ..report.documents import streams_document
 
-    doc = streams_document(a, stream, proto.value if proto else None)
+    with selecting(capture):
+        doc = streams_document(a, stream, proto.value if proto else None)
     emit(render(doc, format_name(format), "streams", output), output, capture)
 
 
@@ -88,6 +102,9 @@ def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
     """The (name, path) of every capture *specs* name; a clean exit when there is none."""
     from ..files import collect
 
+    if "-" in specs:
+        raise fail("'-' (standard input) is read as the only capture of a command; "
+                   "give the other captures in a run of their own")
     files = collect(specs)
     if not files:
         raise fail(f"no {what} found in {' '.join(specs)}")
@@ -98,18 +115,21 @@ def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
 
 @app.command()
 def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = None,
-           stream: StreamOpt = None, label: LabelOpt = None, workers: WorkersOpt = None,
-           quiet: QuietOpt = False) -> None:
-    """A readable summary: capture facts, streams, notable frames; several captures: one row each."""
+           stream: StreamOpt = None, label: LabelOpt = None, where: WhereOpt = None,
+           workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
+    """A readable summary: capture facts, streams, notable frames; several captures: one row each.
+
+    With --stream, --label or --where, every count, the checksum verdicts and the streams are those
+    of the frames selected."""
     if is_batch(captures):
-        if stream is not None or label:
-            raise fail("--stream and --label apply to one capture; give a single file")
+        if stream is not None or label or where is not None:
+            raise fail("--stream, --label and --where apply to one capture; give a single file")
         _report_many(captures, format, output, workers, quiet)
         return
     capture = Path(captures[0])
     fmt = format_name(format)
     for_table = fmt in ("table", "markdown")
-    if stream is None and not label:
+    if stream is None and not label and where is None:
         # The whole capture: read in chunks, so memory stays bounded on big files.
         # csv carries the streams only; json lists every labelled frame as well
         d = load_digest(capture, quiet, events=fmt == "json")
@@ -120,7 +140,8 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
         a = load(capture, quiet)
         from ..report.documents import report_document
 
-        doc = report_document(a, stream, label, for_table=for_table)
+        with selecting(capture):
+            doc = report_document(a, stream, label, for_table=for_table, where=where)
     emit(render(doc, fmt, "streams", output), output, capture)
 
 

@@ -259,6 +259,7 @@ cdef struct Column:
     const uint8_t* text            # C_TEXT bytes
     const char** names             # C_CATEGORY: each category's cell (quoted already)
     const size_t* name_lengths
+    int digits                     # C_TIME: decimals of a second (6 or 9)
 
 
 cdef void _civil(int64_t days, int64_t* y, int64_t* m, int64_t* d) noexcept nogil:
@@ -290,11 +291,11 @@ cdef struct Clock:               # the text of the last second written (times co
     char text[20]
 
 
-cdef char* _w_time(char* q, int64_t ns, Clock* last) noexcept nogil:
-    """YYYY-MM-DDTHH:MM:SS.ffffffZ of a time in ns since the epoch (microseconds rounded down)."""
-    cdef int64_t us = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)
-    cdef int64_t secs = us // 1000000 if us >= 0 else -((-us + 999999) // 1000000)
-    cdef int64_t frac = us - secs * 1000000
+cdef char* _w_time(char* q, int64_t ns, Clock* last, int digits) noexcept nogil:
+    """YYYY-MM-DDTHH:MM:SS.fffffffffZ of a time in ns since the epoch, with *digits* decimals (9, or 6:
+    microseconds rounded down)."""
+    cdef int64_t secs = ns // 1000000000 if ns >= 0 else -((-ns + 999999999) // 1000000000)
+    cdef int64_t frac = ns - secs * 1000000000
     cdef int64_t days, rest, y, m, d
     cdef char* t
     if secs != last.second:
@@ -316,7 +317,7 @@ cdef char* _w_time(char* q, int64_t ns, Clock* last) noexcept nogil:
         t[0] = b'.'
         last.second = secs
     memcpy(q, last.text, 20)
-    q = _w_digits(q + 20, frac, 6)
+    q = _w_digits(q + 20, frac // 1000 if digits == 6 else frac, digits)
     q[0] = b'Z'
     return q + 1
 
@@ -360,7 +361,7 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
     whole rows fit; returns (the first row not written, the bytes written).  Each column is a tuple:
 
     ("int", int64 values, missing) ("bool", uint8 values, missing) ("float", float64 values)
-    ("time", int64 ns, missing) ("category", int64 codes, [cell bytes]) ("text", int64 offsets,
+    ("time", int64 ns, missing, decimals) ("category", int64 codes, [cell bytes]) ("text", int64 offsets,
     uint8 bytes, missing); missing is a uint8 array (1: empty cell) or None, a float's NaN is an
     empty cell, a code -1 too.  *special* marks the bytes that make a text cell quoted.
     """
@@ -383,9 +384,10 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
         c.floats = NULL
         c.text = NULL
         c.names = NULL
+        c.digits = 6
         c.name_lengths = NULL
         # the widest cell of the column (text: twice its bytes and two quotes, added per row)
-        w = {"int": 20, "bool": 5, "float": 25, "time": 27, "text": 2, "category": 0}[kind]
+        w = {"int": 20, "bool": 5, "float": 25, "time": 30, "text": 2, "category": 0}[kind]
         if kind in ("int", "time", "category", "text"):
             iv = spec[1]
             keep.append(spec[1])
@@ -394,6 +396,7 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
             c.kind = C_INT
         elif kind == "time":
             c.kind = C_TIME
+            c.digits = 9 if spec[3] == 9 else 6
         elif kind == "bool":
             c.kind = C_BOOL
             uv = spec[1]
@@ -468,7 +471,7 @@ def csv_rows(list columns, const uint8_t[::1] special, Py_ssize_t start, Py_ssiz
                         memcpy(q, b"False", 5)
                         q += 5
                 elif col.kind == C_TIME:
-                    q = _w_time(q, col.ints[i], &clock)
+                    q = _w_time(q, col.ints[i], &clock, col.digits)
                 elif col.kind == C_CATEGORY:
                     code = col.ints[i]
                     if code >= 0:

@@ -1,8 +1,9 @@
 """csv text of a table, fast: byte for byte what pandas writes with
 
-    df.to_csv(buf, index=False, date_format=CSV_DATE_FORMAT, lineterminator="\n")
+    df.to_csv(buf, index=False, lineterminator="\n")
 
-(`_pandas_csv`).  pandas turns every cell into a Python object and
+once every time in it is text as :func:`pcap_analyzer.times.time_texts` writes
+it (`_pandas_csv`).  pandas turns every cell into a Python object and
 hands the rows one by one to the standard csv module, which takes most of
 the time on a big packets table.  `_fast_csv` writes the same text with
 vectorised arrow compute instead: each column of a batch of rows becomes an
@@ -25,10 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..times import digits_of, time_text_array, time_texts
 from .quoting import csv_quoting, quoted_cell, special_bytes
 
-CSV_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_CSV_ARGS = {"index": False, "date_format": CSV_DATE_FORMAT, "lineterminator": "\n"}
+_CSV_ARGS = {"index": False, "lineterminator": "\n"}
 # cells in a batch of rows (about 50,000 rows of the packets table): bounds the
 # memory the arrays of a batch take
 _CSV_BATCH_CELLS = 2_000_000
@@ -40,12 +41,37 @@ _PANDAS_LOCK = threading.Lock()
 
 def _pandas_csv(df: pd.DataFrame) -> str:
     buf = io.StringIO()
-    df.to_csv(buf, **_CSV_ARGS)
+    _times_as_text(df).to_csv(buf, **_CSV_ARGS)
     return buf.getvalue()
 
 
+def _is_time(dtype) -> bool:
+    return isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M")
+
+
+def _times_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """*df* with its time columns as :func:`time_texts` writes them and its columns of lists as
+    :func:`list_cell` does (other columns as they are)."""
+    texts = {}
+    for j in range(df.shape[1]):
+        dtype = df.dtypes.iloc[j]
+        if _is_time(dtype):
+            texts[j] = time_texts(df.iloc[:, j])
+        elif dtype == object:
+            joined = _lists_joined(df.iloc[:, j].to_numpy())
+            if joined is not None:
+                texts[j] = joined
+    if not texts:
+        return df
+    df = df.copy(deep=False)
+    for j, cells in texts.items():
+        df.isetitem(j, pd.Series(cells, index=df.index, dtype=object))
+    return df
+
+
 def frame_csv(df: pd.DataFrame) -> str:
-    """*df* as ``df.to_csv(index=False, date_format=CSV_DATE_FORMAT, lineterminator="\\n")`` writes it."""
+    """*df* as ``df.to_csv(index=False, lineterminator="\\n")`` writes it, its times as :func:`time_texts`
+    writes them."""
     return frame_csv_bytes(df).decode("utf-8")
 
 
@@ -134,10 +160,11 @@ def _compiled_column(s: pd.Series):
         return ("bool", np.ascontiguousarray(values._data).view(np.uint8),
                 np.ascontiguousarray(values._mask).view(np.uint8))
     if isinstance(dtype, pd.DatetimeTZDtype):
-        if str(dtype.tz) != "UTC" or dtype.unit != "ns":
+        if str(dtype.tz) != "UTC" or dtype.unit not in ("us", "ns"):
             return None
-        return ("time", np.ascontiguousarray(values.asi8, dtype=np.int64),
-                np.ascontiguousarray(np.asarray(values.isna())).view(np.uint8))
+        ns = values.asi8 if dtype.unit == "ns" else values.as_unit("ns").asi8    # (raises beyond 1677-2262)
+        return ("time", np.ascontiguousarray(ns, dtype=np.int64),
+                np.ascontiguousarray(np.asarray(values.isna())).view(np.uint8), digits_of(dtype.unit))
     if isinstance(dtype, pd.CategoricalDtype):
         categories = dtype.categories
         if len(categories) and pd.api.types.infer_dtype(categories, skipna=False) != "string":
@@ -209,7 +236,7 @@ def _column_cells(df: pd.DataFrame, j: int):
 
     if isinstance(dtype, pd.CategoricalDtype):
         return _categorical_cells(s)
-    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+    if _is_time(dtype):
         return cells_by(_datetime_cells)
     if isinstance(dtype, np.dtype):
         if dtype.kind in "iu":
@@ -354,57 +381,46 @@ def _arrow_float_layout_holds() -> bool:
     return got == x.astype(str).tolist()
 
 
-# times pandas writes with CSV_DATE_FORMAT here: years 1 to 9999, in microseconds since 1970
-_MIN_US = -62135596800 * 10**6
-_MAX_US = 253402300800 * 10**6 - 1
-_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
-
-
 def _datetime_cells(values):
-    """CSV_DATE_FORMAT of each (wall clock) time: microseconds rounded down, a literal Z."""
-    if getattr(values.dtype, "tz", None) is not None:
-        values = values.tz_localize(None)        # pandas writes the local time
-    stamps = np.asarray(values)
-    unit = np.datetime_data(stamps.dtype)[0]
-    if unit not in _PER_SECOND:
-        raise _PandasWrites
-    ticks = stamps.view("i8")
-    missing = np.isnat(stamps)
-    per_second = _PER_SECOND[unit]
-    if per_second >= 10**6:
-        us = ticks // (per_second // 10**6)
-    else:
-        scale = 10**6 // per_second
-        if not (missing | ((ticks >= _MIN_US // scale) & (ticks <= _MAX_US // scale))).all():
-            raise _PandasWrites
-        us = ticks * scale
-    us[missing] = 0
-    n = len(us)
-    if n and (us.min() < _MIN_US or us.max() > _MAX_US):
-        raise _PandasWrites
-    iso = pa.array(us, pa.timestamp("us")).cast(_text())     # "YYYY-MM-DD HH:MM:SS.ffffff", 26 characters
-    offsets = np.frombuffer(iso.buffers()[1], dtype=np.int64)[iso.offset:iso.offset + n + 1]
-    if offsets[-1] - offsets[0] != 26 * n:
-        raise _PandasWrites
-    text = np.empty((n, 27), dtype=np.uint8)
-    text[:, :26] = np.frombuffer(iso.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(n, 26)
-    text[:, 10] = ord("T")
-    text[:, 26] = ord("Z")
-    lengths = np.where(missing, 0, 27)
-    starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(starts),
-                                            pa.py_buffer(text[~missing] if missing.any() else text))
+    """Each time as :func:`time_texts` writes it, a missing one empty (never quoted: no special byte)."""
+    try:
+        return _fill(time_text_array(values))
+    except (ValueError, OverflowError, pa.ArrowException) as exc:    # a year arrow cannot write
+        raise _PandasWrites from exc
 
 
 def _string_cells(values):
     return _quote(_fill(pc.cast(_arrow(values), _text())))
 
 
+def list_cell(items) -> str:
+    """The one cell a list (of warnings, say) is written as in csv and text tables (json keeps the list)."""
+    return "; ".join(map(str, items))
+
+
+def _lists_joined(values: np.ndarray) -> np.ndarray | None:
+    """An object column whose cells are lists (or missing) with each list as :func:`list_cell`; None
+    when some cell is something else."""
+    if not any(isinstance(v, (list, tuple)) for v in values):
+        return None
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if isinstance(v, (list, tuple)):
+            out[i] = list_cell(v)
+        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            out[i] = None
+        else:
+            return None
+    return out
+
+
 def _object_cells(values):
-    """Python objects: str cells as they are, missing ones empty; others are written by pandas."""
+    """Python objects: str cells as they are, lists as :func:`list_cell`, missing ones empty; others
+    are written by pandas."""
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        raise _PandasWrites
+        values = _lists_joined(values)
+        if values is None:
+            raise _PandasWrites
     missing = pd.isna(values)
     if missing.any():
         values = values.copy()
@@ -460,7 +476,7 @@ def _pandas_cells(frame: pd.DataFrame):
     """
     import pyarrow.csv as pa_csv
 
-    body = frame.to_csv(header=False, index=False, date_format=CSV_DATE_FORMAT, lineterminator="\r\n")
+    body = frame.to_csv(header=False, index=False, lineterminator="\r\n")
     # a first row of our own, so that a byte-order mark opening the first cell stays in it
     data = b"-\r\n" + body.encode("utf-8")
     table = pa_csv.read_csv(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..capture.info import CaptureInfo
-from ..pipeline import IN, OUT, Background, Chunk, Run
+from ..pipeline import IN, OUT, Background, Chunk, Progress, Run
 from ..vocabulary import LABEL_NAMES, PROTOS, REPORT_LEAVES_OUT, VERDICTS
 from .tally import ChecksumTally, LabelTally, stream_keys
 
@@ -137,20 +137,22 @@ class _Keeper:
 
 
 def digest(path: str | os.PathLike, events: bool = False, leave_out: tuple = REPORT_LEAVES_OUT,
-           progress: Callable[[str], None] | None = None) -> Digest:
+           progress: Callable[[Progress], None] | None = None) -> Digest:
     """Analyse the capture at *path* (``-``: standard input) and return what a report shows.
 
     *events* keeps one row per (frame, label) as well (for csv/json reports;
     that list grows with the labelled frames).  Raises
     :class:`pcap_analyzer.CaptureError` for a file that is not a capture.
     """
-    step = progress or (lambda message: None)
+    step = progress or (lambda state: None)
     run = Run(path, in_flight=False)
     keeper = _Keeper(events, leave_out)
-    step("reading frames")
+    if progress is not None:
+        run.count()         # the total the display shows (cheap: only a mapped file's are counted)
+    step(run.progress("reading frames"))
 
     def read() -> None:
-        for c in run.chunks(reuse=1, progress=lambda n: step(f"reading frames ({n:,} so far)")):
+        for c in run.chunks(reuse=1, progress=lambda n: step(run.progress("reading frames"))):
             keeper.take(c)
 
     reading = Background(read)
@@ -159,6 +161,7 @@ def digest(path: str | os.PathLike, events: bool = False, leave_out: tuple = REP
     from .. import tables  # noqa: F401
     from . import documents  # noqa: F401
     reading.result()
+    step(run.progress("making the tables"))
     return digest_of(run, keeper, events, leave_out)
 
 

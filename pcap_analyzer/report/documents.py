@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..analysis import Analysis
-from ..tables import events_table, filter_packets
+from ..analysis import Analysis, capture_facts, frame_counts
+from ..selection import stream_proto
+from ..tables import events_table, filter_packets, kbit_per_s
+from ..times import at_capture_precision
 from ..vocabulary import REPORT_LEAVES_OUT
 from .tally import ChecksumTally, LabelTally, checksum_line
 
@@ -17,21 +19,26 @@ PACKET_TABLE_COLUMNS = ["frame", "time_rel_s", "proto", "stream", "src", "sport"
                         "rel_seq", "rel_ack", "payload_len", "window_size", "phase", "labels", "explain"]
 
 
-def packets_document(a: Analysis, stream=None, proto=None, labels=None, for_table: bool = False) -> dict:
-    p = filter_packets(a.packets, stream, proto, labels).reset_index(drop=True)
+def packets_document(a: Analysis, stream=None, proto=None, labels=None, for_table: bool = False,
+                     where: str | None = None) -> dict:
+    """The frames selected (see :func:`pcap_analyzer.tables.filter_packets`, which raises for a
+    selection of nothing that exists)."""
+    p = filter_packets(a.packets, stream, proto, labels, where).reset_index(drop=True)
     if for_table:
         p = p[PACKET_TABLE_COLUMNS]
-    return {"packets": p}
+    return {"packets": at_capture_precision(p, a.info)}
 
 
-def streams_document(a: Analysis, stream=None, proto=None) -> dict:
+def streams_document(a, stream=None, proto=None) -> dict:
+    """The streams of *proto*, or stream *stream* (TCP's, else UDP's, without *proto*); *a* is an
+    :class:`Analysis` or a report digest."""
     s = a.streams
-    if len(s):
-        if proto:
-            s = s[s["proto"] == proto]
-        if stream is not None:
-            s = s[s["stream"] == stream]
-    return {"streams": s.reset_index(drop=True)}
+    if stream is not None:
+        proto = stream_proto(s, stream, proto)
+        s = s[s["stream"] == stream]
+    if proto and len(s):
+        s = s[s["proto"] == proto]
+    return {"streams": at_capture_precision(s.reset_index(drop=True), a.info)}
 
 
 def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
@@ -62,7 +69,6 @@ def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
     if s.empty:
         return s
     total = s["client_bytes"] + s["server_bytes"]
-    dur = s["duration_s"].where(s["duration_s"] > 0)
     service = s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else "")
     # Most telling first: a narrow terminal leaves out columns from the right.
     return pd.DataFrame({
@@ -78,8 +84,9 @@ def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
         "checksums": _checksum_text(s),
         "packets →/←": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
         "bytes →/←": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
-        "duration s": s["duration_s"].round(3),
-        "kbit/s": (total * 8 / dur / 1000).round(1),
+        # to the microsecond: a rate is given only over a duration that shows (never next to "0")
+        "duration s": s["duration_s"].round(6),
+        "kbit/s": kbit_per_s(total, s["duration_s"]).round(1),
         "initial rtt ms": (s["initial_rtt_s"] * 1000).round(3),
     })
 
@@ -107,9 +114,12 @@ def checksum_facts(packets: pd.DataFrame) -> dict:
 
 def _capture_overview(facts: dict, checks: dict) -> dict:
     """The capture facts and checksum verdicts in a few lines, for people."""
+    counted = f"{facts['packets']:,}"
+    if "selection" in facts:
+        counted += f" of the capture's {facts['capture_packets']:,} ({selection_text(facts['selection'])})"
     out = {
         "file": f"{facts['file']} ({facts['format']}; {', '.join(facts['link_types']) or 'no frames'})",
-        "packets": f"{facts['packets']:,}: {facts['tcp_packets']:,} TCP in {facts['tcp_streams']:,} streams, "
+        "packets": f"{counted}: {facts['tcp_packets']:,} TCP in {facts['tcp_streams']:,} streams, "
                    f"{facts['udp_packets']:,} UDP in {facts['udp_streams']:,} streams",
         "time": f"{facts['first_time'] or '-'}, {facts['duration_s']:.3f} s",
         "cut short": f"{facts['truncated_frames']:,} frames by the snapshot length; "
@@ -121,17 +131,28 @@ def _capture_overview(facts: dict, checks: dict) -> dict:
     return out
 
 
-def report_document(a: Analysis, stream=None, labels=None, for_table: bool = True) -> dict:
+def report_document(a: Analysis, stream=None, labels=None, for_table: bool = True, where: str | None = None) -> dict:
     """Capture facts, streams and notable frames.
 
     For people (table/markdown) the streams are condensed and the events
     grouped per label; for machines (csv/json) the full rows are given.
+    With a selection (a *stream*, *labels*, a *where* expression) every
+    count, the checksum verdicts and the streams are those of the frames
+    selected, and the facts say what was selected.
     """
-    facts = a.summary()
-    packets = filter_packets(a.packets, stream, None, labels)
+    packets = filter_packets(a.packets, stream, None, labels, where)
     s = a.streams
-    if stream is not None and len(s):
-        s = s[(s["stream"] == stream) & (s["proto"] == "tcp")]
+    if stream is None and not labels and where is None:
+        facts = a.summary()
+    else:
+        s = _streams_of(s, packets)
+        times = packets["time_rel_s"]
+        facts = capture_facts(a.info, frame_counts(packets), s, packets["time"].iloc[0] if len(packets) else None,
+                              float(times.iloc[-1] - times.iloc[0]) if len(packets) else 0.0)
+        proto = stream_proto(a.packets, stream) if stream is not None else None
+        facts["capture_packets"] = len(a.packets)
+        facts["selection"] = {"proto": proto, "stream": stream, "labels": list(labels or []), "where": where}
+    s = at_capture_precision(s, a.info)
     checks = checksum_facts(packets)
     if for_table:
         leave_out = tuple(x for x in REPORT_LEAVES_OUT if not labels or x not in labels)
@@ -143,7 +164,28 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
 
 def digest_document(d, for_table: bool = True) -> dict:
     """The report of a capture analysed chunk by chunk (a :class:`pcap_analyzer.report.digest.Digest`)."""
-    return _report(d.facts, d.streams, d.checksums, d.notable, d.events, for_table)
+    return _report(d.facts, at_capture_precision(d.streams, d.info), d.checksums, d.notable, d.events, for_table)
+
+
+def _streams_of(s: pd.DataFrame, packets: pd.DataFrame) -> pd.DataFrame:
+    """The rows of streams table *s* of the streams *packets* belong to."""
+    if s.empty:
+        return s
+    keys = pd.MultiIndex.from_arrays([packets["proto"].astype(str), packets["stream"]]).unique()
+    rows = pd.MultiIndex.from_arrays([s["proto"].astype(str), s["stream"]])
+    return s[rows.isin(keys)]
+
+
+def selection_text(selection: dict) -> str:
+    """What a report's frames were selected by, in words ("TCP stream 3; labels retransmission")."""
+    parts = []
+    if selection.get("stream") is not None:
+        parts.append(f"{(selection.get('proto') or 'tcp').upper()} stream {selection['stream']}")
+    if selection.get("labels"):
+        parts.append(("label " if len(selection["labels"]) == 1 else "labels ") + ", ".join(selection["labels"]))
+    if selection.get("where"):
+        parts.append(f"where {selection['where']}")
+    return "; ".join(parts)
 
 
 def _report(facts: dict, s: pd.DataFrame, checks: dict, notable, ev, for_table: bool) -> dict:

@@ -26,7 +26,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from ..capture.info import CaptureInfo
-from ..pipeline import IN, OUT, Chunk, Ending, Run
+from ..pipeline import IN, OUT, Chunk, Ending, Progress, Run
 from ..vocabulary import PROTOS, VERDICTS
 
 _BAD, _OFFLOADED = VERDICTS.index("bad"), VERDICTS.index("offloaded")
@@ -39,7 +39,7 @@ def streamable(path: str | os.PathLike) -> bool:
     return str(path) != "-" and os.path.isfile(path)
 
 
-def write_csv(path: str | os.PathLike, out: BinaryIO, progress: Callable[[int], None] | None = None) -> CaptureInfo:
+def write_csv(path: str | os.PathLike, out: BinaryIO, progress: Callable[[Progress], None] | None = None) -> CaptureInfo:
     """Write the packets table's csv text of the capture at *path* (see :func:`streamable`) to *out*;
     return the capture's info.  Raises :class:`.capture.info.CaptureError` for a file that is not a
     capture, before anything is written."""
@@ -92,7 +92,7 @@ class _Rows:
         self.refused: list = []                 # TCP streams a RST of which was explained without a SYN-ACK
         self.time_base = run.info.time_base_ns
 
-    def write(self, out: BinaryIO, progress: Callable[[int], None] | None) -> None:
+    def write(self, out: BinaryIO, progress: Callable[[Progress], None] | None) -> None:
         from .. import explain, schema, tables
         from .csv_text import frame_csv_blocks
 
@@ -108,7 +108,7 @@ class _Rows:
                 out.write(block)
             header = False
             if progress is not None:
-                progress(self.run.info.frames)
+                progress(self.run.progress("writing frames"))
         if header:      # no frame: the column names alone
             p = tables.packets_table(Chunk(*_no_columns(), {}), self.ending(), self.run.info, self.run.first_ts)
             p["explain"] = explain.explain(p)

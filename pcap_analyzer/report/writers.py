@@ -9,8 +9,9 @@ from typing import Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from ..times import time_text, time_texts
 from . import FORMATS
-from .csv_text import frame_csv, frame_csv_blocks
+from .csv_text import frame_csv, frame_csv_blocks, list_cell
 
 Document = Mapping[str, "pd.DataFrame | dict"]
 
@@ -19,13 +20,13 @@ def _cell(v) -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, pd.Timestamp):
-        return v.isoformat()
+        return time_text(v) or ""
     if isinstance(v, float):
         if v in (float("inf"), float("-inf")):
             return str(v)
         return f"{v:.6f}".rstrip("0").rstrip(".") if v != int(v) or abs(v) < 1e15 else str(v)
     if isinstance(v, (list, tuple)):
-        return "; ".join(map(str, v))
+        return list_cell(v)
     return str(v)
 
 
@@ -79,7 +80,14 @@ def _json_value_blocks(value, level: int) -> Iterator[str]:
 
 
 def _records(df: pd.DataFrame) -> list:
+    times = {c: time_texts(df[c]) for c in df.columns if _is_time(df[c].dtype)}
+    if times:
+        df = df.assign(**times)
     return json.loads(df.to_json(orient="records", date_format="iso", date_unit="ns"))
+
+
+def _is_time(dtype) -> bool:
+    return isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M")
 
 
 # between items: what the compiled encoder writes with this separator, then each place made what
@@ -202,6 +210,8 @@ def _column_cells(col: pd.Series) -> list[str]:
         return [_cell(v) for v in values.tolist()]
     if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
         return [v if isinstance(v, str) else "" for v in col.to_numpy(dtype=object, na_value=None).tolist()]
+    if _is_time(dtype):
+        return [v if isinstance(v, str) else "" for v in time_texts(col).tolist()]
     return [_cell(v) for v in col.tolist()]
 
 
