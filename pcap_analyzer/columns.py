@@ -24,10 +24,11 @@ FRAME: tuple[str, ...] = (
 )
 ANALYSIS: tuple[str, ...] = (
     "stream", "side", "rel_seq", "rel_ack", "next_rel_seq", "phase", "labels",
-    "dup_ack_num", "dup_ack_of", "acks_frame", "bytes_in_flight", "rto_frame", "asked_frame", "window_size",
+    "dup_ack_num", "dup_ack_of", "acks_frame", "bytes_in_flight", "rto_frame", "asked_frame", "copy_frame",
+    "window_size",
     "ip_checksum", "l4_checksum",
 )
-TIMES: tuple[str, ...] = ("ack_rtt_s", "rto_s", "initial_rtt_s")
+TIMES: tuple[str, ...] = ("ack_rtt_s", "rto_s", "since_copy_s", "initial_rtt_s")
 
 # The prefix of each list's constants in the compiled stages.
 PREFIXES = (("IN_", FRAME), ("OUT_", ANALYSIS), ("T_", TIMES))

@@ -59,7 +59,10 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("rto_s", "float64", "retransmissions: time since the oldest unacknowledged segment was sent"),
     Column("rto_frame", "Int64", "retransmissions: frame of that segment (tcp.analysis.rto_frame)"),
     Column("asked_frame", "Int64", "retransmissions: the receiver's duplicate ACK that asked for this segment again "
-                                   "(loss recovery); empty when none did (a timeout)"),
+                                   "(loss recovery), or its partial ACK that moved up to it; empty when none did"),
+    Column("copy_frame", "Int64", "resends: the latest earlier frame that carried some of the same bytes; empty when "
+                                  "no earlier copy was captured (it was lost before the capture point)"),
+    Column("since_copy_s", "float64", "resends: seconds since that earlier copy"),
     Column("initial_rtt_s", "float64", "handshake RTT (tcp.analysis.initial_rtt), from the frame it becomes known"),
     Column("phase", "category", "syn, syn_ack, handshake_ack, data, ack, fin, rst (TCP only)"),
     Column("labels", "category", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),

@@ -146,6 +146,8 @@ def packets_table(c: Chunk, ending: Ending, info: CaptureInfo, first_ts: int | N
         "rto_s": t[TIMES["rto_s"]],
         "rto_frame": nullable(out("rto_frame")),
         "asked_frame": nullable(out("asked_frame")),
+        "copy_frame": nullable(out("copy_frame")),
+        "since_copy_s": t[TIMES["since_copy_s"]],
         "initial_rtt_s": t[TIMES["initial_rtt_s"]],
         "phase": categorical(out("phase"), list(PHASES), index),
         "labels": label_column(out("labels"), index),

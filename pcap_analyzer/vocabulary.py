@@ -137,6 +137,10 @@ OFFLOAD_CONSISTENT_MIN = 3
 # and the receiver's last ACK came less than this before it; later, the
 # sender's timer fired (Linux's minimum retransmission timeout).
 RECOVERY_WITHIN_NS = 200_000_000
+# A resent segment whose earlier copy was captured at most this long before is the
+# same packet seen twice by the capture (on two interfaces, or copied by a mirror
+# port), not a resend by TCP: no TCP timer or ACK answers that fast.
+DUPLICATE_WITHIN_S = 0.0005
 # A rate (bytes over a duration) is given only for a duration at least this long:
 # durations are shown to the microsecond, and a shorter one (one packet, or
 # frames within one step of a nanosecond clock) measures no rate.

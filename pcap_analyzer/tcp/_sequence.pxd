@@ -19,6 +19,7 @@ cdef struct Endpoint:            # what one side of a connection has done so far
     int8_t win_scale             # -1 not known yet, -2 no scaling, else the shift
     uint8_t valid_bif, first_ack, base_set
     int64_t nextseqtime, nextseqframe, lastacktime, lastnondup, dup_frame, dup_time
+    int64_t moved_time           # when its ACK last moved (frame lastnondup)
 
 
 cdef struct Unacked:             # a segment waiting for its ACK
@@ -41,6 +42,8 @@ cdef class Sequence:
     cdef void step(self, Frame* f) noexcept nogil
     cdef Connection* _connection(self, int64_t stream) noexcept nogil
     cdef int64_t _analyse(self, Frame* f, Connection* c, int64_t s) noexcept nogil
-    cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine) noexcept nogil
+    cdef int64_t _copy(self, Frame* f, vector[Unacked]* mine, int64_t end) noexcept nogil
+    cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine,
+                       int64_t copied) noexcept nogil
     cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil
     cdef void _in_flight(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine, bint syn_fin) noexcept nogil

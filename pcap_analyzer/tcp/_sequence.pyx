@@ -184,6 +184,7 @@ cdef class Sequence:
                 c.ep[e].valid_bif = 1
                 c.ep[e].first_ack = c.ep[e].base_set = 0
                 c.ep[e].nextseqtime = c.ep[e].nextseqframe = c.ep[e].lastacktime = c.ep[e].lastnondup = 0
+                c.ep[e].moved_time = 0
                 c.ep[e].dup_frame = -1
                 c.ep[e].dup_time = 0
             c.irtt = c.last_syn = 0
@@ -199,8 +200,8 @@ cdef class Sequence:
         cdef int64_t s = f.side, o = 1 - f.side
         cdef Endpoint* es = &c.ep[s]
         cdef Endpoint* eo = &c.ep[o]
-        f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = -1
-        f.rtt = f.rto = f.irtt = NAN
+        f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = f.copy_frame = -1
+        f.rtt = f.rto = f.since_copy = f.irtt = NAN
         f.wsize = f.window
         if f.known:
             f.labels |= self._analyse(f, c, s)
@@ -233,7 +234,7 @@ cdef class Sequence:
         cdef Endpoint* es = &c.ep[s]
         cdef Endpoint* eo = &c.ep[1 - s]
         cdef vector[Unacked]* mine = &self.unacked[2 * f.stream + s]
-        cdef int64_t seglen = f.plen, got = 0, end, kind
+        cdef int64_t seglen = f.plen, got = 0, end, kind, copied
         cdef bint syn_fin = (f.flags & (SYN | FIN)) != 0
         cdef bint occupies = seglen > 0 or syn_fin
         cdef Unacked u
@@ -258,13 +259,16 @@ cdef class Sequence:
             got |= kind
         if f.ack != es.lastack:
             es.lastnondup = f.frame
+            es.moved_time = f.now
             es.dupacknum = 0
         got |= ack_lost_segment(f, eo)
         if occupies and (got & L_KEEP_ALIVE) == 0:
             kind = resend(f, seglen, es, eo, c.irtt)
             got |= kind
-            if kind == L_RETRANSMISSION:
-                self._timeout(f, es, eo, mine)
+            if kind & L_RETRANSMISSION:
+                copied = self._copy(f, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
+                if kind == L_RETRANSMISSION:
+                    self._timeout(f, es, eo, mine, copied)
         end = (f.seq + seglen) & M32
         if occupies and mine.size() < MAX_UNACKED_SEGMENTS:
             if syn_fin:
@@ -289,10 +293,25 @@ cdef class Sequence:
             self._in_flight(f, es, eo, mine, syn_fin)
         return got
 
-    cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine) noexcept nogil:
+    cdef int64_t _copy(self, Frame* f, vector[Unacked]* mine, int64_t end) noexcept nogil:
+        """A resent segment's earlier copy: the latest captured segment still waiting for its ACK
+        that carried some of the same bytes (none: the first copy was not captured).  Returns the
+        time the copy was sent, -1 without one."""
+        cdef size_t j = mine.size()
+        while j > 0:
+            j -= 1
+            if _lt(mine[0][j].seq, end) and _lt(f.seq, mine[0][j].end):
+                f.copy_frame = mine[0][j].frame
+                f.since_copy = (f.now - mine[0][j].time) / 1e9
+                return mine[0][j].time
+        return -1
+
+    cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine,
+                       int64_t copied) noexcept nogil:
         """A plain retransmission: how long the oldest waiting segment waited (Wireshark's RTO), and
-        the receiver's duplicate ACK that asked for it, if one did and the receiver is still talking
-        (loss recovery rather than a timer that fired)."""
+        the receiver's ACK that asked for it, if one did and the receiver is still talking (loss
+        recovery rather than a timer that fired): a duplicate ACK for these bytes, or a partial ACK
+        (one that moved after the earlier copy was sent, up to these bytes and not past them)."""
         cdef int64_t sent
         if mine.size() > 0:
             sent = mine[0][0].time
@@ -304,6 +323,9 @@ cdef class Sequence:
         if (eo.dup_frame >= 0 and eo.dup_time > sent and _le(eo.dup_ack, f.seq)
                 and 0 <= f.now - eo.lastacktime < RECOVERY_WITHIN_NS):
             f.asked_frame = eo.dup_frame
+        elif (eo.lastnondup > 0 and eo.moved_time > (copied if copied >= 0 else sent)
+              and _le(eo.lastack, f.seq) and 0 <= f.now - eo.moved_time < RECOVERY_WITHIN_NS):
+            f.asked_frame = eo.lastnondup
 
     cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil:
         """This segment's ACK against the peer's waiting segments, newest first: an exact match
