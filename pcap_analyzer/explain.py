@@ -29,9 +29,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .vocabulary import EPHEMERAL_RANGES, LAYER_NAMES, NOTES, RESENDS, TOPICS
+from .vocabulary import DUPLICATE_WITHIN_S, EPHEMERAL_RANGES, LAYER_NAMES, NOTES, RESENDS, TOPICS
 
-_ACK_NAME = "ACK"     # as the flags column spells it
+_ACK_NAME, _FIN_NAME = "ACK", "FIN"     # as the flags column spells them
 _ORDINALS = ("", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth",
              "Tenth")
 # Protocols without a stream: one fixed sentence each.
@@ -122,10 +122,26 @@ class _Frames:
         """Integer column *name* at *rows* as decimal text."""
         return pc.cast(pa.array(self.ints(name)[rows]), pa.string())
 
+    def sender(self) -> np.ndarray:
+        """1 for the client's frames, 0 for the server's, -1 when not known."""
+        key = ("sender",)
+        if key not in self._cache:
+            self._cache[key] = pd.Series(self.p["from_client"]).to_numpy(dtype=np.int8, na_value=-1) \
+                if "from_client" in self.p else np.full(self.n, -1, dtype=np.int8)
+        return self._cache[key]
+
+    def flag(self, name: str) -> np.ndarray:
+        """Whether each frame has the TCP flag *name* (as the flags column spells it)."""
+        key = ("flag", name)
+        if key not in self._cache:
+            codes, texts = self.codes("flags")
+            has = np.array([name in t.split(",") for t in texts] + [False], dtype=bool)
+            self._cache[key] = has[codes]   # code -1 (no flags) picks the appended False
+        return self._cache[key]
+
     def sides(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, str, str]]:
         """(rows, sender, other side) for the client's, the server's and unattributed frames."""
-        fc = pd.Series(self.p["from_client"]).to_numpy(dtype=np.int8, na_value=-1)[rows] \
-            if "from_client" in self.p else np.full(len(rows), -1, dtype=np.int8)
+        fc = self.sender()[rows]
         yield rows[fc == 1], "Client", "server"
         yield rows[fc == 0], "Server", "client"
         yield rows[fc == -1], "Sender", "receiver"
@@ -140,6 +156,33 @@ def _milliseconds(seconds: np.ndarray) -> pa.Array:
     ms = seconds * 1000.0
     ms = np.where(ms >= 10, np.round(ms), np.where(ms >= 1, np.round(ms, 1), np.round(ms, 2)))
     return pc.cast(pa.array(ms), pa.string())
+
+
+def _duration(seconds: np.ndarray) -> pa.Array:
+    """Seconds as text with a unit: microseconds below a millisecond, else milliseconds."""
+    us = seconds < 0.001
+    text = pc.binary_join_element_wise(_milliseconds(seconds), pa.scalar(" ms"), "")
+    micro = pc.binary_join_element_wise(_number(np.round(seconds * 1e6).astype(np.int64)), pa.scalar(" µs"), "")
+    return pc.if_else(pa.array(us), micro, text)
+
+
+def _frames_of_peer_fin(f: "_Frames", rows: np.ndarray) -> np.ndarray:
+    """Per row: the frame of the other side's FIN that this segment's ACK acknowledges (its ack is
+    the FIN's sequence number + 1), among the frames at hand; -1 when it acknowledges none."""
+    found = np.full(len(rows), -1, dtype=np.int64)
+    fc = f.sender()
+    fin = np.flatnonzero(f.flag(_FIN_NAME) & f.mask("proto", "tcp") & (fc >= 0))
+    if not len(fin) or not len(rows):
+        return found
+    fins = pd.DataFrame({"stream": f.ints("stream")[fin], "side": fc[fin],
+                         "ack": f.ints("next_rel_seq")[fin], "fin_frame": f.ints("frame")[fin]})
+    fins = fins.drop_duplicates(["stream", "side", "ack"], keep="first")
+    ask = pd.DataFrame({"stream": f.ints("stream")[rows], "side": 1 - fc[rows], "ack": f.ints("rel_ack")[rows],
+                        "frame": f.ints("frame")[rows], "at": np.arange(len(rows))})
+    hit = ask.merge(fins, on=["stream", "side", "ack"])
+    hit = hit[(hit["fin_frame"] < hit["frame"]) & (hit["side"] >= 0) & (hit["side"] <= 1)]
+    found[hit["at"].to_numpy()] = hit["fin_frame"].to_numpy()
+    return found
 
 
 def _last_byte(f: _Frames, rows: np.ndarray) -> pa.Array:
@@ -161,62 +204,107 @@ def _malformed(out: _Sentences, f: _Frames, rows: np.ndarray) -> None:
 
 
 def _reused_ports(out, f, rows):
-    for sub, who, _ in f.sides(rows):
+    answer = f.mask("phase", "syn_ack")[rows]
+    for sub, who, _ in f.sides(rows[~answer]):
         out.add(sub, f"{who} opens a new connection on ports used before: SYN with new ISN ", f.text("seq", sub),
                 " (relative 0) from port ", f.text("sport", sub))
+    for sub, who, peer in f.sides(rows[answer]):
+        out.add(sub, f"{who} accepts a new connection on ports used before: SYN-ACK with its new ISN ",
+                f.text("seq", sub), f", ack relative ", f.text("rel_ack", sub), f" (the {peer}'s new ISN + 1)")
 
 
-def _spurious(out, f, rows):
-    for sub, _, peer in f.sides(rows):
-        out.add(sub, "Spurious retransmission of relative seq ", f.text("rel_seq", sub),
-                f": the {peer} had already acknowledged these bytes")
+# Why a segment was sent again, in the order they are decided (resend_cause() gives the names).
+_CAUSES = ("duplicate", "spurious", "fast", "recovery", "unseen", "timeout", "resent")
 
 
-def _fast(out, f, rows):
-    out.add(rows, "Fast retransmission of relative seq ", f.text("rel_seq", rows), " (",
-            f.text("payload_len", rows), " bytes) after duplicate ACKs asked for it")
-
-
-def _retransmission(out, f, rows):
-    rto = f.floats("rto_s")[rows]
-    timed = ~np.isnan(rto)
-    syn, syn_ack = f.mask("phase", "syn")[rows], f.mask("phase", "syn_ack")[rows]
-    for sel, head, tail in ((syn, "SYN sent again after ", " ms without an answer (timeout)"),
-                            (syn_ack, "SYN-ACK sent again after ", " ms without the handshake ACK (timeout)")):
-        sub = rows[sel & timed]
-        out.add(sub, head, _milliseconds(f.floats("rto_s")[sub]), tail)
-    data = rows[~syn & ~syn_ack & timed]
-    asked = f.p["asked_frame"].notna().to_numpy()[data] if "asked_frame" in f.p else np.zeros(len(data), bool)
-    recovery, timeout = data[asked], data[~asked]
-    out.add(recovery, "Retransmission of relative seq ", f.text("rel_seq", recovery), ", ",
-            _milliseconds(f.floats("rto_s")[recovery]), " ms after it was first sent: loss recovery, "
-            "the receiver's duplicate ACKs reported it missing")
-    out.add(timeout, "Retransmission of relative seq ", f.text("rel_seq", timeout), " after ",
-            _milliseconds(f.floats("rto_s")[timeout]), " ms without an ACK (timeout)")
-    other = rows[~timed]
-    out.add(other, "Retransmission of relative seq ", f.text("rel_seq", other), ": these bytes were sent before")
-
-
-def resend_cause(packets: pd.DataFrame) -> pd.Series:
-    """Why each resent segment was sent again (missing for other frames): ``spurious`` (the receiver
-    had already acknowledged it), ``fast`` (fast retransmission after duplicate ACKs), ``recovery``
-    (the receiver's duplicate ACKs asked for it while it kept acknowledging: loss recovery),
-    ``timeout`` (no ACK came: the sender's timer fired), or ``resent`` (sent before; no earlier copy
-    waiting for an ACK was seen).  The ``explain`` sentences and ``pcapan check`` both read it."""
-    f = _Frames(packets)
+def _causes(f: _Frames) -> np.ndarray:
+    """Index into _CAUSES per row (-1: not a resend); see resend_cause()."""
+    key = ("causes",)
+    if key in f._cache:
+        return f._cache[key]
     codes, sets = f.codes("labels")
     kinds = []
     for text in sets:
         labels = set(text.split(";"))
-        kinds.append(next((k for k in RESENDS if k in labels), None))
-    kind = np.array(kinds + [None], dtype=object)[codes]
-    asked = packets["asked_frame"].notna().to_numpy() if "asked_frame" in packets else np.zeros(f.n, bool)
-    timed = ~np.isnan(f.floats("rto_s"))
-    cause = np.select([kind == "spurious_retransmission", kind == "fast_retransmission",
-                       (kind == "retransmission") & asked, (kind == "retransmission") & timed,
-                       kind == "retransmission"],
-                      ["spurious", "fast", "recovery", "timeout", "resent"], None)
-    return pd.Series(cause, index=packets.index, dtype="string")
+        kinds.append(next((RESENDS.index(k) for k in RESENDS if k in labels), -1))
+    kind = np.array(kinds + [-1], dtype=np.int8)[codes]
+    spurious, fast, plain = (kind == RESENDS.index(k) for k in RESENDS)
+    since = f.floats("since_copy_s") if "since_copy_s" in f.p else np.full(f.n, np.nan)
+    copied = ~np.isnan(since)
+    asked = f.p["asked_frame"].notna().to_numpy() if "asked_frame" in f.p else np.zeros(f.n, bool)
+    rtt = f.floats("initial_rtt_s") if "initial_rtt_s" in f.p else np.full(f.n, np.nan)
+    waited = np.isnan(rtt) | ~(since < rtt)
+    cause = np.select([(kind >= 0) & copied & (since <= DUPLICATE_WITHIN_S), spurious, fast,
+                       plain & asked, plain & ~copied, plain & waited, plain],
+                      list(range(len(_CAUSES))), -1).astype(np.int8)
+    f._cache[key] = cause
+    return cause
+
+
+def resend_cause(packets: pd.DataFrame) -> pd.Series:
+    """Why each resent segment was sent again (missing for other frames), decided here once for the
+    ``explain`` sentences and ``pcapan check``:
+
+    * ``duplicate``: the same bytes were captured at most ``DUPLICATE_WITHIN_S`` before: the
+      capture saw one packet twice (two interfaces, a mirror port), TCP resent nothing;
+    * ``spurious``: the receiver had already acknowledged them;
+    * ``fast``: fast retransmission, asked for by duplicate ACKs (Wireshark's label);
+    * ``recovery``: loss recovery: the receiver's duplicate ACKs, or a partial ACK that moved up to
+      these bytes, asked for them while it kept acknowledging;
+    * ``unseen``: no earlier copy was captured (lost before the capture point, or captured
+      elsewhere): Wireshark calls it a retransmission because it lies below the highest sequence
+      number seen, but when and why it was first sent is not known;
+    * ``timeout``: no ACK asked for it and it waited at least one round trip (the handshake's)
+      since its earlier copy: the sender's retransmission timer fired;
+    * ``resent``: sent again sooner than one round trip after its earlier copy, unasked.
+    """
+    cause = _causes(_Frames(packets))
+    values = np.array(_CAUSES + (None,), dtype=object)[cause]   # -1 picks the trailing None
+    return pd.Series(values, index=packets.index, dtype="string")
+
+
+def _resend(out, f, rows):
+    """Every resend (spurious, fast or plain), by its cause."""
+    cause = _causes(f)[rows]
+    by = {name: rows[cause == i] for i, name in enumerate(_CAUSES)}
+    sub = by["duplicate"]
+    out.add(sub, "The same segment captured twice: relative seq ", f.text("rel_seq", sub), " (",
+            f.text("payload_len", sub), " bytes) again ", _duration(f.floats("since_copy_s")[sub]), " after frame ",
+            f.text("copy_frame", sub), ", too soon for TCP to resend it (the capture saw one packet twice)")
+    for sub, _, peer in f.sides(by["spurious"]):
+        out.add(sub, "Spurious retransmission of relative seq ", f.text("rel_seq", sub),
+                f": the {peer} had already acknowledged these bytes")
+    sub = by["fast"]
+    out.add(sub, "Fast retransmission of relative seq ", f.text("rel_seq", sub), " (",
+            f.text("payload_len", sub), " bytes) after duplicate ACKs asked for it")
+    rec = by["recovery"]
+    copied = ~np.isnan(f.floats("since_copy_s")[rec])
+    sub = rec[copied]
+    out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), ", ",
+            _duration(f.floats("since_copy_s")[sub]), " after its earlier copy (frame ", f.text("copy_frame", sub),
+            "): loss recovery, the receiver's ACK in frame ", f.text("asked_frame", sub), " still asked for it")
+    sub = rec[~copied]
+    out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), ": loss recovery, the receiver's ACK in "
+            "frame ", f.text("asked_frame", sub), " still asked for it; its first copy was not captured "
+            "(lost before the capture point)")
+    sub = by["unseen"]
+    out.add(sub, "Segment at relative seq ", f.text("rel_seq", sub), " (", f.text("payload_len", sub),
+            " bytes) whose first copy was not captured (lost before the capture point, or captured elsewhere): "
+            "Wireshark labels it a retransmission because it lies below the highest sequence number seen")
+    timeout = by["timeout"]
+    syn, syn_ack = f.mask("phase", "syn")[timeout], f.mask("phase", "syn_ack")[timeout]
+    for sel, head, tail in ((syn, "SYN sent again after ", " without an answer (timeout)"),
+                            (syn_ack, "SYN-ACK sent again after ", " without the handshake ACK (timeout)")):
+        sub = timeout[sel]
+        out.add(sub, head, _duration(f.floats("since_copy_s")[sub]), tail)
+    sub = timeout[~syn & ~syn_ack]
+    out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), " after ",
+            _duration(f.floats("since_copy_s")[sub]), " without an ACK (timeout; earlier copy in frame ",
+            f.text("copy_frame", sub), ")")
+    sub = by["resent"]
+    out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), ", ",
+            _duration(f.floats("since_copy_s")[sub]), " after its earlier copy (frame ", f.text("copy_frame", sub),
+            "): sooner than one round trip, so neither an ACK nor a timeout asked for it")
 
 
 def _out_of_order(out, f, rows):
@@ -295,9 +383,9 @@ def _window_update(out, f, rows):
 _TOPIC_SENTENCES: dict[str, Callable[[_Sentences, _Frames, np.ndarray], None]] = {
     "malformed": _malformed,
     "reused_ports": _reused_ports,
-    "spurious_retransmission": _spurious,
-    "fast_retransmission": _fast,
-    "retransmission": _retransmission,
+    "spurious_retransmission": _resend,
+    "fast_retransmission": _resend,
+    "retransmission": _resend,
     "out_of_order": _out_of_order,
     "zero_window_probe": _zero_window_probe,
     "window_probe": _window_probe,
@@ -351,8 +439,13 @@ def _data(out, f, rows):
 
 
 def _ack(out, f, rows):
-    flagged = _has_ack(f, rows)
-    for sub, who, _ in f.sides(rows[flagged]):
+    flagged = f.flag(_ACK_NAME)[rows]
+    fin = _frames_of_peer_fin(f, rows) >= 0
+    for sub, who, peer in f.sides(rows[flagged & fin]):
+        ack = f.ints("rel_ack")[sub]
+        out.add(sub, f"{who} acknowledges the {peer}'s FIN (relative seq ", _number(ack - 1), "): ack relative ",
+                _number(ack), f": the {peer} will send no more data")
+    for sub, who, _ in f.sides(rows[flagged & ~fin]):
         ack = f.text("rel_ack", sub)
         out.add(sub, f"{who} acknowledges every byte before relative ", ack, ": it expects ", ack, " next")
     for sub, who, _ in f.sides(rows[~flagged]):
@@ -361,7 +454,11 @@ def _ack(out, f, rows):
 
 def _fin(out, f, rows):
     data = f.ints("payload_len")[rows] > 0
-    for sub, who, _ in f.sides(rows[~data]):
+    answer = (_frames_of_peer_fin(f, rows) >= 0) & f.flag(_ACK_NAME)[rows]
+    for sub, who, peer in f.sides(rows[~data & answer]):
+        out.add(sub, f"{who} acknowledges the {peer}'s FIN and closes its side too: FIN at relative seq ",
+                f.text("rel_seq", sub), ", ack relative ", f.text("rel_ack", sub))
+    for sub, who, _ in f.sides(rows[~data & ~answer]):
         out.add(sub, f"{who} closes its side: FIN at relative seq ", f.text("rel_seq", sub),
                 ", it has no more data to send")
     for sub, who, _ in f.sides(rows[data]):
@@ -375,19 +472,39 @@ def _rst(out, f, rows):
     accepted = f.accepted
     if accepted is None:
         accepted = np.unique(stream[f.mask("phase", "syn_ack") & f.mask("proto", "tcp")])
-    fc = pd.Series(f.p["from_client"]).to_numpy(dtype=np.int8, na_value=-1)[rows]
-    refused = (fc == 0) & _has_ack(f, rows) & ~np.isin(stream[rows], accepted)
+    fc = f.sender()[rows]
+    refused = (fc == 0) & f.flag(_ACK_NAME)[rows] & ~np.isin(stream[rows], accepted)
     sub = rows[refused]
     out.add(sub, "Server refuses the connection: RST in answer to the SYN (nothing listens on port ",
             f.text("sport", sub), ")")
-    for sub, who, _ in f.sides(rows[~refused]):
+    rest = rows[~refused]
+    own, peer_fin = _fin_before(f, rest, same_side=True), _fin_before(f, rest, same_side=False)
+    for sel, tail in ((peer_fin >= 0, " after both sides' FINs: it ends what was left of the connection"),
+                      (peer_fin < 0, ", before the {peer} sent its FIN: the close was cut short")):
+        for sub, who, peer in f.sides(rest[(own >= 0) & sel]):
+            at = _number(_fin_before(f, sub, same_side=True))
+            out.add(sub, f"{who} closed its side with FIN (frame ", at, f"), then resets the connection: RST"
+                    + tail.format(peer=peer))
+    for sub, who, _ in f.sides(rest[own < 0]):
         out.add(sub, f"{who} aborts the connection: RST, without the orderly FIN exchange")
 
 
-def _has_ack(f: _Frames, rows: np.ndarray) -> np.ndarray:
-    codes, texts = f.codes("flags")
-    with_ack = np.array([_ACK_NAME in t.split(",") for t in texts] + [False], dtype=bool)
-    return with_ack[codes[rows]]   # code -1 (no flags) picks the appended False
+def _fin_before(f: _Frames, rows: np.ndarray, same_side: bool) -> np.ndarray:
+    """Per row: the frame of the first FIN of its stream before it, sent by the same side (or the
+    other side), among the frames at hand; -1 when there is none."""
+    fc = f.sender()
+    fin = np.flatnonzero(f.flag(_FIN_NAME) & f.mask("proto", "tcp") & (fc >= 0))
+    found = np.full(len(rows), -1, dtype=np.int64)
+    if not len(fin) or not len(rows):
+        return found
+    frames, stream = f.ints("frame"), f.ints("stream")
+    first = pd.Series(frames[fin]).groupby([stream[fin], fc[fin]]).min()
+    side = fc[rows] if same_side else 1 - fc[rows]
+    keys = pd.MultiIndex.from_arrays([stream[rows], side])
+    at = first.reindex(keys).to_numpy(dtype=np.float64, na_value=np.nan)
+    hit = ~np.isnan(at) & (at < frames[rows]) & (fc[rows] >= 0)
+    found[hit] = at[hit].astype(np.int64)
+    return found
 
 
 _PHASE_SENTENCES = {
