@@ -293,10 +293,10 @@ def _resend(out, f, rows):
             "Wireshark labels it a retransmission because it lies below the highest sequence number seen")
     timeout = by["timeout"]
     syn, syn_ack = f.mask("phase", "syn")[timeout], f.mask("phase", "syn_ack")[timeout]
-    for sel, head, tail in ((syn, "SYN sent again after ", " without an answer (timeout)"),
-                            (syn_ack, "SYN-ACK sent again after ", " without the handshake ACK (timeout)")):
-        sub = timeout[sel]
-        out.add(sub, head, _duration(f.floats("since_copy_s")[sub]), tail)
+    for sel, head, tail in ((syn, "SYN sent again after ", " (timeout: no SYN-ACK reached the {who})"),
+                            (syn_ack, "SYN-ACK sent again after ", " (timeout: no handshake ACK reached the {who})")):
+        for sub, who, _ in f.sides(timeout[sel]):
+            out.add(sub, head, _duration(f.floats("since_copy_s")[sub]), tail.format(who=who.lower()))
     sub = timeout[~syn & ~syn_ack]
     out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), " after ",
             _duration(f.floats("since_copy_s")[sub]), " without an ACK (timeout; earlier copy in frame ",

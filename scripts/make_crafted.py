@@ -1384,6 +1384,82 @@ def _tcp_analysis(rng):
     return pcap_bytes([(ts, eth(c, p)) for ts, c, p in timeline])
 
 
+@case("resend_causes.pcap",
+      "one cause of a resend per stream, each with an answer tshark labels retransmission: 0 the "
+      "same 100-byte segment captured twice 20 us apart (a duplicate in the capture); 1 a segment "
+      "whose first copy was lost before the capture point, resent 20 ms later (beyond the 10 ms handshake RTT) without duplicate ACKs "
+      "(first copy not captured); 2 a segment resent 300 ms after it was sent with no ACK (timeout); "
+      "3 two segments lost, the first resent after a 300 ms timeout, its ACK (a partial ACK) followed "
+      "1 ms later by the second one's resend (loss recovery)")
+def _resend_causes(rng):
+    timeline: list[tuple[Decimal, bool, bytes]] = []
+    t = T0
+
+    def at(step_ms, pkt):
+        nonlocal t
+        t += Decimal(step_ms) * MS
+        timeline.append((t, *pkt))
+
+    def opened(port):
+        conv = Tcp((C4, port), (S4, 80), 10_000_000 * port % MOD32, 7_000_000 + port)
+        for p in conv.handshake():
+            at(5, p)
+        return conv
+
+    data = bytes(rng.randrange(256) for _ in range(300))
+    # 0: one packet captured twice
+    conv = opened(42000)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, PSH | ACK, data[:100]))
+    at("0.02", conv.pkt(True, PSH | ACK, data[:100], seq=first))
+    at(5, conv.pkt(False, ACK))
+    # 1: 100-199 lost before the capture point; the resend fills the gap
+    conv = opened(42001)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, ACK, data[:100]))
+    at(1, conv.pkt(True, PSH | ACK, data[200:300], seq=(first + 200) % MOD32))
+    at(20, conv.pkt(True, ACK, data[100:200], seq=(first + 100) % MOD32))
+    conv.nxt[True] = (first + 300) % MOD32
+    at(5, conv.pkt(False, ACK))
+    # 2: no ACK, the timer fires
+    conv = opened(42002)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, PSH | ACK, data[:100]))
+    at(300, conv.pkt(True, PSH | ACK, data[:100], seq=first))
+    at(5, conv.pkt(False, ACK))
+    # 3: both segments lost after the capture point; timeout, partial ACK, recovery
+    conv = opened(42003)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, ACK, data[:100]))
+    at(1, conv.pkt(True, PSH | ACK, data[100:200]))
+    at(300, conv.pkt(True, ACK, data[:100], seq=first))
+    at(5, conv.pkt(False, ACK, ack=(first + 100) % MOD32))
+    at(1, conv.pkt(True, PSH | ACK, data[100:200], seq=(first + 100) % MOD32))
+    at(5, conv.pkt(False, ACK))
+    return pcap_bytes([(ts, eth(c, p)) for ts, c, p in timeline])
+
+
+@case("closing.pcap",
+      "ways a connection ends or restarts, one per stream: 0 the server's FIN, the client's ACK, then "
+      "the server's RST before the client's FIN; 1 FIN both ways, then the client's RST; 2 a SYN "
+      "answered by a SYN/ACK, then (the SYN sent again) by a second SYN/ACK with a new ISN "
+      "(reused ports on the SYN/ACK)")
+def _closing(rng):
+    pkts: list[Pkt] = []
+    conv = Tcp((C4, 43000), (S4, 80), 1_000_000, 3_000_000)
+    pkts += conv.handshake() + conv.exchange(request(rng), response(rng, 300))
+    pkts += [conv.pkt(False, FIN | ACK), conv.pkt(True, ACK), conv.pkt(False, RST | ACK, win=0)]
+    conv = Tcp((C4, 43001), (S4, 80), 2_000_000, 4_000_000)
+    pkts += conv.handshake() + conv.exchange(request(rng), response(rng, 300)) + conv.close(from_client=False)
+    pkts += [conv.pkt(True, RST | ACK, win=0)]
+    conv = Tcp((C4, 43002), (S4, 80), 5_000_000, 6_000_000)
+    pkts += [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS), conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS)]
+    pkts += [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS, seq=5_000_000),
+             conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS, seq=9_000_000),
+             conv.pkt(True, ACK, ack=9_000_001)]
+    return pcap_bytes(timed(pkts))
+
+
 # ---- TCP lab submissions that fail a rubric line (pcapan check) -------------
 
 def lab_upload(rng: random.Random, end: str = "fin") -> list[Pkt]:

@@ -42,7 +42,7 @@ cdef class Sequence:
     cdef void step(self, Frame* f) noexcept nogil
     cdef Connection* _connection(self, int64_t stream) noexcept nogil
     cdef int64_t _analyse(self, Frame* f, Connection* c, int64_t s) noexcept nogil
-    cdef int64_t _copy(self, Frame* f, vector[Unacked]* mine, int64_t end) noexcept nogil
+    cdef int64_t _copy(self, Frame* f, Endpoint* es, vector[Unacked]* mine, int64_t end) noexcept nogil
     cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine,
                        int64_t copied) noexcept nogil
     cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil

@@ -266,7 +266,7 @@ cdef class Sequence:
             kind = resend(f, seglen, es, eo, c.irtt)
             got |= kind
             if kind & L_RETRANSMISSION:
-                copied = self._copy(f, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
+                copied = self._copy(f, es, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
                 if kind == L_RETRANSMISSION:
                     self._timeout(f, es, eo, mine, copied)
         end = (f.seq + seglen) & M32
@@ -293,7 +293,7 @@ cdef class Sequence:
             self._in_flight(f, es, eo, mine, syn_fin)
         return got
 
-    cdef int64_t _copy(self, Frame* f, vector[Unacked]* mine, int64_t end) noexcept nogil:
+    cdef int64_t _copy(self, Frame* f, Endpoint* es, vector[Unacked]* mine, int64_t end) noexcept nogil:
         """A resent segment's earlier copy: the latest captured segment still waiting for its ACK
         that carried some of the same bytes (none: the first copy was not captured).  Returns the
         time the copy was sent, -1 without one."""
@@ -304,6 +304,12 @@ cdef class Sequence:
                 f.copy_frame = mine[0][j].frame
                 f.since_copy = (f.now - mine[0][j].time) / 1e9
                 return mine[0][j].time
+        if es.nextseq == end and es.nextseqframe > 0:
+            # acknowledged already (a SYN or FIN the peer answered): the segment that last
+            # reached this end is the copy
+            f.copy_frame = es.nextseqframe
+            f.since_copy = (f.now - es.nextseqtime) / 1e9
+            return es.nextseqtime
         return -1
 
     cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine,
