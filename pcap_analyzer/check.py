@@ -470,14 +470,23 @@ def _retransmission_table(c: _Conversation) -> pd.DataFrame:
             of = asks["dup_ack_of"].dropna().astype(int).unique().tolist()
             trigger = (f"{len(asked)} duplicate ACKs asked for it (frames {_some(asked, 6)}"
                        + (f", repeating ACK frame {of[0]}" if of else "") + ")")
-        elif cause == "recovery":
+        elif cause == "recovery" and asked:
             trigger = (f"loss recovery after the receiver's duplicate ACKs (frames {_some(asked, 6)}), "
                        "which report what is missing")
+        elif cause == "recovery":
+            trigger = (f"loss recovery after the receiver's partial ACK (frame {int(r['asked_frame'])}), "
+                       "which reports what is missing")
         elif cause == "timeout":
-            trigger = (f"retransmission timeout: no ACK {float(since):.3f} s after the segment was first sent "
-                       f"(frame {int(original)})")
+            trigger = (f"retransmission timeout: no ACK {float(r['since_copy_s']):.3f} s after the earlier copy "
+                       f"(frame {int(r['copy_frame'])})")
+        elif cause == "duplicate":
+            trigger = (f"none: the capture saw frame {int(r['copy_frame'])} twice "
+                       f"({float(r['since_copy_s']) * 1e6:.0f} µs apart)")
+        elif cause == "unseen":
+            trigger = "not known: the first copy was not captured (lost before the capture point)"
         else:
-            cause, trigger = "timeout", "retransmission timeout: no ACK for the earlier copy"
+            trigger = (f"not known: sent again {float(r['since_copy_s']):.3f} s after frame "
+                       f"{int(r['copy_frame'])}, sooner than one round trip")
         rows.append({"frame": int(r["frame"]), "time_rel_s": float(r["time_rel_s"]),
                      "sender": "client" if sender_is_client else "server", "rel_seq": r["rel_seq"],
                      "seq": r["seq"], "len_bytes": r["payload_len"], "label": label, "cause": cause,
@@ -495,7 +504,9 @@ def _retransmissions(c: _Conversation, table: pd.DataFrame):
     if table.empty:
         return PASS, "no retransmitted segments: every segment was sent once", []
     names = {"fast": "fast retransmissions after duplicate ACKs", "recovery": "resent in loss recovery after "
-             "duplicate ACKs", "timeout": "after a retransmission timeout", "spurious": "spurious"}
+             "duplicate or partial ACKs", "timeout": "after a retransmission timeout", "spurious": "spurious",
+             "duplicate": "captured twice (not resent by TCP)", "unseen": "whose first copy was not captured",
+             "resent": "resent sooner than one round trip"}
     counts = table["cause"].value_counts()
     parts = [f"{n} {names[k]}" for k, n in counts.items()]
     text = (f"{len(table)} retransmitted segment{'s' if len(table) > 1 else ''} ({', '.join(parts)}); "
