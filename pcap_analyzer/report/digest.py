@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..capture.info import CaptureInfo
-from ..pipeline import IN, OUT, Background, Chunk, Progress, Run
+from ..pipeline import IN, OUT, TIMES, Background, Chunk, Progress, Run
 from ..vocabulary import LABEL_NAMES, PROTOS, REPORT_LEAVES_OUT, VERDICTS
 from .tally import ChecksumTally, LabelTally, stream_keys
 
@@ -226,7 +226,7 @@ def _examples(keeper: _Keeper, ending, run: Run, accepted: np.ndarray) -> pd.Dat
         c = Chunk(np.stack([r[0] for r in rows], axis=1), np.stack([r[1] for r in rows], axis=1),
                   np.stack([r[2] for r in rows], axis=1), {})
     else:
-        c = Chunk(np.zeros((len(IN), 0), np.int64), np.zeros((len(OUT), 0), np.int64), np.zeros((3, 0)), {})
+        c = Chunk(np.zeros((len(IN), 0), np.int64), np.zeros((len(OUT), 0), np.int64), np.zeros((len(TIMES), 0)), {})
     ending.settle(c)
     p = tables.packets_table(c, ending, run.info, run.first_ts)
     p["explain"] = explain.explain(p, accepted=accepted)
