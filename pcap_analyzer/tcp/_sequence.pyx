@@ -317,7 +317,8 @@ cdef class Sequence:
         """A plain retransmission: how long the oldest waiting segment waited (Wireshark's RTO), and
         the receiver's ACK that asked for it, if one did and the receiver is still talking (loss
         recovery rather than a timer that fired): a duplicate ACK for these bytes, or a partial ACK
-        (one that moved after the earlier copy was sent, up to these bytes and not past them)."""
+        (one that moved after the earlier copy was sent, up to these bytes and not past them; without
+        a captured copy, one that moved to exactly these bytes)."""
         cdef int64_t sent
         if mine.size() > 0:
             sent = mine[0][0].time
@@ -329,8 +330,9 @@ cdef class Sequence:
         if (eo.dup_frame >= 0 and eo.dup_time > sent and _le(eo.dup_ack, f.seq)
                 and 0 <= f.now - eo.lastacktime < RECOVERY_WITHIN_NS):
             f.asked_frame = eo.dup_frame
-        elif (eo.lastnondup > 0 and eo.moved_time > (copied if copied >= 0 else sent)
-              and _le(eo.lastack, f.seq) and 0 <= f.now - eo.moved_time < RECOVERY_WITHIN_NS):
+        elif (eo.lastnondup > 0 and 0 <= f.now - eo.moved_time < RECOVERY_WITHIN_NS
+              and ((copied >= 0 and eo.moved_time > copied and _le(eo.lastack, f.seq))
+                   or eo.lastack == f.seq)):
             f.asked_frame = eo.lastnondup
 
     cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil:
