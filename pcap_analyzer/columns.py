@@ -24,7 +24,7 @@ FRAME: tuple[str, ...] = (
 )
 ANALYSIS: tuple[str, ...] = (
     "stream", "side", "rel_seq", "rel_ack", "next_rel_seq", "phase", "labels",
-    "dup_ack_num", "dup_ack_of", "acks_frame", "bytes_in_flight", "rto_frame", "asked_frame", "copy_frame",
+    "dup_ack_num", "dup_ack_of", "acks_frame", "bytes_in_flight", "rto_frame", "asked_frame", "copy_frame", "fin_frame",
     "window_size",
     "ip_checksum", "l4_checksum",
 )

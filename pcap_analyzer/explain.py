@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from .vocabulary import DUPLICATE_WITHIN_S, EPHEMERAL_RANGES, LAYER_NAMES, NOTES, RESENDS, TOPICS
 
-_ACK_NAME, _FIN_NAME = "ACK", "FIN"     # as the flags column spells them
+_ACK_NAME = "ACK"     # as the flags column spells it
 _ORDINALS = ("", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth",
              "Tenth")
 # Protocols without a stream: one fixed sentence each.
@@ -166,23 +166,11 @@ def _duration(seconds: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(us), micro, text)
 
 
-def _frames_of_peer_fin(f: "_Frames", rows: np.ndarray) -> np.ndarray:
-    """Per row: the frame of the other side's FIN that this segment's ACK acknowledges (its ack is
-    the FIN's sequence number + 1), among the frames at hand; -1 when it acknowledges none."""
-    found = np.full(len(rows), -1, dtype=np.int64)
-    fc = f.sender()
-    fin = np.flatnonzero(f.flag(_FIN_NAME) & f.mask("proto", "tcp") & (fc >= 0))
-    if not len(fin) or not len(rows):
-        return found
-    fins = pd.DataFrame({"stream": f.ints("stream")[fin], "side": fc[fin],
-                         "ack": f.ints("next_rel_seq")[fin], "fin_frame": f.ints("frame")[fin]})
-    fins = fins.drop_duplicates(["stream", "side", "ack"], keep="first")
-    ask = pd.DataFrame({"stream": f.ints("stream")[rows], "side": 1 - fc[rows], "ack": f.ints("rel_ack")[rows],
-                        "frame": f.ints("frame")[rows], "at": np.arange(len(rows))})
-    hit = ask.merge(fins, on=["stream", "side", "ack"])
-    hit = hit[(hit["fin_frame"] < hit["frame"]) & (hit["side"] >= 0) & (hit["side"] <= 1)]
-    found[hit["at"].to_numpy()] = hit["fin_frame"].to_numpy()
-    return found
+def _fin_frame(f: "_Frames", rows: np.ndarray) -> np.ndarray:
+    """Per row: the FIN the segment follows (the ``fin_frame`` column), -1 for none."""
+    if "fin_frame" not in f.p:
+        return np.full(len(rows), -1, dtype=np.int64)
+    return pd.Series(f.p["fin_frame"]).to_numpy(dtype=np.int64, na_value=-1)[rows]
 
 
 def _last_byte(f: _Frames, rows: np.ndarray) -> pa.Array:
@@ -440,7 +428,7 @@ def _data(out, f, rows):
 
 def _ack(out, f, rows):
     flagged = f.flag(_ACK_NAME)[rows]
-    fin = _frames_of_peer_fin(f, rows) >= 0
+    fin = _fin_frame(f, rows) >= 0
     for sub, who, peer in f.sides(rows[flagged & fin]):
         ack = f.ints("rel_ack")[sub]
         out.add(sub, f"{who} acknowledges the {peer}'s FIN (relative seq ", _number(ack - 1), "): ack relative ",
@@ -454,7 +442,7 @@ def _ack(out, f, rows):
 
 def _fin(out, f, rows):
     data = f.ints("payload_len")[rows] > 0
-    answer = (_frames_of_peer_fin(f, rows) >= 0) & f.flag(_ACK_NAME)[rows]
+    answer = _fin_frame(f, rows) >= 0
     for sub, who, peer in f.sides(rows[~data & answer]):
         out.add(sub, f"{who} acknowledges the {peer}'s FIN and closes its side too: FIN at relative seq ",
                 f.text("rel_seq", sub), ", ack relative ", f.text("rel_ack", sub))
@@ -478,33 +466,12 @@ def _rst(out, f, rows):
     out.add(sub, "Server refuses the connection: RST in answer to the SYN (nothing listens on port ",
             f.text("sport", sub), ")")
     rest = rows[~refused]
-    own, peer_fin = _fin_before(f, rest, same_side=True), _fin_before(f, rest, same_side=False)
-    for sel, tail in ((peer_fin >= 0, " after both sides' FINs: it ends what was left of the connection"),
-                      (peer_fin < 0, ", before the {peer} sent its FIN: the close was cut short")):
-        for sub, who, peer in f.sides(rest[(own >= 0) & sel]):
-            at = _number(_fin_before(f, sub, same_side=True))
-            out.add(sub, f"{who} closed its side with FIN (frame ", at, f"), then resets the connection: RST"
-                    + tail.format(peer=peer))
-    for sub, who, _ in f.sides(rest[own < 0]):
+    closed = _fin_frame(f, rest) >= 0
+    for sub, who, _ in f.sides(rest[closed]):
+        out.add(sub, f"{who} closed its side with FIN (frame ", _number(_fin_frame(f, sub)),
+                "), then resets the connection: RST")
+    for sub, who, _ in f.sides(rest[~closed]):
         out.add(sub, f"{who} aborts the connection: RST, without the orderly FIN exchange")
-
-
-def _fin_before(f: _Frames, rows: np.ndarray, same_side: bool) -> np.ndarray:
-    """Per row: the frame of the first FIN of its stream before it, sent by the same side (or the
-    other side), among the frames at hand; -1 when there is none."""
-    fc = f.sender()
-    fin = np.flatnonzero(f.flag(_FIN_NAME) & f.mask("proto", "tcp") & (fc >= 0))
-    found = np.full(len(rows), -1, dtype=np.int64)
-    if not len(fin) or not len(rows):
-        return found
-    frames, stream = f.ints("frame"), f.ints("stream")
-    first = pd.Series(frames[fin]).groupby([stream[fin], fc[fin]]).min()
-    side = fc[rows] if same_side else 1 - fc[rows]
-    keys = pd.MultiIndex.from_arrays([stream[rows], side])
-    at = first.reindex(keys).to_numpy(dtype=np.float64, na_value=np.nan)
-    hit = ~np.isnan(at) & (at < frames[rows]) & (fc[rows] >= 0)
-    found[hit] = at[hit].astype(np.int64)
-    return found
 
 
 _PHASE_SENTENCES = {

@@ -63,6 +63,8 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("copy_frame", "Int64", "resends: the latest earlier frame that carried some of the same bytes; empty when "
                                   "no earlier copy was captured (it was lost before the capture point)"),
     Column("since_copy_s", "float64", "resends: seconds since that earlier copy"),
+    Column("fin_frame", "Int64", "the FIN a segment follows: for a RST, its sender's own earlier FIN; otherwise "
+                                 "the other side's FIN that its ACK acknowledges"),
     Column("initial_rtt_s", "float64", "handshake RTT (tcp.analysis.initial_rtt), from the frame it becomes known"),
     Column("phase", "category", "syn, syn_ack, handshake_ack, data, ack, fin, rst (TCP only)"),
     Column("labels", "category", "semicolon-joined snake_case labels (Wireshark's names where it has one)"),

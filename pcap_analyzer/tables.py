@@ -148,6 +148,7 @@ def packets_table(c: Chunk, ending: Ending, info: CaptureInfo, first_ts: int | N
         "asked_frame": nullable(out("asked_frame")),
         "copy_frame": nullable(out("copy_frame")),
         "since_copy_s": t[TIMES["since_copy_s"]],
+        "fin_frame": nullable(out("fin_frame")),
         "initial_rtt_s": t[TIMES["initial_rtt_s"]],
         "phase": categorical(out("phase"), list(PHASES), index),
         "labels": label_column(out("labels"), index),

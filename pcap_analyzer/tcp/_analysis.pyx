@@ -62,7 +62,7 @@ cdef class Analyser:
         if f.kind == 1 and wanted:
             self.sequence.step(f)
         else:
-            f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = f.copy_frame = -1
+            f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = f.copy_frame = f.fin_frame = -1
             f.rtt = f.rto = f.since_copy = f.irtt = NAN
             f.wsize = f.window
         if f.truncated:
@@ -130,6 +130,7 @@ cdef inline void _store(Frame* f, int64_t[:, :] out, double[:, :] times, Py_ssiz
     out[OUT_RTO_FRAME, i] = f.rto_frame
     out[OUT_ASKED_FRAME, i] = f.asked_frame
     out[OUT_COPY_FRAME, i] = f.copy_frame
+    out[OUT_FIN_FRAME, i] = f.fin_frame
     out[OUT_WINDOW_SIZE, i] = f.wsize
     out[OUT_IP_CHECKSUM, i] = f.ip_ck
     out[OUT_L4_CHECKSUM, i] = f.l4_ck

@@ -14,5 +14,5 @@ cdef struct Frame:
     # first in the four-tuple); relative numbers; phase; label bits
     int64_t kind, stream, side, rel_seq, rel_ack, next_rel_seq, phase, labels
     # sequence analysis
-    int64_t dup_num, dup_of, acks_frame, bif, rto_frame, asked_frame, copy_frame, wsize
+    int64_t dup_num, dup_of, acks_frame, bif, rto_frame, asked_frame, copy_frame, fin_frame, wsize
     double rtt, rto, since_copy, irtt

@@ -20,6 +20,8 @@ cdef struct Endpoint:            # what one side of a connection has done so far
     uint8_t valid_bif, first_ack, base_set
     int64_t nextseqtime, nextseqframe, lastacktime, lastnondup, dup_frame, dup_time
     int64_t moved_time           # when its ACK last moved (frame lastnondup)
+    int64_t fin_frame            # its first FIN (0: none yet)
+    uint32_t fin_end             # the sequence number after that FIN
 
 
 cdef struct Unacked:             # a segment waiting for its ACK
@@ -42,6 +44,7 @@ cdef class Sequence:
     cdef void step(self, Frame* f) noexcept nogil
     cdef Connection* _connection(self, int64_t stream) noexcept nogil
     cdef int64_t _analyse(self, Frame* f, Connection* c, int64_t s) noexcept nogil
+    cdef void _closing(self, Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo) noexcept nogil
     cdef int64_t _copy(self, Frame* f, Endpoint* es, vector[Unacked]* mine, int64_t end) noexcept nogil
     cdef void _timeout(self, Frame* f, Endpoint* es, Endpoint* eo, vector[Unacked]* mine,
                        int64_t copied) noexcept nogil

@@ -184,7 +184,7 @@ cdef class Sequence:
                 c.ep[e].valid_bif = 1
                 c.ep[e].first_ack = c.ep[e].base_set = 0
                 c.ep[e].nextseqtime = c.ep[e].nextseqframe = c.ep[e].lastacktime = c.ep[e].lastnondup = 0
-                c.ep[e].moved_time = 0
+                c.ep[e].moved_time = c.ep[e].fin_frame = c.ep[e].fin_end = 0
                 c.ep[e].dup_frame = -1
                 c.ep[e].dup_time = 0
             c.irtt = c.last_syn = 0
@@ -200,7 +200,7 @@ cdef class Sequence:
         cdef int64_t s = f.side, o = 1 - f.side
         cdef Endpoint* es = &c.ep[s]
         cdef Endpoint* eo = &c.ep[o]
-        f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = f.copy_frame = -1
+        f.dup_num = f.dup_of = f.acks_frame = f.bif = f.rto_frame = f.asked_frame = f.copy_frame = f.fin_frame = -1
         f.rtt = f.rto = f.since_copy = f.irtt = NAN
         f.wsize = f.window
         if f.known:
@@ -269,6 +269,7 @@ cdef class Sequence:
                 copied = self._copy(f, es, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
                 if kind == L_RETRANSMISSION:
                     self._timeout(f, es, eo, mine, copied)
+        self._closing(f, seglen, es, eo)
         end = (f.seq + seglen) & M32
         if occupies and mine.size() < MAX_UNACKED_SEGMENTS:
             if syn_fin:
@@ -292,6 +293,18 @@ cdef class Sequence:
         if seglen and es.valid_bif and mine.size() > 0 and self.in_flight:
             self._in_flight(f, es, eo, mine, syn_fin)
         return got
+
+    cdef void _closing(self, Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo) noexcept nogil:
+        """The FIN a segment follows: a RST's sender's own earlier FIN (it closed, then reset), or
+        the other side's FIN that an ACK acknowledges (its sequence number + 1)."""
+        if f.flags & RST:
+            if es.fin_frame > 0:
+                f.fin_frame = es.fin_frame
+        elif f.flags & ACK and eo.fin_frame > 0 and f.ack == eo.fin_end:
+            f.fin_frame = eo.fin_frame
+        if f.flags & FIN and es.fin_frame == 0:
+            es.fin_frame = f.frame
+            es.fin_end = <uint32_t>((f.seq + seglen + 1) & M32)
 
     cdef int64_t _copy(self, Frame* f, Endpoint* es, vector[Unacked]* mine, int64_t end) noexcept nogil:
         """A resent segment's earlier copy: the latest captured segment still waiting for its ACK
