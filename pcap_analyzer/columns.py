@@ -20,11 +20,13 @@ FRAME: tuple[str, ...] = (
     # a second flow the frame is filed under (the packet an ICMP error quotes, a
     # tunnel's outer UDP): 0 none, 1 tcp, 2 udp, then its four-tuple
     "other_kind", "other_src", "other_sport", "other_dst", "other_dport",
+    "icmp_type", "icmp_code",
     "comment",          # index into the chunk's comments (-1: none)
 )
 ANALYSIS: tuple[str, ...] = (
     "stream", "side", "rel_seq", "rel_ack", "next_rel_seq", "phase", "labels",
     "dup_ack_num", "dup_ack_of", "acks_frame", "bytes_in_flight", "rto_frame", "asked_frame", "copy_frame", "fin_frame",
+    "other_stream",
     "window_size",
     "ip_checksum", "l4_checksum",
 )

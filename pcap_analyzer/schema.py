@@ -72,6 +72,12 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("l4_checksum", "category", "TCP/UDP checksum: good, bad, offloaded, unverified; empty if none"),
     Column("fragment", "category", "IP fragments: first / non_first while the datagram is incomplete; reassembled on the frame that completes it, which carries the datagram's TCP/UDP header (as in Wireshark)"),
     Column("malformed", "category", "first layer whose header made no sense (link, ip, ipv6, tcp, udp)"),
+    Column("icmp_type", "Int64", "ICMP/ICMPv6 type (icmp.type / icmpv6.type)"),
+    Column("icmp_code", "Int64", "ICMP/ICMPv6 code (icmp.code / icmpv6.code)"),
+    Column("quoted_proto", "category", "ICMP errors: tcp or udp, the packet the error quotes"),
+    Column("quoted_sport", "Int64", "ICMP errors: source port of the quoted packet"),
+    Column("quoted_dport", "Int64", "ICMP errors: destination port of the quoted packet"),
+    Column("quoted_stream", "Int64", "ICMP errors: the tcp.stream / udp.stream of the quoted packet"),
     Column("comment", "string", "pcapng packet comment, if the file had one"),
     Column("explain", "string", "one plain-language sentence saying what the frame does, from its phase, "
                                 "relative numbers, labels and checksum verdicts (pcap_analyzer/explain.py)"),

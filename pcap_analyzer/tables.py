@@ -111,6 +111,9 @@ def packets_table(c: Chunk, ending: Ending, info: CaptureInfo, first_ts: int | N
     src_codes, src_names = ending.address_codes(inp("src"))
     dst_codes, dst_names = ending.address_codes(inp("dst"))
     first = first_ts if first_ts is not None else 0
+    # the TCP/UDP packet an ICMP error quotes (a tunnel's outer UDP is no quote)
+    icmp = (inp("proto") == PROTOS.index("icmp")) | (inp("proto") == PROTOS.index("icmpv6"))
+    quoted = np.where(icmp, inp("other_kind"), 0)
     cols = {
         "frame": nullable(inp("frame")),
         "time": times_column(inp("ts_ns"), info, index),
@@ -156,6 +159,12 @@ def packets_table(c: Chunk, ending: Ending, info: CaptureInfo, first_ts: int | N
         "l4_checksum": none_first(out("l4_checksum"), VERDICTS, index),
         "fragment": none_first(inp("fragment"), FRAGMENTS, index),
         "malformed": none_first(inp("malformed"), LAYERS, index),
+        "icmp_type": nullable(inp("icmp_type")),
+        "icmp_code": nullable(inp("icmp_code")),
+        "quoted_proto": categorical(quoted - 1, ["tcp", "udp"], index),
+        "quoted_sport": nullable(np.where(quoted > 0, inp("other_sport"), -1)),
+        "quoted_dport": nullable(np.where(quoted > 0, inp("other_dport"), -1)),
+        "quoted_stream": nullable(np.where(quoted > 0, out("other_stream"), -1)),
         "comment": comment_column(n, c.comments),
     }
     return pd.DataFrame(cols, index=index, copy=False)

@@ -460,6 +460,9 @@ cdef void _payload(Decoder dec, Bytes* fr, int64_t ver, int64_t l3, int64_t l4, 
         _udp(dec, fr, l3, l4, end, l4len, ver, src, dst, truncated, fragment, ip_ck, final_dst, home_src, r, i)
     elif proto == icmp:
         _row(r, P_ICMP if ver == 4 else P_ICMPV6, ver, src, dst, truncated, M_NONE, fragment, ip_ck)
+        if fragment != FR_NON_FIRST and l4 + 2 <= end:
+            r.icmp_type = fr.b[l4]
+            r.icmp_code = fr.b[l4 + 1]
         if fragment == FR_NONE:
             _quoted(dec, fr, l4, end, ver, r)
             r.l4_ck = _transport_check(fr, l3, ver, l4, l4len, end, icmp, final_dst, home_src, truncated)

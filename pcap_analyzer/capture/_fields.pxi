@@ -8,6 +8,7 @@ cdef struct Row:                 # one frame's decoded fields, -1 where missing
     int64_t proto, ver, src, dst, sport, dport, flags, seq, ack, window, plen, hdrlen
     int64_t mss, wscale, sack_perm, sack_bytes, ip_ck, l4_ck, fragment, truncated, malformed
     int64_t okind, osrc, osport, odst, odport
+    int64_t icmp_type, icmp_code
 
 
 cdef struct Bytes:               # the bytes a frame (or a datagram inside it) is decoded from
@@ -88,6 +89,7 @@ cdef inline void _row(Row* r, int64_t proto, int64_t ver, int64_t src, int64_t d
     r.malformed = malformed
     r.okind = 0
     r.osrc = r.osport = r.odst = r.odport = -1
+    r.icmp_type = r.icmp_code = -1
 
 
 cdef inline void _other(Row* r, bint truncated) noexcept nogil:
@@ -237,3 +239,5 @@ cdef inline void _put(int64_t[:, :] inp, Py_ssize_t i, Row* r) noexcept nogil:
     inp[IN_OTHER_SPORT, i] = r.osport
     inp[IN_OTHER_DST, i] = r.odst
     inp[IN_OTHER_DPORT, i] = r.odport
+    inp[IN_ICMP_TYPE, i] = r.icmp_type
+    inp[IN_ICMP_CODE, i] = r.icmp_code

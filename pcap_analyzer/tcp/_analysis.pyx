@@ -131,6 +131,7 @@ cdef inline void _store(Frame* f, int64_t[:, :] out, double[:, :] times, Py_ssiz
     out[OUT_ASKED_FRAME, i] = f.asked_frame
     out[OUT_COPY_FRAME, i] = f.copy_frame
     out[OUT_FIN_FRAME, i] = f.fin_frame
+    out[OUT_OTHER_STREAM, i] = f.other_stream
     out[OUT_WINDOW_SIZE, i] = f.wsize
     out[OUT_IP_CHECKSUM, i] = f.ip_ck
     out[OUT_L4_CHECKSUM, i] = f.l4_ck

@@ -158,11 +158,13 @@ cdef class Flows:
         f.rel_seq = f.rel_ack = f.next_rel_seq = -1
         f.phase = -1
         f.labels = 0
+        f.other_stream = -1
         if f.okind != 0:
             # the flow an ICMP error quotes (or a tunnel's outer UDP) is numbered too
             c = self._conversation(f.okind, f.osrc, f.osport, f.odst, f.odport, &side)
             if self.conv_stream[c] == -1:
                 self.conv_stream[c] = self._new_stream(f.okind)
+            f.other_stream = self.conv_stream[c]
         if f.sport >= 0:
             if f.proto == P_TCP:
                 kind = 1

@@ -13,6 +13,7 @@ cdef struct Frame:
     # flows: 0 none, 1 tcp, 2 udp; stream number; side 0/1 (0: the endpoint that sorts
     # first in the four-tuple); relative numbers; phase; label bits
     int64_t kind, stream, side, rel_seq, rel_ack, next_rel_seq, phase, labels
+    int64_t other_stream         # the stream of the frame's second flow (-1: none)
     # sequence analysis
     int64_t dup_num, dup_of, acks_frame, bif, rto_frame, asked_frame, copy_frame, fin_frame, wsize
     double rtt, rto, since_copy, irtt
