@@ -29,7 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .vocabulary import DUPLICATE_WITHIN_S, EPHEMERAL_RANGES, LAYER_NAMES, NOTES, RESENDS, TOPICS
+from .vocabulary import (DUPLICATE_WITHIN_S, EPHEMERAL_RANGES, ICMP_CODE_MEANINGS, ICMP_CODES, ICMP_TYPES,
+                         LAYER_NAMES, NOTES, RESENDS, TOPICS)
 
 _ACK_NAME = "ACK"     # as the flags column spells it
 _ORDINALS = ("", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth",
@@ -480,6 +481,31 @@ _PHASE_SENTENCES = {
 }
 
 
+def _icmp(out, f, rows):
+    """ICMP messages by type and code; an error names the TCP/UDP packet it quotes."""
+    if "icmp_type" not in f.p:
+        return rows
+    kind, code, ver = f.ints("icmp_type")[rows], f.ints("icmp_code")[rows], f.ints("ip_version")[rows]
+    known = f.p["icmp_type"].notna().to_numpy()[rows]
+    qcodes, qnames = f.codes("quoted_proto") if "quoted_proto" in f.p else (np.full(f.n, -1), [])
+    quoted = qcodes[rows]
+    key = np.stack([ver, kind, code, quoted], axis=1)[known]
+    for v, t, c, q in np.unique(key, axis=0).tolist():
+        sub = rows[known & (ver == v) & (kind == t) & (code == c) & (quoted == q)]
+        name, meaning = ICMP_TYPES.get((v, t), (f"type {t}", "a control or error message of the IP layer"))
+        detail = ICMP_CODES.get((v, t, c), f"code {c}" if c else "")
+        meaning = ICMP_CODE_MEANINGS.get((v, t, c), meaning)
+        head = f"{'ICMP' if v == 4 else 'ICMPv6'} {name}" + (f" ({detail})" if detail else "")
+        if q < 0:
+            out.add(sub, f"{head}: {meaning}")
+            continue
+        proto = qnames[q].upper()
+        what = "a TCP segment" if proto == "TCP" else "a UDP datagram"
+        out.add(sub, f"{head} about {what} from port ", f.text("quoted_sport", sub), " to port ",
+                f.text("quoted_dport", sub), f" ({proto} stream ", f.text("quoted_stream", sub), f"): {meaning}")
+    return rows[~known]
+
+
 def _udp(out, f, rows):
     for sub, who, _ in f.sides(rows):
         out.add(sub, f"{who} sends a UDP datagram of ", f.text("payload_len", sub), " bytes to port ",
@@ -578,7 +604,10 @@ def explain(packets: pd.DataFrame, accepted: np.ndarray | None = None) -> pd.Ser
             rows = np.flatnonzero(plain & (proto_codes == i))
             fragments = rows[fragment[rows]]
             main.add(fragments, _FRAGMENT_SENTENCE)
-            main.add(rows[~fragment[rows]], _PROTOCOL_SENTENCES[proto])
+            rest = rows[~fragment[rows]]
+            if proto in ("icmp", "icmpv6"):
+                rest = _icmp(main, f, rest)
+            main.add(rest, _PROTOCOL_SENTENCES[proto])
 
     notes = _Sentences(n)
     for j, name in enumerate(NOTES):

@@ -120,6 +120,48 @@ LAYERS: tuple[str | None, ...] = (None, "link", "ip", "ipv6", "tcp", "udp")
 # What a layer is called in sentences.
 LAYER_NAMES: dict[str, str] = {"link": "link-layer", "ip": "IPv4", "ipv6": "IPv6", "tcp": "TCP", "udp": "UDP"}
 
+# ICMP messages in words: (IP version, type) -> (name, what it means); codes as
+# (IP version, type, code) -> name.  Types not listed are named by number.
+ICMP_TYPES: dict[tuple[int, int], tuple[str, str]] = {
+    (4, 0): ("echo reply", "the answer to a ping"),
+    (4, 3): ("destination unreachable", "the packet could not be delivered"),
+    (4, 4): ("source quench", "a router asks the sender to slow down (obsolete)"),
+    (4, 5): ("redirect", "a router names a better next hop for this destination"),
+    (4, 8): ("echo request", "a ping"),
+    (4, 11): ("time exceeded", "the packet's TTL ran out on the way (traceroute, or a routing loop)"),
+    (4, 12): ("parameter problem", "a header field made no sense to a router or the receiver"),
+    (6, 1): ("destination unreachable", "the packet could not be delivered"),
+    (6, 2): ("packet too big", "a link on the way takes smaller packets (path MTU discovery)"),
+    (6, 3): ("time exceeded", "the packet's hop limit ran out on the way (traceroute, or a routing loop)"),
+    (6, 4): ("parameter problem", "a header field made no sense to a router or the receiver"),
+    (6, 128): ("echo request", "a ping"),
+    (6, 129): ("echo reply", "the answer to a ping"),
+    (6, 133): ("router solicitation", "asks for routers (neighbour discovery)"),
+    (6, 134): ("router advertisement", "a router announces itself and its prefixes (neighbour discovery)"),
+    (6, 135): ("neighbour solicitation", "asks for a hardware address (neighbour discovery, IPv6's ARP)"),
+    (6, 136): ("neighbour advertisement", "answers with a hardware address (neighbour discovery)"),
+    (6, 137): ("redirect", "a router names a better next hop for this destination"),
+}
+ICMP_CODES: dict[tuple[int, int, int], str] = {
+    (4, 3, 0): "network unreachable", (4, 3, 1): "host unreachable", (4, 3, 2): "protocol unreachable",
+    (4, 3, 3): "port unreachable", (4, 3, 4): "fragmentation needed but DF set", (4, 3, 5): "source route failed",
+    (4, 3, 6): "network unknown", (4, 3, 7): "host unknown", (4, 3, 9): "network administratively prohibited",
+    (4, 3, 10): "host administratively prohibited", (4, 3, 13): "communication administratively prohibited",
+    (4, 11, 0): "TTL exceeded in transit", (4, 11, 1): "fragment reassembly time exceeded",
+    (6, 1, 0): "no route to destination", (6, 1, 1): "administratively prohibited",
+    (6, 1, 2): "beyond scope of source address", (6, 1, 3): "address unreachable", (6, 1, 4): "port unreachable",
+    (6, 1, 5): "source address failed policy", (6, 1, 6): "reject route to destination",
+    (6, 3, 0): "hop limit exceeded in transit", (6, 3, 1): "fragment reassembly time exceeded",
+    (6, 4, 0): "erroneous header field", (6, 4, 1): "unrecognised next header", (6, 4, 2): "unrecognised IPv6 option",
+}
+# What a code says, where it says more than its type.
+ICMP_CODE_MEANINGS: dict[tuple[int, int, int], str] = {
+    (4, 3, 3): "nothing listens on that port", (6, 1, 4): "nothing listens on that port",
+    (4, 3, 4): "the packet is too big for a link on the way and may not be fragmented (path MTU discovery)",
+    (4, 11, 1): "not every fragment of a datagram arrived in time",
+    (6, 3, 1): "not every fragment of a datagram arrived in time",
+}
+
 # --- thresholds -------------------------------------------------------------------
 
 # A resend within this time of the peer's second (or later) duplicate ACK for

@@ -1460,6 +1460,47 @@ def _closing(rng):
     return pcap_bytes(timed(pkts))
 
 
+def icmp_message(kind: int, code: int, body: bytes, v6_addrs: tuple[str, str] | None = None,
+                 rest: bytes = b"\x00\x00\x00\x00") -> bytes:
+    """An ICMP (or, with ``v6_addrs``, ICMPv6) message: type, code, checksum, 4 bytes, then ``body``
+    (for an error, the start of the packet it quotes)."""
+    msg = bytearray(struct.pack(">BBH", kind, code, 0) + rest + body)
+    if v6_addrs:
+        value = dpkt.in_cksum(pseudo_header(*v6_addrs, 58, len(msg)) + bytes(msg))
+    else:
+        value = dpkt.in_cksum(bytes(msg))
+    struct.pack_into(">H", msg, 2, value)
+    return bytes(msg)
+
+
+ROUTER4, ROUTER6 = "203.0.113.1", "2001:db8:99::1"
+
+
+@case("icmp_errors.pcap",
+      "ICMP errors quoting the packet they answer: 1-2 a UDP datagram to port 30000 and the server's "
+      "port unreachable (type 3 code 3) quoting its IP header and 8 bytes; 3-4 a TCP SYN to port 80 "
+      "and a router's time exceeded (type 11 code 0, from 203.0.113.1) quoting the whole SYN; 5-6 a TCP "
+      "SYN to port 81 and a router's fragmentation needed (type 3 code 4, next-hop MTU 1400) quoting "
+      "only 8 bytes of TCP (too few for tshark to file it under the TCP stream); 7-8 an IPv6 UDP datagram and its "
+      "ICMPv6 port unreachable (type 1 code 4); 9-10 a ping and its reply (types 8 and 0)")
+def _icmp_errors(rng):
+    pkts: list[Pkt] = []
+    udp = ipv4(C4, S4, UDP_P, udp_datagram(C4, S4, 50000, UDP_PORT, datagram(rng, 40)), ident=0x100)
+    pkts += [(True, udp), (False, ipv4(S4, C4, 1, icmp_message(3, 3, udp[:28]), ident=0x200))]
+    for k, (port, kind, code, rest, keep) in enumerate(((80, 11, 0, b"\x00" * 4, None),
+                                                        (81, 3, 4, struct.pack(">HH", 0, 1400), 28))):
+        syn = ipv4(C4, S4, TCP_P, tcp_segment(C4, S4, 40000 + k, port, 1_000_000 * (k + 1), 0, SYN, win=64240,
+                                               opts=MSS_SYN_OPTS), ident=0x300 + k)
+        pkts += [(True, syn), (False, ipv4(ROUTER4, C4, 1, icmp_message(kind, code, syn[:keep], rest=rest),
+                                           ident=0x400 + k))]
+    udp6 = ipv6(C6, S6, UDP_P, udp_datagram(C6, S6, 50001, UDP_PORT, datagram(rng, 40)))
+    pkts += [(True, udp6), (False, ipv6(S6, C6, 58, icmp_message(1, 4, udp6, v6_addrs=(S6, C6))))]
+    echo = struct.pack(">HH", 0x1234, 1)
+    pkts += [(True, ipv4(C4, S4, 1, icmp_message(8, 0, b"ping", rest=echo), ident=0x500)),
+             (False, ipv4(S4, C4, 1, icmp_message(0, 0, b"ping", rest=echo), ident=0x600))]
+    return pcap_bytes(timed(pkts))
+
+
 # ---- TCP lab submissions that fail a rubric line (pcapan check) -------------
 
 def lab_upload(rng: random.Random, end: str = "fin") -> list[Pkt]:
