@@ -184,3 +184,54 @@ def test_sentences_through_the_packets_command():
     r = CliRunner().invoke(app, ["packets", str(CAUSES), "-f", "csv"])
     assert r.exit_code == 0, r.output
     assert "The same segment captured twice: relative seq 1 (100 bytes) again 20 µs after frame 4" in r.stdout
+
+
+# --- ICMP ------------------------------------------------------------------------------------
+
+ICMP = SAMPLES / "crafted" / "icmp_errors.pcap"
+
+
+def test_icmp_messages_name_their_type_code_and_quoted_packet():
+    s = frames(ICMP)["explain"]
+    assert s[2] == ("ICMP destination unreachable (port unreachable) about a UDP datagram from port 50000 to port "
+                    "30000 (UDP stream 0): nothing listens on that port")
+    assert s[4] == ("ICMP time exceeded (TTL exceeded in transit) about a TCP segment from port 40000 to port 80 "
+                    "(TCP stream 0): the packet's TTL ran out on the way (traceroute, or a routing loop)")
+    # 8 bytes of TCP are too few to file under a stream: the type and code are still named
+    assert s[6] == ("ICMP destination unreachable (fragmentation needed but DF set): the packet is too big for a "
+                    "link on the way and may not be fragmented (path MTU discovery)")
+    assert s[8] == ("ICMPv6 destination unreachable (port unreachable) about a UDP datagram from port 50001 to port "
+                    "30000 (UDP stream 1): nothing listens on that port")
+    assert (s[9], s[10]) == ("ICMP echo request: a ping", "ICMP echo reply: the answer to a ping")
+
+
+def test_icmp_columns_agree_with_tshark():
+    import shutil
+    import subprocess
+
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    fields = ["frame.number", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code", "tcp.stream", "udp.stream",
+              "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport"]
+    out = subprocess.run(["tshark", "-n", "-r", str(ICMP), "-T", "fields", "-E", "occurrence=f",
+                          *[a for f in fields for a in ("-e", f)]], capture_output=True, text=True, check=True)
+    p = frames(ICMP)
+    checked = 0
+    for line in out.stdout.splitlines():
+        row = dict(zip(fields, line.split("\t")))
+        frame = int(row["frame.number"])
+        kind = row["icmp.type"] or row["icmpv6.type"]
+        if not kind:
+            continue
+        assert p.loc[frame, "icmp_type"] == int(kind)
+        assert p.loc[frame, "icmp_code"] == int(row["icmp.code"] or row["icmpv6.code"])
+        proto = "tcp" if row["tcp.stream"] else "udp" if row["udp.stream"] else None
+        if proto is None:
+            assert pd.isna(p.loc[frame, "quoted_stream"])
+            continue
+        assert p.loc[frame, "quoted_proto"] == proto
+        assert p.loc[frame, "quoted_stream"] == int(row[f"{proto}.stream"])
+        assert (p.loc[frame, "quoted_sport"], p.loc[frame, "quoted_dport"]) == (
+            int(row[f"{proto}.srcport"]), int(row[f"{proto}.dstport"]))
+        checked += 1
+    assert checked == 3
