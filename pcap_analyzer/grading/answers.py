@@ -23,7 +23,7 @@ RETRANSMISSION_COLUMNS = ["frame", "time_rel_s", "sender", "rel_seq", "seq", "le
 
 # What each value of explain.resend_cause() means, in the order counts are given.
 CAUSES = {
-    "fast": "fast retransmission after duplicate ACKs",
+    "fast": "by fast retransmission after duplicate ACKs",
     "recovery": "resent in loss recovery after duplicate ACKs",
     "timeout": "after a retransmission timeout",
     "spurious": "spurious (the receiver had already acknowledged it)",
@@ -176,7 +176,7 @@ def window_answer(c: Conversation) -> tuple[dict, dict]:
         f" (its {rsts} RST{'s' if rsts > 1 else ''} advertise none)" if rsts else "")
     row = {"question": q, "raw": int(low["window_size"]), "relative": "",
            "answer": f"{int(low['window_size']):,} bytes (frame {int(low['frame'])}), {over}; throttled: {verdict}",
-           "frames": some([int(low["frame"])] + frames)}
+           "frames": frames_text([int(low["frame"])] + frames)}
     return row, {"min_receiver_window": int(low["window_size"]), "receiver_throttled": bool(frames)}
 
 
@@ -220,12 +220,12 @@ def ack_answer(c: Conversation, offloaded: dict | None) -> tuple[dict, dict]:
                  else "no: the receiver mostly ACKs every segment"))
     frames = acks.loc[same.index, "frame"].astype(int).tolist()
     return ({"question": q, "raw": f"{typical}", "relative": f"{segs} segments", "answer": answer,
-             "frames": some(frames, 6)},
+             "frames": frames_text(frames)},
             {"typical_acked_bytes": typical, "typical_acked_segments": segs, "delayed_ack": delayed})
 
 
 THROUGHPUT_DEFINITION = ("payload bytes both ways over the connection's duration, from its first to its last "
-                         "captured packet (the kbit/s of pcapan report)")
+                         "captured packet; pcapan report's kbit/s is the same figure")
 
 
 def throughput_answer(c: Conversation) -> tuple[dict, dict]:
@@ -354,7 +354,7 @@ def answers(c: Conversation, rubric: Rubric, segments: pd.DataFrame, retrans: pd
         cause_counts(retrans) + ("; relative seqs " + ", ".join(str(int(v)) for v in resent["rel_seq"].head(12))
                                  + (" ..." if len(resent) > 12 else "") if len(resent) else
                                  ": no segment was sent twice"),
-        some(retrans["frame"]) if len(retrans) else "")
+        frames_text(retrans["frame"]) if len(retrans) else "")
     counts = retrans["cause"].value_counts() if len(retrans) else pd.Series(dtype=int)
     key.update(retransmitted_segments=len(resent), fast_retransmissions=int(counts.get("fast", 0)),
                recovery_retransmissions=int(counts.get("recovery", 0)),
@@ -370,7 +370,7 @@ def answers(c: Conversation, rubric: Rubric, segments: pd.DataFrame, retrans: pd
     add("where was the capture taken?", "", "",
         "; ".join(x["text"] for x in (offloaded, proxy) if x) or
         "on the wire of the student's machine: no segment larger than the MSS, no sign of a local proxy or NAT",
-        some(sorted({f for x in (offloaded, proxy) if x for f in x["frames"]}), 6))
+        frames_text(sorted({f for x in (offloaded, proxy) if x for f in x["frames"]})))
 
     out = pd.DataFrame(rows, columns=ANSWER_COLUMNS)
     out["raw"] = out["raw"].astype(str)

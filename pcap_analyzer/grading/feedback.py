@@ -62,6 +62,12 @@ def feedback_markdown(result) -> str:
     return "\n".join(lines) + "\n"
 
 
+def error_markdown(file: str, error: str) -> str:
+    """The note for a submission that could not be graded."""
+    return (f"# Feedback: {text(file)}\n\nNot graded: {text(error)}.\n\nHand in the capture file Wireshark "
+            "saved (File > Save As, pcapng), not a link, a shortcut or another document.\n")
+
+
 def feedback_name(file: str) -> str:
     """A file name for *file*'s note: its path with separators as ``__``, ending in ``.md``."""
     name = re.sub(r"[\\/]+", "__", file.strip()).lstrip(".") or "submission"

@@ -75,7 +75,7 @@ def random_isn(c: Conversation, rubric: Rubric):
         return FAIL, f"{text}: an ISN of 0 is predictable (RFC 6528 asks for unguessable ISNs)", frames
     tiny = [name for name, v in known.items() if v < TINY_ISN]
     if tiny:
-        return FAIL, (f"{text}: the {' and '.join(tiny)} ISN is below {TINY_ISN:,}, not a random 32-bit number "
+        return WARN, (f"{text}: the {' and '.join(tiny)} ISN is below {TINY_ISN:,}, not a random 32-bit number "
                       "(a local proxy or NAT numbering its own side?)"), frames
     if len(known) == 2 and cisn == sisn:
         return FAIL, f"{text}: both sides chose the same ISN", frames
