@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -138,7 +138,9 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
     :func:`check_file`); then *total_packets* gives the capture's frame count.
     """
     rubric = rubric or DEFAULT
-    server = server or rubric.server
+    if server and server != rubric.server:
+        rubric = replace(rubric, server=server)   # the server asked for is the one the lab names
+    server = rubric.server
     file = a.info.name
     row, how = pick_conversation(a.streams, server)
     if row is None:
@@ -156,7 +158,7 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
     found = {
         "conversation": (PASS, f"TCP stream {stream}, {c.client_text} -> {c.server_text}: {how}",
                          [int(row["first_frame"])]),
-        "server": items.server(c, rubric),
+        "lab_server": items.lab_server(c, rubric),
         "handshake": items.handshake(c, rubric),
         "random_isn": items.random_isn(c, rubric),
         "ephemeral_port": items.ephemeral_port(c, rubric),

@@ -12,7 +12,7 @@ from .conversation import wireshark_filter
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 _WHERE_TO_LOOK = {
     "conversation": "Statistics > Conversations > TCP: the upload is the conversation with the most bytes",
-    "server": "the lab's server is the destination of the SYN",
+    "lab_server": "the lab's server is the destination of the SYN",
     "handshake": "start capturing before you open the connection, and stop after the answer",
     "random_isn": "Edit > Preferences > Protocols > TCP: untick 'Relative sequence numbers' to see raw ISNs",
     "ephemeral_port": "the client port is the SYN's source port",

@@ -19,7 +19,7 @@ MOD32 = 1 << 32
 PORT_RANGES = {name: f"{lo}-{hi}" for name, lo, hi in EPHEMERAL_RANGES}
 
 
-def server(c: Conversation, rubric: Rubric):
+def lab_server(c: Conversation, rubric: Rubric):
     if not rubric.server:
         return NA, "the rubric names no server", []
     from ..check import parse_server

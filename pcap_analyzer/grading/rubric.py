@@ -43,7 +43,7 @@ class Item:
 # Every item there is, in the order shown; the severities are the default rubric's.
 ITEMS: tuple[Item, ...] = (
     Item("conversation", "a TCP conversation to grade is in the capture"),
-    Item("server", "the conversation is with the server the lab names (n.a. when the rubric names none)"),
+    Item("lab_server", "the conversation is with the server the lab names (n.a. when the rubric names none)"),
     Item("handshake", "complete three-way handshake: SYN, SYN-ACK with ack = client ISN + 1, "
                       "ACK with ack = server ISN + 1"),
     Item("random_isn", "initial sequence numbers look random: not 0, not tiny, not equal"),
