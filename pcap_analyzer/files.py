@@ -73,6 +73,9 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
     path = Path(path)
     if capture is not None and _same_file(path, Path(capture)):
         raise ExportError(f"{path}: refusing to write over the input capture")
+    if path.is_symlink():
+        # written where the link points (the link stays a link), even when that file is not there yet
+        path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         if path.is_dir():
             raise ExportError(f"{path}: is a directory")
