@@ -70,9 +70,7 @@ def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = N
     if fmt == "csv":
         import pandas as pd
 
-        from ..grading.sheet import safe_rows
-
-        data = render({"grades": pd.DataFrame(safe_rows([result.summary]))}, "csv", "grades", output)
+        data = render({"grades": pd.DataFrame([result.summary])}, "csv", "grades", output)
     else:
         data = render(result.document(full=fmt != "table"), fmt, "rubric", output)
     if plot is not None:
@@ -146,13 +144,7 @@ def _batch(specs, server, graded_by, fmt, output, feedback, workers, quiet) -> N
     notes = {} if feedback is not None else None
     with batch_progress(len(files), "grading", quiet) as progress:
         grades = check_many(files, server, workers, progress, rubric=graded_by, feedback=notes)
-    if fmt == "csv":
-        import pandas as pd
-
-        from ..grading.sheet import safe_rows
-
-        grades = pd.DataFrame(safe_rows(grades.to_dict("records")), columns=grades.columns)
-    elif fmt == "table":
+    if fmt == "table":
         from ..grading.rubric import DEFAULT
 
         grades = grades[_TERMINAL_SHEET + list((graded_by or DEFAULT).keys)]

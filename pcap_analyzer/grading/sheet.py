@@ -1,7 +1,10 @@
-"""The grade sheet: one flat row per submission, in a fixed column order, safe to open in a spreadsheet."""
-from __future__ import annotations
+"""The grade sheet: one flat row per submission, in a fixed column order.
 
-import math
+Written as CSV, its text cells (file names, warnings: partly chosen by
+students) go through :mod:`pcap_analyzer.report.formulas` like every CSV
+pcapan writes, so no cell runs as a formula in a spreadsheet.
+"""
+from __future__ import annotations
 
 from .rubric import ITEM_KEYS
 
@@ -18,9 +21,6 @@ SUMMARY_COLUMNS = (
        "delayed_ack", "throughput_bytes_per_s"]
 )
 
-# A text cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 
 def summary_row(values: dict) -> dict:
     """*values* in :data:`SUMMARY_COLUMNS` order, missing ones empty."""
@@ -30,23 +30,3 @@ def summary_row(values: dict) -> dict:
 def error_row(file: str, message: str) -> dict:
     """The row of a submission that could not be graded."""
     return summary_row({"file": file, "overall": "error", "error": message, "warnings": []})
-
-
-def neutralise(value):
-    """*value* as a spreadsheet shows it without running it: a text starting like a formula gets a
-    leading apostrophe (OWASP's advice for CSV injection); numbers, and texts that are numbers, stay."""
-    if isinstance(value, list):
-        value = "; ".join(str(v) for v in value)
-    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
-        return value
-    try:
-        if math.isfinite(float(value)):
-            return value
-    except ValueError:
-        pass
-    return "'" + value
-
-
-def safe_rows(rows):
-    """Every cell of *rows* (dicts) through :func:`neutralise`."""
-    return [{k: neutralise(v) for k, v in row.items()} for row in rows]
