@@ -9,7 +9,8 @@ import re
 
 from .conversation import wireshark_filter
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+# what would turn text into markup inside a table cell: emphasis, code, links, HTML, the cell's end
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<|~])")
 _WHERE_TO_LOOK = {
     "conversation": "Statistics > Conversations > TCP: the upload is the conversation with the most bytes",
     "lab_server": "the lab's server is the destination of the SYN",
@@ -50,8 +51,8 @@ def feedback_markdown(result) -> str:
     lines += ["", "## Answers", "", "| question | answer |", "|---|---|"]
     for _, r in result.answers.iterrows():
         lines.append(f"| {text(r['question'])} | {text(r['answer'])} |")
-    look = [(r["item"], r["verdict"], r["frame_list"]) for _, r in result.rubric.iterrows()
-            if r["verdict"] in ("fail", "warn")]
+    look = [(r["item"], r["verdict"], [int(f) for f in r["frames"].split(", ") if f.isdigit()])
+            for _, r in result.rubric.iterrows() if r["verdict"] in ("fail", "warn")]
     lines += ["", "## Look again in Wireshark", ""]
     if not look:
         lines.append("Nothing to fix. To review the graded conversation, type the display filter "
