@@ -116,8 +116,12 @@ def check_file(name: str, path: str | os.PathLike, server: str | None = None, ru
             out["_feedback"] = feedback_markdown(result)
         return out
 
+    def failed(name: str, message: str) -> dict:
+        # the message names the file as the sheet does, not by the path it was read from
+        return error_row(name, message.replace(os.fspath(path), name))
+
     # read in chunks, as `pcapan check` does
-    return _guarded(name, path, row, error_row, load=lambda p: check.check_file(p, server, rubric=rubric))
+    return _guarded(name, path, row, failed, load=lambda p: check.check_file(p, server, rubric=rubric))
 
 
 def check_many(files: list[tuple[str, Path]], server: str | None = None, workers: int | None = None,
