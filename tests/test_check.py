@@ -466,3 +466,16 @@ def test_cli_errors_are_one_line():
     assert r.exit_code == 2 and "IP address" in r.output
     r = run("check", UPLOAD, "--rubric", SAMPLES / "missing.toml")
     assert r.exit_code == 2 and "no such rubric file" in r.output
+
+
+def test_the_readme_rubric_is_a_working_rubric():
+    import tomllib
+
+    from conftest import ROOT
+    from pcap_analyzer.grading.rubric import rubric_from
+
+    section = (ROOT / "README.md").read_text().split("## Grading TCP lab captures", 1)[1]
+    block = section.split("```toml", 1)[1].split("```", 1)[0]
+    rubric = rubric_from(tomllib.loads(block), "README")
+    assert rubric.server == "128.119.245.12:80" and rubric.first_segments == 4
+    assert rubric.item("teardown").severity == "fail"
