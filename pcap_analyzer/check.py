@@ -30,7 +30,7 @@ from .analysis import Analysis
 from .grading import answers as lab
 from .grading import capture_point, items
 from .grading.conversation import Conversation, endpoint, frames_text, some
-from .grading.rubric import DEFAULT, FAIL, INFO, ITEM_KEYS, NA, PASS, VERDICTS, WARN, Rubric, graded, \
+from .grading.rubric import DEFAULT, FAIL, ITEM_KEYS, NA, PASS, VERDICTS, Rubric, graded, \
     overall_verdict, score
 from .grading.sheet import SUMMARY_COLUMNS, error_row, summary_row
 from .grading.wire import read_headers

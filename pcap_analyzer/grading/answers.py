@@ -323,7 +323,7 @@ def answers(c: Conversation, rubric: Rubric, segments: pd.DataFrame, retrans: pd
             " ".join(str(int(v)) for v in segments["seq"]), " ".join(str(int(v)) for v in segments["rel_seq"]),
             f"{len(segments)} segments (table first_segments); sample RTTs "
             + ", ".join(f"{v * 1000:.3f}" for v in rtts) + " ms"
-            + (f"; EstimatedRTT after each: " + ", ".join(f"{v * 1000:.3f}" for v in est) + " ms" if len(est) else ""),
+            + ("; EstimatedRTT after each: " + ", ".join(f"{v * 1000:.3f}" for v in est) + " ms" if len(est) else ""),
             frames_text(segments["frame"]))
         with_header = segments["segment_bytes"].dropna()
         lengths = ", ".join(str(int(v)) for v in segments["len_bytes"]) + " bytes of payload"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 
-import pandas as pd
-
 from ..vocabulary import INITIAL_TTLS, LOCAL_RTT_S, TINY_ISN
 from .conversation import Conversation, some
 
@@ -90,6 +88,3 @@ def summary(offloaded: dict | None, proxy: dict | None) -> list[str]:
         out.append("local proxy or NAT answered for the server: " + proxy["text"].split(": ", 1)[1].split(". ")[0])
     return out
 
-
-def is_known(value) -> bool:
-    return value is not None and not pd.isna(value)
