@@ -153,6 +153,49 @@ def test_class_folder_gives_one_row_per_file_and_flags_exactly_the_copies(class_
     assert [r["file"] for r in sheet(folder, "-j", "1")] == shown
 
 
+def _pcap_records(data: bytes):
+    """The global header of a little-endian microsecond pcap and its records as (header, bytes)."""
+    assert data[:4] == b"\xd4\xc3\xb2\xa1"
+    at, records = 24, []
+    while at < len(data):
+        incl = int.from_bytes(data[at + 8:at + 12], "little")
+        records.append((bytearray(data[at:at + 16]), data[at + 16:at + 16 + incl]))
+        at += 16 + incl
+    return data[:24], records
+
+
+def _shifted(data: bytes, seconds: int, micros: int = 0) -> bytes:
+    head, records = _pcap_records(data)
+    out = [head]
+    for h, body in records:
+        sec, usec = int.from_bytes(h[:4], "little"), int.from_bytes(h[4:8], "little") + micros
+        h[:4], h[4:8] = (sec + seconds + usec // 1_000_000).to_bytes(4, "little"), (usec % 1_000_000).to_bytes(4, "little")
+        out += [bytes(h), body]
+    return b"".join(out)
+
+
+def _trimmed(data: bytes, first: int, last: int) -> bytes:
+    head, records = _pcap_records(data)
+    return head + b"".join(bytes(h) + body for h, body in records[first:last])
+
+
+def test_copies_made_without_wireshark_tools(tmp_path):
+    """Renamed, byte-identical, shifted and trimmed copies of a pcap, made in Python, beside distinct
+    captures: exactly the copies are flagged."""
+    reset = (SAMPLES / "crafted" / "lab_reset.pcap").read_bytes()
+    (tmp_path / "a.pcap").write_bytes(reset)
+    (tmp_path / "a_renamed.cap").write_bytes(reset)
+    (tmp_path / "a_shifted.pcap").write_bytes(_shifted(reset, 86_400 * 30, 250_000))
+    (tmp_path / "a_trimmed.pcap").write_bytes(_trimmed(reset, 3, 17))
+    for name in ("lab_no_handshake.pcap", "lab_nat.pcap", "lab_split_1.pcap", "lab_split_2.pcap"):
+        (tmp_path / name).write_bytes((SAMPLES / "crafted" / name).read_bytes())
+    (tmp_path / "http_like.pcap").write_bytes((SAMPLES / "http_like.pcap").read_bytes())
+    rows = {r["file"]: sorted(filter(None, r["copy_of"].split("; "))) for r in sheet(tmp_path)}
+    group = ["a.pcap", "a_renamed.cap", "a_shifted.pcap", "a_trimmed.pcap"]
+    for name, copies in rows.items():
+        assert copies == ([n for n in group if n != name] if name in group else []), name
+
+
 def test_names_are_as_given_and_never_collide(tmp_path):
     for d in ("A", "B"):
         (tmp_path / d).mkdir()
