@@ -109,8 +109,7 @@ def check_file(name: str, path: str | os.PathLike, server: str | None = None, ru
 
     def row(graded) -> dict:
         result, a = graded
-        result.file = result.facts["file"] = name
-        out = dict(result.summary)
+        out = dict(result.rename(name).summary)
         out["_fingerprint"] = fingerprint(a.packets, result.stream, path)
         if notes:
             out["_feedback"] = feedback_markdown(result)

@@ -73,6 +73,11 @@ class CheckResult:
         """``fail`` if any item fails, else ``warn`` if any warns, else ``pass`` (``info`` never counts)."""
         return overall_verdict(self.rubric["verdict"])
 
+    def rename(self, name: str) -> "CheckResult":
+        """The result with *name* as its file's name everywhere (the path as the user gave it)."""
+        self.file = self.facts["file"] = self.summary["file"] = name
+        return self
+
     def stream_filter(self) -> str:
         """The Wireshark display filter showing the graded conversation."""
         return f"tcp.stream eq {self.stream}" if self.stream is not None else ""
@@ -179,7 +184,8 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
     verdicts = dict(zip(table["item"], table["verdict"]))
     overall = overall_verdict(verdicts.values())
     warnings = list(a.info.warnings) + capture_point.summary(offloaded, proxy)
-    facts = {"file": file, "overall": overall, "score": score(rubric, verdicts), "rubric": rubric.source,
+    facts = {"file": file, "overall": overall, "score": score(rubric, verdicts),
+             "rubric": f"{rubric.title} ({rubric.source})",
              "conversation": f"TCP stream {stream}", "client": c.client_text, "server": c.server_text,
              "chosen": how, "packets": int(len(p)), "duration_s": round(float(row["duration_s"]), 6),
              "warnings": warnings}
@@ -278,7 +284,8 @@ def _no_conversation(a: Analysis, file: str, why: str, total_packets: int, rubri
     table = pd.DataFrame({"item": keys, "verdict": verdicts,
                           "evidence": [why] + ["no conversation to check"] * (len(keys) - 1),
                           "frames": [""] * len(keys)})
-    facts = {"file": file, "overall": FAIL, "score": 0.0, "rubric": rubric.source, "conversation": "none",
+    facts = {"file": file, "overall": FAIL, "score": 0.0, "rubric": f"{rubric.title} ({rubric.source})",
+             "conversation": "none",
              "chosen": why, "packets": int(total_packets), "warnings": list(a.info.warnings)}
     summary = summary_row({"file": file, "overall": FAIL, "score": 0.0, "error": "", "warnings": facts["warnings"],
                            **dict(zip(keys, verdicts))})

@@ -66,7 +66,8 @@ def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = N
         return a
 
     a = run(capture, quiet, job)
-    result = graded["result"]
+    # named as given, as in a class's sheet ("-" is standard input)
+    result = graded["result"].rename(captures[0] if captures[0] != "-" else graded["result"].file)
     if fmt == "csv":
         import pandas as pd
 
@@ -78,7 +79,7 @@ def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = N
     if feedback is not None:
         from ..grading.feedback import feedback_markdown
 
-        _write_notes(feedback, {result.file: feedback_markdown(result)}, capture, quiet)
+        _write_notes(feedback, {capture.name or "standard input": feedback_markdown(result)}, capture, quiet)
     emit(data, output, capture)
 
 

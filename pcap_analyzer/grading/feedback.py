@@ -71,5 +71,5 @@ def error_markdown(file: str, error: str) -> str:
 
 def feedback_name(file: str) -> str:
     """A file name for *file*'s note: its path with separators as ``__``, ending in ``.md``."""
-    name = re.sub(r"[\\/]+", "__", file.strip()).lstrip(".") or "submission"
+    name = re.sub(r"[\\/]+", "__", file.strip().lstrip("/\\")).lstrip(".") or "submission"
     return re.sub(r"[\x00-\x1f:*?\"<>|]", "_", name) + ".md"
