@@ -410,6 +410,7 @@ def test_cli_every_format_parses(tmp_path):
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 1 and list(rows[0]) == list(SUMMARY_COLUMNS) and rows[0]["overall"] == "pass"
+    assert rows[0]["file"] == str(UPLOAD)    # the path as given, as in a class's sheet
 
     r = run("check", UPLOAD, "-f", "markdown")
     assert r.exit_code == 0, r.output
