@@ -21,7 +21,8 @@ _GLOB_CHARS = "*?["
 
 
 def is_pattern(spec: str) -> bool:
-    return any(ch in spec for ch in _GLOB_CHARS)
+    """Whether *spec* is a glob pattern: it has a glob character and is not itself a file's name."""
+    return any(ch in spec for ch in _GLOB_CHARS) and not os.path.lexists(spec)
 
 
 def collect(specs: Iterable[str]) -> list[tuple[str, Path]]:
