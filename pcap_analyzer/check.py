@@ -40,7 +40,6 @@ __all__ = ["ALPHA", "CheckError", "CheckResult", "RUBRIC_KEYS", "SUMMARY_COLUMNS
 
 RUBRIC_KEYS = ITEM_KEYS          # every item, in the order shown
 ALPHA = DEFAULT.alpha            # the default rubric's EstimatedRTT weight
-FIRST_SEGMENTS = DEFAULT.first_segments
 
 _EVIDENCE_COLUMNS = ["frame", "time_rel_s", "src", "sport", "dst", "dport", "flags", "seq", "ack", "rel_seq",
                      "rel_ack", "payload_len", "window_size", "labels"]
@@ -66,7 +65,6 @@ class CheckResult:
     retransmissions: pd.DataFrame  # one row per resent segment, with its cause and trigger
     evidence: pd.DataFrame        # the packets cited, as the packets table has them
     summary: dict = field(default_factory=dict)  # one flat row (SUMMARY_COLUMNS)
-    fingerprint: dict | None = None  # for finding copies (grading.copies)
 
     @property
     def overall(self) -> str:

@@ -22,7 +22,8 @@ ServerOpt = Annotated[Optional[str], typer.Option(
                      "and the most payload.", show_default=False)]
 RubricOpt = Annotated[Optional[Path], typer.Option(
     "--rubric", help="A rubric file (TOML): items on or off, their severity and weight, the lab's server, upload "
-                     "size, number of first segments and alpha. Example: pcap_analyzer/rubrics/example.toml.",
+                     "size, number of first segments and alpha; an example ships in the package "
+                     "(rubrics/example.toml).",
     show_default=False)]
 FeedbackOpt = Annotated[Optional[Path], typer.Option(
     "--feedback", help="Also write one short markdown note per submission into this folder.", show_default=False)]
