@@ -80,10 +80,11 @@ RESET_COLOUR = "#b22222"      # RST
 
 # --- layout, in pixels (an SVG user unit) ----------------------------------------------
 
-WIDTH = 760
+WIDTH = 840
 TIME_X = 8              # the left column: frame number and time
-CLIENT_X = 190
-SERVER_X = 610
+CLIENT_X = 170
+SERVER_X = 620          # right of it: the labels' names, then the phases' brackets
+BRACKET_X = 820
 TOP = 78                # below the endpoint names
 ROW = 34                # between two frames captured one after the other
 MAX_PAUSE = 60          # a long pause between events is drawn this high at most
@@ -146,6 +147,7 @@ class Ladder:
     left_out: int = 0       # labelled frames beyond MAX_ARROWS, not drawn
     width: float = WIDTH
     legend: list[tuple[str, str]] = field(default_factory=list)  # (label, colour) of the labels drawn
+    phases: list[tuple[str, float, float]] = field(default_factory=list)  # (name, top, bottom) brackets
 
     @property
     def caption(self) -> str:
@@ -338,7 +340,26 @@ def ladder(packets: pd.DataFrame, stream: int, frames: Range | str | None = None
     legend = [(name, LABEL_COLOURS.get(name, LABEL_COLOUR)) for name in SHOWN_LABELS if name in drawn]
     return Ladder(stream=stream, client=client, server=server, arrows=arrows, elisions=elisions,
                   height=height, frames=len(p), one_way_s=one_way, captured_near=near, left_out=left_out,
-                  legend=legend)
+                  legend=legend, phases=_phases(p, keep, arrows))
+
+
+def _phases(p: pd.DataFrame, keep: np.ndarray, arrows: list[Arrow]) -> list[tuple[str, float, float]]:
+    """Brackets beside the arrows: the three-way handshake (SYN to the handshake's ACK) and the teardown
+    (the first FIN or RST to the last frame), where the arrows shown hold them."""
+    phase = p["phase"].astype("string").fillna("").to_numpy(dtype=object)[keep]
+    out = []
+
+    def span(name: str, first: int, last: int) -> None:
+        ys = [y for a in arrows[first:last + 1] for y in (a.send_y, a.arrive_y)]
+        out.append((name, min(ys), max(ys)))
+    syn = [k for k, v in enumerate(phase) if v == "syn"]
+    ack = [k for k, v in enumerate(phase) if v == "handshake_ack"]
+    if syn and ack and ack[0] > syn[0]:
+        span("three-way handshake", syn[0], ack[0])
+    closing = [k for k, v in enumerate(phase) if v in ("fin", "rst")]
+    if closing:
+        span("teardown" if phase[closing[0]] == "fin" else "reset", closing[0], len(arrows) - 1)
+    return out
 
 
 def _layout(p: pd.DataFrame, keep: np.ndarray, one_way: float | None, near: str | None):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from html import escape
 
-from ...ladder import (ACK_COLOUR, CLIENT_X, CLOSE_COLOUR, CONNECT_COLOUR, DATA_COLOUR, RESET_COLOUR, SERVER_X,
-                       TIME_X, Ladder)
+from ...ladder import (ACK_COLOUR, BRACKET_X, CLIENT_X, CLOSE_COLOUR, CONNECT_COLOUR, DATA_COLOUR, RESET_COLOUR,
+                       SERVER_X, TIME_X, Ladder)
 
 HEAD = 9            # arrowhead length
 LIFELINE = "#8a93a3"
@@ -46,6 +46,12 @@ def ladder_svg(lad: Ladder) -> str:
         out.append(f'<text class="elided-text" x="{(CLIENT_X + SERVER_X) // 2}" y="{_n(e.y + 4)}" '
                    f'text-anchor="middle" fill="#5b6575">\u22ee {esc(e.text)} \u22ee</text>')
         out.append('</g>')
+    for name, top, bottom in lad.phases:
+        mid = (top + bottom) / 2
+        out.append(f'<g class="phase"><path d="M{BRACKET_X - 8},{_n(top)} h8 V{_n(bottom)} h-8" fill="none" '
+                   f'stroke="#5b6575" stroke-width="1.5"/><text x="{BRACKET_X + 8}" y="{_n(mid)}" '
+                   f'transform="rotate(90 {BRACKET_X + 8} {_n(mid)})" text-anchor="middle" font-size="12.5" '
+                   f'font-weight="700" fill="#5b6575">{esc(name)}</text></g>')
     for a in lad.arrows:
         out.append(_arrow(a))
     out.append("</svg>")
@@ -62,11 +68,14 @@ def _arrow(a) -> str:
     bx, by = x2 - ux * HEAD, y2 - uy * HEAD
     px, py = -uy * 4.5, ux * 4.5
     head = f"{_n(x2)},{_n(y2)} {_n(bx + px)},{_n(by + py)} {_n(bx - px)},{_n(by - py)}"
-    # text along the arrow, read left to right, above it; the labels below it
-    left, right = ((x1, y1), (x2, y2)) if x1 < x2 else ((x2, y2), (x1, y1))
-    angle = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
-    mx, my = (x1 + x2) / 2, (y1 + y2) / 2
-    rotate = f' transform="rotate({_n(angle)} {_n(mx)} {_n(my)})"' if abs(angle) > 0.05 else ""
+    # text along the arrow starting near its sender, so that arrows that cross keep their texts apart:
+    # above a client's arrow, below a server's (where the arrow it answers does not reach); the labels'
+    # names right of the server's line
+    angle = math.degrees(math.atan2(dy, dx)) if a.from_client else math.degrees(math.atan2(-dy, -dx))
+    tx = x1 + ux * 22
+    ty = y1 + uy * 22
+    anchor = "start" if a.from_client else "end"
+    rotate = f' transform="rotate({_n(angle)} {_n(tx)} {_n(ty)})"' if abs(angle) > 0.05 else ""
     who = "client" if a.from_client else "server"
     title = f"frame {a.frame} ({who} \u2192 {'server' if a.from_client else 'client'}): {a.text}"
     if a.labels:
@@ -79,11 +88,12 @@ def _arrow(a) -> str:
              f'<line class="shaft" x1="{x1}" y1="{_n(y1)}" x2="{_n(bx)}" y2="{_n(by)}" stroke="{a.colour}" '
              f'stroke-width="2"/>',
              f'<polygon points="{head}" fill="{a.colour}"/>',
-             f'<text class="arrow-text" x="{_n(mx)}" y="{_n(my - 6)}" text-anchor="middle" fill="{a.colour}"'
+             f'<text class="arrow-text" x="{_n(tx)}" y="{_n(ty - 5 if a.from_client else ty + 14)}" '
+             f'text-anchor="{anchor}" fill="{a.colour}"'
              f'{rotate}>{esc(a.text)}</text>']
     if a.labels:
-        parts.append(f'<text class="label-text" x="{_n(mx)}" y="{_n(my + 14)}" text-anchor="middle" '
-                     f'fill="{a.colour}"{rotate}>{esc(" + ".join(x.replace("_", " ") for x in a.labels))}</text>')
+        parts.append(f'<text class="label-text" x="{SERVER_X + 12}" y="{_n(a.captured_y + 4)}" '
+                     f'fill="{a.colour}">{esc(" + ".join(x.replace("_", " ") for x in a.labels))}</text>')
     parts.append(f'<text class="time-text" x="{TIME_X}" y="{_n(a.captured_y + 4)}" fill="#1d2430">'
                  f'<tspan class="frame-no">{a.frame}</tspan>  {a.time_s:.6f}</text>')
     parts.append("</g>")
