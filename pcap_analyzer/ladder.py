@@ -80,11 +80,11 @@ RESET_COLOUR = "#b22222"      # RST
 
 # --- layout, in pixels (an SVG user unit) ----------------------------------------------
 
-WIDTH = 840
+WIDTH = 920
 TIME_X = 8              # the left column: frame number and time
 CLIENT_X = 170
 SERVER_X = 620          # right of it: the labels' names, then the phases' brackets
-BRACKET_X = 820
+BRACKET_X = 900
 TOP = 78                # below the endpoint names
 ROW = 34                # between two frames captured one after the other
 MAX_PAUSE = 60          # a long pause between events is drawn this high at most
