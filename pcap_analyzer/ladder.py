@@ -17,12 +17,13 @@ are placed in the order of their times, a gap between two of them growing
 with its duration up to a bound, and two frames captured one after the
 other at least a row apart, so every label stays readable.  The capture
 saw each frame at one point only.  When the stream's handshake was
-captured, half of its round-trip time is the one-way delay, and which of
-the handshake's two gaps is the long one says which end the capture was
-taken at (near the client, the SYN waits a round trip for its SYN-ACK);
-each arrow then leaves its sender and reaches its receiver that one-way
-delay apart, so arrows slant as a textbook draws them and data and ACKs
-in flight cross.  Without a handshake arrows are level (as Wireshark draws
+captured, which of the handshake's two gaps is the long one says which end
+the capture was taken at (near the client, the SYN waits a round trip for
+its SYN-ACK), and half the shortest round trip seen (the handshake's, or
+a later one measured by the far end's ACKs) is the one-way delay; each
+arrow then leaves its sender and reaches its receiver that one-way delay
+apart, so arrows slant as a textbook draws them and data and ACKs in
+flight cross.  Without a handshake arrows are level (as Wireshark draws
 them all).
 
 The result (:class:`Ladder`) holds coordinates, texts and colours only:
@@ -154,7 +155,7 @@ class Ladder:
         """What the reader needs to read the diagram right."""
         shown = f"{len(self.arrows):,} of the stream's {self.frames:,} frames"
         if self.one_way_s is not None:
-            timing = (f"arrows slanted by the one-way delay, half the handshake's round trip "
+            timing = (f"arrows slanted by the one-way delay, half the shortest round trip seen "
                       f"({_duration(self.one_way_s)}); captured near the {self.captured_near}")
         else:
             timing = "arrows level: without the handshake the one-way delay is not known"
@@ -293,8 +294,9 @@ def _colour(flags: str, phase: str, labels: tuple, payload: int) -> str:
 
 
 def one_way_delay(p: pd.DataFrame) -> tuple[float | None, str | None]:
-    """Half the handshake's round trip, and which end the capture was taken near; (None, None) without
-    a SYN, its SYN-ACK and the handshake's ACK in *p* (one stream's frames)."""
+    """Half the shortest round trip seen (the handshake's, or a later one from the far end's ACKs), and
+    which end the capture was taken near; (None, None) without a SYN, its SYN-ACK and the handshake's
+    ACK in *p* (one stream's frames)."""
     phase = p["phase"].astype("string").fillna("")
     times = {}
     for name in ("syn", "syn_ack", "handshake_ack"):
@@ -306,9 +308,17 @@ def one_way_delay(p: pd.DataFrame) -> tuple[float | None, str | None]:
     to_ack = times["handshake_ack"] - times["syn_ack"]  # a round trip when captured near the server
     if to_answer < 0 or to_ack < 0 or to_answer + to_ack <= 0:
         return None, None
-    if to_answer >= to_ack:
-        return to_answer / 2, "client"
-    return to_ack / 2, "server"
+    near = "client" if to_answer >= to_ack else "server"
+    rtt = max(to_answer, to_ack)
+    # a later round trip may be shorter (the handshake's waited in a queue): the shortest seen is the
+    # closest to the path's own delay, and keeps every answer after what it answers
+    if "ack_rtt_s" in p.columns:
+        far = ~p["from_client"].fillna(True).astype(bool) if near == "client" else p["from_client"].fillna(False)
+        samples = p.loc[far.astype(bool).to_numpy(), "ack_rtt_s"].dropna()
+        samples = samples[samples > 0]
+        if len(samples):
+            rtt = min(rtt, float(samples.min()))
+    return rtt / 2, near
 
 
 def ladder(packets: pd.DataFrame, stream: int, frames: Range | str | None = None, include=(),

@@ -93,7 +93,7 @@ def _cell_text(v) -> str:
 
 def _facts(facts: dict) -> str:
     rows = "".join(f"<dt>{esc(str(k).replace('_', ' '))}</dt><dd>{esc(_cell_text(v))}</dd>"
-                   for k, v in facts.items())
+                   for k, v in facts.items() if _cell_text(v) != "")
     return f'<dl class="facts">{rows}</dl>'
 
 
@@ -397,7 +397,7 @@ def check_page(path, server: str | None = None, progress: Callable | None = None
     result, a = check_file(path, server, progress)
     stream = getattr(result, "stream", None)
     facts = dict(getattr(result, "facts", {}) or {})
-    overall = str(facts.get("overall", getattr(result, "overall", "")))
+    overall = str(facts.pop("overall", getattr(result, "overall", "")))
     rubric = getattr(result, "rubric", None)
     answers = getattr(result, "answers", None)
     body = [f'<section id="submission"><h2>Submission</h2><p class="overall">Overall: '
