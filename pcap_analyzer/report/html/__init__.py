@@ -161,7 +161,7 @@ def _diagram_streams(streams: pd.DataFrame, stream: int | None, small: bool) -> 
     return sorted(int(s) for s in tcp.loc[top, "stream"])
 
 
-def _streams_section(overview: pd.DataFrame, streams: pd.DataFrame, drawn: set, capture: str) -> str:
+def _streams_section(overview: pd.DataFrame, streams: pd.DataFrame, drawn: set) -> str:
     keys = list(zip(streams["proto"].astype(str), streams["stream"].astype("Int64")))
 
     def attrs(i: int) -> str:
@@ -217,8 +217,10 @@ def _frame_rows(p: pd.DataFrame, drawn: set, extra=()) -> tuple[pd.DataFrame, in
     return p[keep], len(p) - int(keep.sum())
 
 
-def _stream_article(packets: pd.DataFrame, stream: int, capture: str, include=(), shown: bool = False,
-                    heading: str | None = None, capture_arg: str = "CAPTURE") -> str:
+def _stream_article(packets: pd.DataFrame, stream: int, capture_arg: str, include=(), shown: bool = False,
+                    heading: str | None = None) -> str:
+    """A stream's section: its ladder (drawing *include* too), time-sequence graph and frame table;
+    *capture_arg* is the capture as the hints' commands name it."""
     p = packets[(packets["proto"].astype(str) == "tcp") & (packets["stream"] == stream)].reset_index(drop=True)
     hidden = "" if shown else " hidden"
     out = [f'<article class="stream" id="stream-{stream}" data-stream="{stream}"{hidden}>',
@@ -249,7 +251,6 @@ def _stream_article(packets: pd.DataFrame, stream: int, capture: str, include=()
 
 def _frames_table(rows: pd.DataFrame, stream: int, left: int, total: int, capture_arg: str) -> str:
     table_id = f"frames-{stream}"
-    labels = shown_labels(rows["labels"]) if len(rows) else []
     every = [set(str(v).split(";")) if isinstance(v, str) and v else set()
              for v in rows["labels"].astype("string").fillna("").tolist()]
     counts: dict[str, int] = {}
@@ -275,7 +276,6 @@ def _frames_table(rows: pd.DataFrame, stream: int, left: int, total: int, captur
     })
     frames = view["frame"].tolist()
     label_attr = [" ".join(sorted(s)) for s in every]
-    del labels
 
     def attrs(i: int) -> str:
         return f' id="f{stream}-{frames[i]}" data-labels="{esc(label_attr[i])}"'
@@ -308,7 +308,7 @@ def _conversation_section(packets: pd.DataFrame, streams: list[int], capture_arg
            f'<div class="picker"><label>Stream: <select id="stream-select">{options}</select></label></div>',
            f'<p class="note">{esc(note)}</p>']
     for k, s in enumerate(streams):
-        out.append(_stream_article(packets, s, capture_arg, shown=k == 0, capture_arg=capture_arg))
+        out.append(_stream_article(packets, s, capture_arg, shown=k == 0))
     out.append("</section>")
     return "".join(out)
 
@@ -343,7 +343,7 @@ def report_page(path, progress: Callable | None = None, stream: int | None = Non
     total_tcp = int((streams["proto"].astype(str) == "tcp").sum()) if len(streams) else 0
     overview = stream_overview(streams).reset_index(drop=True) if len(streams) else pd.DataFrame()
     body = [f'<section id="capture"><h2>Capture</h2>{_facts(_capture_facts(doc["capture"], info))}</section>',
-            _streams_section(overview, streams.reset_index(drop=True), set(drawn), capture_arg),
+            _streams_section(overview, streams.reset_index(drop=True), set(drawn)),
             _notable_section(doc.get("notable_frames")),
             _conversation_section(packets if packets is not None else pd.DataFrame(), drawn, capture_arg, total_tcp,
                                   streams[streams["proto"].astype(str) == "tcp"] if len(streams) else streams)]
@@ -425,8 +425,7 @@ def check_page(path, server: str | None = None, progress: Callable | None = None
                     "of a long conversation is elided.</p>"
                     + _stream_article(a.packets, int(stream), _shell_word(str(path)), include=cited, shown=True,
                                       heading=f"TCP stream {stream}: {facts.get('client', '')} \u2192 "
-                                              f"{facts.get('server', '')}",
-                                      capture_arg=_shell_word(str(path)))
+                                              f"{facts.get('server', '')}")
                     + "</section>")
     base = os.path.basename(str(path)) if str(path) != "-" else "standard input"
     html = _document(f"pcapan check: {base}", f'pcapan check <span class="file">{esc(base)}</span>',
