@@ -140,6 +140,50 @@ def test_the_handshake_ladder_is_tsharks_flow():
             assert shown["ack"] == int(ack)
 
 
+def flow_graph(capture: Path) -> list[dict]:
+    """tshark's text rendering of Wireshark's Flow Graph (``-z flow,tcp,network``): one entry per frame
+    with its time, flags, length, comment numbers, ports and direction (left to right or not)."""
+    out = subprocess.run(["tshark", "-r", str(capture), "-q", "-z", "flow,tcp,network"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    entries = []
+    for first, second in zip(out, out[1:]):
+        head = re.match(r"(?:\d+\s*)?\|(\d+\.\d+)\s*\|\s*(.*?)\s*\|(?:.*\|)?(Seq = .*)$", first)
+        arrow = re.search(r"\((\d+)\)\s*(<?-+>?)\s*\((\d+)\)", second)
+        if not head or not arrow:
+            continue
+        flags, _, length = head.group(2).partition(" - Len: ")
+        entries.append({"time": head.group(1), "flags": flags.split("|")[0].replace(" ", "").strip(),
+                        "len": int(length.split()[0]) if length else 0,
+                        "numbers": {k.lower(): int(v) for k, v in re.findall(r"(Seq|Ack) = (\d+)", head.group(3))},
+                        "ports": {int(arrow.group(1)), int(arrow.group(3))},
+                        "rightwards": arrow.group(2).endswith(">")})
+    return entries
+
+
+@needs_tshark
+@pytest.mark.parametrize("capture, stream", [("http_like.pcap", 0), ("bulk_loss.pcap", 1)])
+def test_the_arrows_are_wiresharks_flow_graph(capture, stream):
+    """Same frames, flags, relative numbers and directions as Wireshark's Flow Graph (tshark's text of
+    it, whose left column is the first address seen: the client here)."""
+    a = analyze(SAMPLES / capture)
+    lad = ladder(a.packets, stream)
+    row = a.streams[(a.streams["proto"] == "tcp") & (a.streams["stream"] == stream)].iloc[0]
+    ports = {int(row["client_port"]), int(row["server_port"])}
+    flow = [e for e in flow_graph(SAMPLES / capture) if e["ports"] == ports]
+    by_time = {e["time"]: e for e in flow}
+    assert len(flow) == len(by_time) == int(row["client_packets"] + row["server_packets"])
+    first = lad.arrows[:8]
+    assert [a.frame for a in first] == sorted(a.packets[(a.packets["stream"] == stream)
+                                                        & (a.packets["proto"] == "tcp")]["frame"])[:8]
+    for arrow in lad.arrows:          # and every other arrow drawn
+        e = by_time[f"{arrow.time_s:.6f}"]
+        flags, shown = arrow.text.split()[0], numbers(arrow.text)
+        assert flags == e["flags"]
+        assert {k: v for k, v in shown.items() if k != "len"} == e["numbers"]
+        assert shown.get("len", 0) == e["len"]
+        assert arrow.from_client == e["rightwards"]
+
+
 def test_the_ladder_shows_the_start_the_resend_with_context_and_the_teardown(tmp_path):
     cap = transfer(retransmit_at=20).write(tmp_path / "t.pcap")
     a = analyze(cap)
