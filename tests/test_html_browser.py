@@ -198,3 +198,24 @@ def test_headings_sort_the_streams_table(pages, opened):
     values = o.page.eval_on_selector_all(
         "#streams-table tbody tr", f"rs => rs.map(r => parseFloat(r.children[{column}].textContent))")
     assert values == sorted(values, reverse=True)
+
+
+def test_a_long_streams_table_shows_its_first_rows_until_asked(tmp_path, opened, monkeypatch):
+    from pcap_analyzer.cli import app
+    from pcap_analyzer.report import html
+
+    monkeypatch.setattr(html, "STREAM_ROWS_SHOWN", 1)
+    monkeypatch.setattr(html, "MAX_DIAGRAMS", 1)
+    out = tmp_path / "long.html"
+    result = CliRunner().invoke(app, ["report", str(SAMPLES / "dumpcap.pcapng"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    o = opened(out)
+    rows = o.page.locator("#streams-table tbody tr")
+    total = rows.count()
+    visible = o.page.eval_on_selector_all("#streams-table tbody tr", "rs => rs.filter(r => !r.hidden).length")
+    drawn = o.page.locator("#streams-table tr.has-diagram")
+    assert total > 3 and drawn.count() == 1 and drawn.is_visible()
+    assert visible == 1 + (0 if o.page.locator("#streams-table tbody tr").first.get_attribute("class") else 1)
+    o.page.get_by_role("button", name=f"Show all {total} rows").click()
+    assert o.page.eval_on_selector_all("#streams-table tbody tr", "rs => rs.filter(r => r.hidden).length") == 0
+    assert o.errors == [] and o.requests == []

@@ -42,6 +42,8 @@ SMALL_CAPTURE_FRAMES = 50_000
 MAX_DIAGRAMS = 12
 # Rows of one stream's frame table: the frames drawn, the labelled ones, then the first ones.
 MAX_TABLE_ROWS = 1_000
+# Rows of the streams table shown at first (all are in the page; the rest on request).
+STREAM_ROWS_SHOWN = 500
 
 _FRAME_COLUMNS = (("frame", "frame"), ("time_rel_s", "time (s)"), ("dir", "direction"), ("flags", "flags"),
                   ("rel_seq", "seq"), ("rel_ack", "ack"), ("payload_len", "len"), ("window_size", "window"),
@@ -98,14 +100,19 @@ def _facts(facts: dict) -> str:
 
 
 def _table(df: pd.DataFrame, table_id: str, sortable: bool = False, prose=(), row_attrs=None,
-           cell_html: dict | None = None) -> str:
+           cell_html: dict | None = None, page: int | None = None, always=frozenset()) -> str:
     """*df* as an HTML table; *row_attrs(i)* gives each row's attributes, *cell_html* columns whose
-    cells are already markup (made with :func:`esc`)."""
+    cells are already markup (made with :func:`esc`).  With *page*, rows after the first *page* are
+    hidden until the reader asks for them (a browser lays out tens of thousands of rows slowly), but for
+    the rows numbered in *always*."""
     cols = list(df.columns)
     cell_html = cell_html or {}
     numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     cls = ' class="sortable"' if sortable else ""
+    paged = page is not None and len(df) > page
+    if paged:
+        cls += f' data-page="{page}"'
     lines = [f'<div class="table-wrap"><table id="{table_id}"{cls}><thead><tr>{head}</tr></thead><tbody>']
     columns = [df[c].tolist() for c in cols]
     for i, row in enumerate(zip(*columns)):
@@ -114,8 +121,13 @@ def _table(df: pd.DataFrame, table_id: str, sortable: bool = False, prose=(), ro
         for c, v in zip(cols, row):
             kind = ' class="num"' if c in numeric else ' class="prose"' if c in prose else ""
             cells.append(f"<td{kind}>{cell_html[c][i] if c in cell_html else esc(_cell_text(v))}</td>")
-        lines.append(f"<tr{attrs}>{''.join(cells)}</tr>")
+        hide = paged and i >= page and i not in always
+        lines.append(f"<tr{attrs}{' hidden' if hide else ''}>{''.join(cells)}</tr>")
     lines.append("</tbody></table></div>")
+    if paged:
+        lines.append(f'<p class="note"><span id="{table_id}-paging">The first {page:,} of {len(df):,} rows '
+                     f'(in the order chosen by sorting){" and those with a diagram" if always else ""}.</span> <button type="button" class="show-all" '
+                     f'data-table="{table_id}">Show all {len(df):,} rows</button></p>')
     return "".join(lines)
 
 
@@ -169,10 +181,13 @@ def _streams_section(overview: pd.DataFrame, streams: pd.DataFrame, drawn: set) 
         if proto == "tcp" and n is not pd.NA and int(n) in drawn:
             return f' class="has-diagram" data-stream="{int(n)}" title="show this stream\'s diagram"'
         return ""
-    note = ("Click a column heading to sort. Rows in bold blue have a diagram below; click one to show it."
+    note = ("Click a column heading to sort. A stream named in blue has a diagram below: click its row to show it."
             if drawn else "Click a column heading to sort.")
     return (f'<section id="streams"><h2>Streams ({len(streams):,})</h2><p class="note">{esc(note)}</p>'
-            + _table(overview, "streams-table", sortable=True, row_attrs=attrs) + "</section>")
+            + _table(overview, "streams-table", sortable=True, row_attrs=attrs, page=STREAM_ROWS_SHOWN,
+                     always={i for i, (proto, n) in enumerate(keys) if proto == "tcp" and n is not pd.NA
+                             and int(n) in drawn})
+            + "</section>")
 
 
 def _notable_section(notable) -> str:
@@ -195,7 +210,7 @@ def _time_sequence(packets: pd.DataFrame, stream: int) -> str:
     except PlotError as exc:
         return f'<p class="note">No time-sequence graph: {esc(exc)}</p>'
     data = base64.b64encode(image).decode("ascii")
-    return (f'<figure><img class="tsg" alt="{esc(f"time-sequence graph of TCP stream {stream}")}" '
+    return (f'<figure><img class="tsg" loading="lazy" decoding="async" alt="{esc(f"time-sequence graph of TCP stream {stream}")}" '
             f'src="data:image/svg+xml;base64,{data}"><figcaption>Time-sequence graph: each data segment a '
             "vertical bar at the time it was captured, from its first to its last byte; the receiver's ACK "
             "the green steps, its window edge dashed.</figcaption></figure>")

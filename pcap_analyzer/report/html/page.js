@@ -57,9 +57,26 @@
           return asc ? c : -c;
         });
         var frag = document.createDocumentFragment();
-        keyed.forEach(function (x) { frag.appendChild(x.tr); });
+        var page = table.dataset.page ? parseInt(table.dataset.page, 10) : Infinity;
+        keyed.forEach(function (x, i) {
+          x.tr.hidden = i >= page && !x.tr.classList.contains("has-diagram");
+          frag.appendChild(x.tr);
+        });
         body.appendChild(frag);
       });
+    });
+  });
+
+  // a long table shows its first rows until the reader asks for all
+  document.querySelectorAll("button.show-all").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var table = document.getElementById(button.dataset.table);
+      if (!table) { return; }
+      delete table.dataset.page;
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) { tr.hidden = false; });
+      var note = document.getElementById(button.dataset.table + "-paging");
+      if (note) { note.textContent = "All rows."; }
+      button.hidden = true;
     });
   });
 
