@@ -91,6 +91,7 @@ ROW = 34                # between two frames captured one after the other
 MAX_PAUSE = 60          # a long pause between events is drawn this high at most
 SLANT = 30              # the one-way delay, drawn this high (when it is known)
 ELIDED = 34             # the band of an elided stretch
+TEXT_OFFSET = 22        # an arrow's text starts this far along it from a line
 BOTTOM = 30
 
 Range = tuple  # (first, last): frame numbers, either None
@@ -114,6 +115,29 @@ class Arrow:
     labels: tuple          # the shown labels it carries
     colour: str
     explain: str = ""
+
+    @property
+    def start_x(self) -> float:
+        return CLIENT_X if self.from_client else SERVER_X
+
+    @property
+    def end_x(self) -> float:
+        return SERVER_X if self.from_client else CLIENT_X
+
+    def text_place(self, captured_near: str | None) -> tuple[float, float, float, str]:
+        """Where the arrow's text goes: (x, y, angle in degrees clockwise, anchor "start" or "end").
+
+        Along the arrow, just above it, at the end where the capture saw it: frames captured one after
+        the other are a row apart there, so their texts never overlap, whatever bursts crowd the other
+        end.  Read left to right."""
+        at_client = captured_near != "server"
+        x0, y0 = (self.start_x, self.send_y) if self.from_client == at_client else (self.end_x, self.arrive_y)
+        x1, y1 = (self.end_x, self.arrive_y) if self.from_client == at_client else (self.start_x, self.send_y)
+        length = math.hypot(x1 - x0, y1 - y0) or 1.0
+        x, y = x0 + (x1 - x0) / length * TEXT_OFFSET, y0 + (y1 - y0) / length * TEXT_OFFSET
+        left, right = ((x0, y0), (x1, y1)) if x0 < x1 else ((x1, y1), (x0, y0))
+        angle = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+        return x, y, angle, "start" if at_client else "end"
 
 
 @dataclass

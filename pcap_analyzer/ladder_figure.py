@@ -9,7 +9,6 @@ pyplot's: no backend is chosen and nothing is kept in global state.
 from __future__ import annotations
 
 import io
-import math
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -55,25 +54,19 @@ def draw(lad: Ladder) -> Figure:
         ax.text(BRACKET_X + 8, (top + bottom) / 2, name, rotation=-90, ha="center", va="center",
                 fontsize=12.5 * _PT, fontweight="bold", color=_MUTED)
     for a in lad.arrows:
-        _arrow(ax, a)
+        _arrow(ax, a, lad.captured_near)
     return fig
 
 
-def _arrow(ax, a) -> None:
-    x1, x2 = (CLIENT_X, SERVER_X) if a.from_client else (SERVER_X, CLIENT_X)
-    y1, y2 = a.send_y, a.arrive_y
-    ax.annotate("", xy=(x2, y2), xytext=(x1, y1), zorder=4,
+def _arrow(ax, a, captured_near) -> None:
+    x1, x2 = a.start_x, a.end_x
+    ax.annotate("", xy=(x2, a.arrive_y), xytext=(x1, a.send_y), zorder=4,
                 arrowprops=dict(arrowstyle="-|>", color=a.colour, linewidth=2 * _PT, mutation_scale=12,
                                 shrinkA=0, shrinkB=0))
-    dx, dy = x2 - x1, y2 - y1
-    length = math.hypot(dx, dy) or 1.0
-    ux, uy = dx / length, dy / length
-    tx, ty = x1 + ux * 22, y1 + uy * 22
+    tx, ty, angle, anchor = a.text_place(captured_near)
     # the y axis points down: a slope down the page is a clockwise (negative) rotation
-    angle = -math.degrees(math.atan2(dy, dx) if a.from_client else math.atan2(-dy, -dx))
-    ax.text(tx, ty, a.text, rotation=angle, rotation_mode="anchor", ha="left" if a.from_client else "right",
-            va="bottom" if a.from_client else "top", fontsize=12.5 * _PT, family="monospace", color=a.colour,
-            zorder=5)
+    ax.text(tx, ty - 3, a.text, rotation=-angle, rotation_mode="anchor", ha="left" if anchor == "start" else "right",
+            va="bottom", fontsize=12.5 * _PT, family="monospace", color=a.colour, zorder=5)
     if a.labels:
         ax.text(SERVER_X + 12, a.captured_y + 4, " + ".join(x.replace("_", " ") for x in a.labels),
                 fontsize=11.5 * _PT, fontweight="bold", color=a.colour)

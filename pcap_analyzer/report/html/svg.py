@@ -53,13 +53,13 @@ def ladder_svg(lad: Ladder) -> str:
                    f'transform="rotate(90 {BRACKET_X + 8} {_n(mid)})" text-anchor="middle" font-size="12.5" '
                    f'font-weight="700" fill="#5b6575">{esc(name)}</text></g>')
     for a in lad.arrows:
-        out.append(_arrow(a))
+        out.append(_arrow(a, lad.captured_near))
     out.append("</svg>")
     return "".join(out)
 
 
-def _arrow(a) -> str:
-    x1, x2 = (CLIENT_X, SERVER_X) if a.from_client else (SERVER_X, CLIENT_X)
+def _arrow(a, captured_near) -> str:
+    x1, x2 = a.start_x, a.end_x
     y1, y2 = a.send_y, a.arrive_y
     dx, dy = x2 - x1, y2 - y1
     length = math.hypot(dx, dy) or 1.0
@@ -68,13 +68,7 @@ def _arrow(a) -> str:
     bx, by = x2 - ux * HEAD, y2 - uy * HEAD
     px, py = -uy * 4.5, ux * 4.5
     head = f"{_n(x2)},{_n(y2)} {_n(bx + px)},{_n(by + py)} {_n(bx - px)},{_n(by - py)}"
-    # text along the arrow starting near its sender, so that arrows that cross keep their texts apart:
-    # above a client's arrow, below a server's (where the arrow it answers does not reach); the labels'
-    # names right of the server's line
-    angle = math.degrees(math.atan2(dy, dx)) if a.from_client else math.degrees(math.atan2(-dy, -dx))
-    tx = x1 + ux * 22
-    ty = y1 + uy * 22
-    anchor = "start" if a.from_client else "end"
+    tx, ty, angle, anchor = a.text_place(captured_near)
     rotate = f' transform="rotate({_n(angle)} {_n(tx)} {_n(ty)})"' if abs(angle) > 0.05 else ""
     who = "client" if a.from_client else "server"
     title = f"frame {a.frame} ({who} \u2192 {'server' if a.from_client else 'client'}): {a.text}"
@@ -88,7 +82,7 @@ def _arrow(a) -> str:
              f'<line class="shaft" x1="{x1}" y1="{_n(y1)}" x2="{_n(bx)}" y2="{_n(by)}" stroke="{a.colour}" '
              f'stroke-width="2"/>',
              f'<polygon points="{head}" fill="{a.colour}"/>',
-             f'<text class="arrow-text" x="{_n(tx)}" y="{_n(ty - 5 if a.from_client else ty + 14)}" '
+             f'<text class="arrow-text" x="{_n(tx)}" y="{_n(ty - 5)}" '
              f'text-anchor="{anchor}" fill="{a.colour}"'
              f'{rotate}>{esc(a.text)}</text>']
     if a.labels:
