@@ -124,12 +124,14 @@ class Arrow:
     def end_x(self) -> float:
         return SERVER_X if self.from_client else CLIENT_X
 
-    def text_place(self, captured_near: str | None) -> tuple[float, float, float, str]:
-        """Where the arrow's text goes: (x, y, angle in degrees clockwise, anchor "start" or "end").
+    def text_place(self, captured_near: str | None) -> tuple[float, float, float, str, bool]:
+        """Where the arrow's text goes: (x, y, angle in degrees clockwise, anchor "start" or "end",
+        above the arrow or below it).
 
-        Along the arrow, just above it, at the end where the capture saw it: frames captured one after
-        the other are a row apart there, so their texts never overlap, whatever bursts crowd the other
-        end.  Read left to right."""
+        Along the arrow, read left to right, at the end where the capture saw it: frames captured one
+        after the other are a row apart there, so their texts keep apart whatever bursts crowd the
+        other end.  Above an arrow leaving that end, below one reaching it: each text stays in the band
+        its own arrow opens, clear of the neighbours' lines."""
         at_client = captured_near != "server"
         x0, y0 = (self.start_x, self.send_y) if self.from_client == at_client else (self.end_x, self.arrive_y)
         x1, y1 = (self.end_x, self.arrive_y) if self.from_client == at_client else (self.start_x, self.send_y)
@@ -137,7 +139,8 @@ class Arrow:
         x, y = x0 + (x1 - x0) / length * TEXT_OFFSET, y0 + (y1 - y0) / length * TEXT_OFFSET
         left, right = ((x0, y0), (x1, y1)) if x0 < x1 else ((x1, y1), (x0, y0))
         angle = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
-        return x, y, angle, "start" if at_client else "end"
+        leaving = self.from_client == at_client
+        return x, y, angle, "start" if at_client else "end", leaving or self.send_y == self.arrive_y
 
 
 @dataclass
@@ -445,8 +448,9 @@ def _layout(p: pd.DataFrame, keep: np.ndarray, one_way: float | None, near: str 
     bottom = max(float(captured_y.max(initial=TOP)), float(other_y.max(initial=TOP)))
     if len(rows) and rows[-1] < len(p) - 1:
         a, b = rows[-1] + 1, len(p) - 1
-        elisions.append(Elision(bottom + ROW / 2, int(b - a + 1), int(p["frame"].iloc[a]), int(p["frame"].iloc[b])))
-        bottom += ELIDED
+        # below the last arrow's text
+        elisions.append(Elision(bottom + ROW * 0.9, int(b - a + 1), int(p["frame"].iloc[a]), int(p["frame"].iloc[b])))
+        bottom += ELIDED + ROW * 0.4
 
     flags = q["flags"].astype("string").fillna("").tolist()
     phase = q["phase"].astype("string").fillna("").tolist()

@@ -63,10 +63,13 @@ def _arrow(ax, a, captured_near) -> None:
     ax.annotate("", xy=(x2, a.arrive_y), xytext=(x1, a.send_y), zorder=4,
                 arrowprops=dict(arrowstyle="-|>", color=a.colour, linewidth=2 * _PT, mutation_scale=12,
                                 shrinkA=0, shrinkB=0))
-    tx, ty, angle, anchor = a.text_place(captured_near)
-    # the y axis points down: a slope down the page is a clockwise (negative) rotation
-    ax.text(tx, ty - 3, a.text, rotation=-angle, rotation_mode="anchor", ha="left" if anchor == "start" else "right",
-            va="bottom", fontsize=12.5 * _PT, family="monospace", color=a.colour, zorder=5)
+    tx, ty, angle, anchor, above = a.text_place(captured_near)
+    # the y axis points down: a slope down the page is a clockwise (negative) rotation; the offset from
+    # the arrow is along the rotated text's own up
+    ax.annotate(a.text, (tx, ty), xytext=(0, 3 if above else -3), textcoords="offset points", rotation=-angle,
+                rotation_mode="anchor", ha="left" if anchor == "start" else "right",
+                va="bottom" if above else "top", fontsize=12.5 * _PT, family="monospace", color=a.colour,
+                zorder=5)
     if a.labels:
         ax.text(SERVER_X + 12, a.captured_y + 4, " + ".join(x.replace("_", " ") for x in a.labels),
                 fontsize=11.5 * _PT, fontweight="bold", color=a.colour)

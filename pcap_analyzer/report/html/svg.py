@@ -68,7 +68,7 @@ def _arrow(a, captured_near) -> str:
     bx, by = x2 - ux * HEAD, y2 - uy * HEAD
     px, py = -uy * 4.5, ux * 4.5
     head = f"{_n(x2)},{_n(y2)} {_n(bx + px)},{_n(by + py)} {_n(bx - px)},{_n(by - py)}"
-    tx, ty, angle, anchor = a.text_place(captured_near)
+    tx, ty, angle, anchor, above = a.text_place(captured_near)
     rotate = f' transform="rotate({_n(angle)} {_n(tx)} {_n(ty)})"' if abs(angle) > 0.05 else ""
     who = "client" if a.from_client else "server"
     title = f"frame {a.frame} ({who} \u2192 {'server' if a.from_client else 'client'}): {a.text}"
@@ -82,7 +82,7 @@ def _arrow(a, captured_near) -> str:
              f'<line class="shaft" x1="{x1}" y1="{_n(y1)}" x2="{_n(bx)}" y2="{_n(by)}" stroke="{a.colour}" '
              f'stroke-width="2"/>',
              f'<polygon points="{head}" fill="{a.colour}"/>',
-             f'<text class="arrow-text" x="{_n(tx)}" y="{_n(ty - 5)}" '
+             f'<text class="arrow-text" x="{_n(tx)}" y="{_n(ty - 5 if above else ty + 14)}" '
              f'text-anchor="{anchor}" fill="{a.colour}"'
              f'{rotate}>{esc(a.text)}</text>']
     if a.labels:
