@@ -8,6 +8,7 @@ import base64
 import hashlib
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import dpkt
@@ -286,6 +287,12 @@ def test_report_streams_and_check_write_pages(tmp_path):
         assert html.count('<g class="arrow"') > 0
     result = runner.invoke(app, ["report", str(SAMPLES / "http_like.pcap"), "--format", "html"])
     assert result.exit_code == 0 and result.stdout.startswith("<!DOCTYPE html>")
+    piped = subprocess.run([sys.executable, "-m", "pcap_analyzer", "report", "-", "--format", "html", "-q"],
+                           input=(SAMPLES / "http_like.pcap").read_bytes(), capture_output=True, timeout=120,
+                           cwd=ROOT)
+    assert piped.returncode == 0, piped.stderr
+    assert b'pcapan report <span class="file">standard input</span>' in piped.stdout
+    assert piped.stdout.count(b'<g class="arrow"') == 13
     check = page(tmp_path, "check", str(SAMPLES / "lab_upload.pcapng"))
     assert 'class="frame-link" href="#f1-21"' in check        # the rubric's evidence links to the frames
     assert 'id="f1-21"' in check and '<g class="arrow" data-frame="21"' in check
