@@ -222,3 +222,32 @@ def test_a_long_streams_table_shows_its_first_rows_until_asked(tmp_path, opened,
     o.page.get_by_role("button", name=f"Show all {total} rows").click()
     assert o.page.eval_on_selector_all("#streams-table tbody tr", "rs => rs.filter(r => r.hidden).length") == 0
     assert o.errors == [] and o.requests == []
+
+
+@pytest.mark.parametrize("capture", ["crafted/tcp_analysis.pcap", "crafted/seq_wrap.pcap", "crafted/no_syn_midstream.pcap",
+                                     "crafted/rejected.pcap", "crafted/syn_only.pcap", "port_reuse.pcap",
+                                     "crafted/multi_if.pcapng", "zero_window.pcap", "reset.pcap"])
+def test_crafted_and_recorded_captures_draw_every_stream(tmp_path, opened, capture):
+    """Each TCP stream of a small capture has its diagram: every frame of it an arrow or counted in an
+    elided stretch (tshark's stream numbers), seq as tshark gives it."""
+    from pcap_analyzer.cli import app
+    from test_html import numbers
+
+    out = tmp_path / "page.html"
+    result = CliRunner().invoke(app, ["report", str(SAMPLES / capture), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    o = opened(out)
+    fields = recorded(capture)
+    streams = sorted({int(s) for s in fields["tcp.stream"] if s != ""})
+    assert streams
+    for stream in streams:
+        o.page.select_option("#stream-select", str(stream))
+        assert o.page.locator(f'article[data-stream="{stream}"] svg.ladder').is_visible()
+        drawn = arrows(o, stream)
+        elided = o.page.eval_on_selector_all(f'article[data-stream="{stream}"] .elided-text',
+                                             "ts => ts.map(t => t.textContent)")
+        hidden = sum(int(t.split()[1].replace(",", "")) for t in elided)
+        assert len(drawn) + hidden == int((fields["tcp.stream"] == str(stream)).sum())
+        for a in drawn:
+            assert numbers(a["text"])["seq"] == int(fields.loc[a["frame"], "tcp.seq"])
+    assert o.errors == [] and o.requests == []

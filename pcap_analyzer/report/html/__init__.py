@@ -249,13 +249,13 @@ def _stream_article(packets: pd.DataFrame, stream: int, capture_arg: str, includ
     drawn = {a.frame for a in lad.arrows}
     out.append('<div class="figures"><figure>')
     out.append(legend_svg(lad))
+    out.append('<div class="detail" aria-live="polite">Point at or click an arrow: the frame\'s row and what it '
+               "does appear here.</div>")
     out.append(f'<div class="ladder-box">{ladder_svg(lad)}</div>')
     caption = lad.caption
     if lad.left_out:
         caption += f" (pcapan plot {capture_arg} --kind ladder --stream {stream} --frames FIRST:LAST)"
-    out.append(f"<figcaption>{esc(caption)}. Point at or click an arrow to see its frame.</figcaption>")
-    out.append('<div class="detail" aria-live="polite">Point at or click an arrow: the frame\'s row and what it '
-               "does appear here.</div></figure>")
+    out.append(f"<figcaption>{esc(caption)}.</figcaption></figure>")
     out.append(_time_sequence(p, stream))
     out.append("</div>")
     rows, left = _frame_rows(p, drawn, include)
