@@ -224,8 +224,8 @@ def test_a_long_streams_table_shows_its_first_rows_until_asked(tmp_path, opened,
     assert o.errors == [] and o.requests == []
 
 
-@pytest.mark.parametrize("capture", ["crafted/tcp_analysis.pcap", "crafted/seq_wrap.pcap", "crafted/no_syn_midstream.pcap",
-                                     "crafted/rejected.pcap", "crafted/syn_only.pcap", "port_reuse.pcap",
+@pytest.mark.parametrize("capture", ["crafted/tcp_analysis.pcap", "crafted/seq_wrap.pcap",
+                                     "crafted/no_syn_midstream.pcap", "crafted/rejected.pcap", "crafted/syn_only.pcap", "port_reuse.pcap",
                                      "crafted/multi_if.pcapng", "zero_window.pcap", "reset.pcap"])
 def test_crafted_and_recorded_captures_draw_every_stream(tmp_path, opened, capture):
     """Each TCP stream of a small capture has its diagram: every frame of it an arrow or counted in an

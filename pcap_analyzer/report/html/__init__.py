@@ -126,7 +126,8 @@ def _table(df: pd.DataFrame, table_id: str, sortable: bool = False, prose=(), ro
     lines.append("</tbody></table></div>")
     if paged:
         lines.append(f'<p class="note"><span id="{table_id}-paging">The first {page:,} of {len(df):,} rows '
-                     f'(in the order chosen by sorting){" and those with a diagram" if always else ""}.</span> <button type="button" class="show-all" '
+                     f'(in the order chosen by sorting){" and those with a diagram" if always else ""}.</span> '
+                     f'<button type="button" class="show-all" '
                      f'data-table="{table_id}">Show all {len(df):,} rows</button></p>')
     return "".join(lines)
 
@@ -210,7 +211,8 @@ def _time_sequence(packets: pd.DataFrame, stream: int) -> str:
     except PlotError as exc:
         return f'<p class="note">No time-sequence graph: {esc(exc)}</p>'
     data = base64.b64encode(image).decode("ascii")
-    return (f'<figure><img class="tsg" loading="lazy" decoding="async" alt="{esc(f"time-sequence graph of TCP stream {stream}")}" '
+    alt = esc(f"time-sequence graph of TCP stream {stream}")
+    return (f'<figure><img class="tsg" loading="lazy" decoding="async" alt="{alt}" '
             f'src="data:image/svg+xml;base64,{data}"><figcaption>Time-sequence graph: each data segment a '
             "vertical bar at the time it was captured, from its first to its last byte; the receiver's ACK "
             "the green steps, its window edge dashed.</figcaption></figure>")
