@@ -133,13 +133,15 @@ def _ladder(capture: Path, output: Optional[Path], stream: Optional[int], frames
 
 @app.command()
 def export(capture: CaptureArg, output: DirectoryOpt, format: ExportFormatOpt = ExportFormat.parquet,
+           force: Annotated[bool, typer.Option("--force", help="Replace tables another capture left in the "
+                                               "directory.")] = False,
            quiet: QuietOpt = False) -> None:
     """Write the packets, streams and events tables as parquet or CSV files into a directory."""
     from ..export import ExportError, write_tables
 
     a = load(capture, quiet)
     try:
-        paths = write_tables(a, output, format.value)
+        paths = write_tables(a, output, format.value, force=force)
     except ExportError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:

@@ -17,7 +17,7 @@ Document = Mapping[str, "pd.DataFrame | dict"]
 
 
 def _cell(v) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, pd.Timestamp):
         return time_text(v) or ""
