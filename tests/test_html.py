@@ -237,6 +237,10 @@ def test_a_notebook_shows_the_ladder_inline():
     assert d.frames[:3] == [3, 4, 5]
     svg = d._repr_svg_()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    from IPython.core.formatters import DisplayFormatter
+
+    shown, _ = DisplayFormatter().format(d)      # what Jupyter puts in the cell's output
+    assert "<svg" in shown["image/svg+xml"]
 
 
 # --- the pages ----------------------------------------------------------------------------------
