@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .options import FormatOpt, OutputOpt, QuietOpt, WorkersOpt, app, fail, format_name
+from .html import emit_html, wants_html
 from .output import emit, render, write_atomically
 from .running import run
 from .tables import batch_progress, is_batch
@@ -51,6 +52,10 @@ def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = N
     if feedback is not None and feedback.exists() and not feedback.is_dir():
         raise fail(f"--feedback {feedback}: is not a folder")
     fmt = format_name(format)
+    if wants_html(format and fmt, output) and not is_batch(captures):
+        if plot is not None:
+            raise fail("--plot: the page already holds the time-sequence graph")
+        return emit_html("check", Path(captures[0]), output, quiet, server=server)
     if is_batch(captures):
         if plot is not None:
             raise fail("--plot draws one conversation: give a single capture file")
