@@ -203,7 +203,7 @@ def _reused_ports(out, f, rows):
 
 
 # Why a segment was sent again, in the order they are decided (resend_cause() gives the names).
-_CAUSES = ("duplicate", "spurious", "fast", "recovery", "unseen", "timeout", "resent")
+_CAUSES = ("duplicate", "spurious", "fast", "recovery", "resent", "timeout", "early")
 
 
 def _causes(f: _Frames) -> np.ndarray:
@@ -240,12 +240,12 @@ def resend_cause(packets: pd.DataFrame) -> pd.Series:
     * ``fast``: fast retransmission, asked for by duplicate ACKs (Wireshark's label);
     * ``recovery``: loss recovery: the receiver's duplicate ACKs, or a partial ACK that moved up to
       these bytes, asked for them while it kept acknowledging;
-    * ``unseen``: no earlier copy was captured (lost before the capture point, or captured
+    * ``resent``: no earlier copy was captured (lost before the capture point, or captured
       elsewhere): Wireshark calls it a retransmission because it lies below the highest sequence
       number seen, but when and why it was first sent is not known;
     * ``timeout``: no ACK asked for it and it waited at least one round trip (the handshake's)
       since its earlier copy: the sender's retransmission timer fired;
-    * ``resent``: sent again sooner than one round trip after its earlier copy, unasked.
+    * ``early``: sent again sooner than one round trip after its earlier copy, unasked.
     """
     cause = _causes(_Frames(packets))
     values = np.array(_CAUSES + (None,), dtype=object)[cause]   # -1 picks the trailing None
@@ -276,7 +276,7 @@ def _resend(out, f, rows):
     out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), ": loss recovery, the receiver's ACK in "
             "frame ", f.text("asked_frame", sub), " still asked for it; its first copy was not captured "
             "(lost before the capture point)")
-    sub = by["unseen"]
+    sub = by["resent"]
     out.add(sub, "Segment at relative seq ", f.text("rel_seq", sub), " (", f.text("payload_len", sub),
             " bytes) whose first copy was not captured (lost before the capture point, or captured elsewhere): "
             "Wireshark labels it a retransmission because it lies below the highest sequence number seen")
@@ -290,7 +290,7 @@ def _resend(out, f, rows):
     out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), " after ",
             _duration(f.floats("since_copy_s")[sub]), " without an ACK (timeout; earlier copy in frame ",
             f.text("copy_frame", sub), ")")
-    sub = by["resent"]
+    sub = by["early"]
     out.add(sub, "Retransmission of relative seq ", f.text("rel_seq", sub), ", ",
             _duration(f.floats("since_copy_s")[sub]), " after its earlier copy (frame ", f.text("copy_frame", sub),
             "): sooner than one round trip, so neither an ACK nor a timeout asked for it")

@@ -8,18 +8,23 @@ back empty (NA), as CSV cannot tell the two apart.
 
 Every file is written to a temporary file in the target directory and renamed
 into place, so a reader never sees half a table; the input capture is never
-overwritten.
+overwritten.  A manifest (``pcapan-export.json``) says which capture the
+tables were made from, so that a directory never mixes two captures' tables.
+In CSV, text a spreadsheet would run as a formula is written quoted.
 """
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from . import schema
-from .files import ExportError, _same_file, replace_atomically  # noqa: F401  (part of this module's API)
+from .files import ExportError, _same_file, _umask, replace_atomically  # noqa: F401  (part of this module's API)
+from .report.formulas import neutralise_frame, restore_frame
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -41,12 +46,21 @@ TABLE_COLUMNS: dict[str, tuple[schema.Column, ...]] = {
 _ROUND_TRIP_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
-def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = "parquet") -> list[Path]:
+# the file that says which capture a folder's tables were made from
+MANIFEST = "pcapan-export.json"
+
+
+def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = "parquet",
+                 force: bool = False) -> list[Path]:
     """Write ``packets``, ``streams`` and ``events`` as *fmt* files into *directory*.
 
     The directory is created if needed.  Returns the paths written.  Raises
-    :class:`ExportError` when a file would replace the input capture or the
-    directory is not a directory.
+    :class:`ExportError` when a file would replace the input capture, the
+    directory is not a directory, or it holds tables made from another
+    capture (unless *force*: then those are replaced and the other format's
+    tables removed).  Nothing is left behind when writing fails: the tables
+    are written to temporary files and put in place together, and a
+    directory made for them is removed again.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -60,16 +74,91 @@ def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = 
     for path in targets.values():
         if _same_file(path, capture):
             raise ExportError(f"{path}: refusing to write over the input capture")
-    out.mkdir(parents=True, exist_ok=True)
+    identity = _identity(analysis)
+    formats = _formats_kept(out, identity, force)
 
+    made = _missing_parents(out)
+    out.mkdir(parents=True, exist_ok=True)
     frames = {"packets": analysis.packets, "streams": analysis.streams, "events": analysis.events}
-    for name, path in targets.items():
-        df = frames[name]
-        if fmt == "parquet":
-            replace_atomically(path, lambda tmp, df=df: df.to_parquet(tmp, index=False))
-        else:
-            replace_atomically(path, lambda tmp, df=df: df.to_csv(tmp, index=False))
+    temporary: list[str] = []
+    try:
+        staged = {}
+        for name, path in targets.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out)
+            os.close(fd)
+            temporary.append(tmp)
+            if fmt == "parquet":
+                frames[name].to_parquet(tmp, index=False)
+            else:
+                neutralise_frame(frames[name]).to_csv(tmp, index=False)
+            os.chmod(tmp, 0o666 & ~_umask())
+            staged[tmp] = path
+        manifest = dict(identity, formats=sorted(formats | {fmt}), tables=list(TABLES))
+        fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=out)
+        temporary.append(tmp)
+        with os.fdopen(fd, "w") as f:
+            json.dump(manifest, f, indent=1)
+            f.write("\n")
+        os.chmod(tmp, 0o666 & ~_umask())
+        staged[tmp] = out / MANIFEST
+        for tmp, path in staged.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temporary:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        for d in made:  # the directories made for the tables, deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+    for other in set(FORMATS) - formats - {fmt}:
+        for name in TABLES:  # another capture's tables in the other format, replaced with force
+            (out / f"{name}.{other}").unlink(missing_ok=True)
     return list(targets.values())
+
+
+def _identity(analysis: "Analysis") -> dict:
+    """What tells one capture's tables from another's: its name, frames, bytes and first and last times."""
+    p = analysis.packets
+    times = p["time"].dropna() if "time" in p else p.iloc[:0]
+    return {"capture": analysis.info.name, "frames": int(len(p)),
+            "bytes": int(p["cap_len"].sum()) if "cap_len" in p else 0,
+            "first": str(times.iloc[0]) if len(times) else None,
+            "last": str(times.iloc[-1]) if len(times) else None}
+
+
+def _formats_kept(out: Path, identity: dict, force: bool) -> set[str]:
+    """The formats of the tables already in *out* that stay (made from the same capture); raises
+    :class:`ExportError` when *out* holds another capture's tables and *force* is not given."""
+    present = {fmt for fmt in FORMATS for name in TABLES if (out / f"{name}.{fmt}").exists()}
+    if not present:
+        return set()
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        same = all(manifest.get(k) == v for k, v in identity.items() if k != "capture")
+        was = manifest.get("capture")
+    except (OSError, ValueError, AttributeError):
+        same, was = False, None
+    if same:
+        return present & set(manifest.get("formats") or [])
+    if force:
+        return set()
+    whose = f"the tables of another capture ({was})" if was else "tables pcapan cannot tell the capture of"
+    raise ExportError(f"{out}: holds {whose}; choose another directory, or --force to replace them")
+
+
+def _missing_parents(out: Path) -> list[Path]:
+    """The directories of *out*'s path that do not exist yet, deepest first."""
+    missing = []
+    d = out.absolute()
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    return missing
 
 
 def read_parquet(directory: str | os.PathLike) -> dict[str, pd.DataFrame]:
@@ -89,7 +178,7 @@ def read_csv(directory: str | os.PathLike) -> dict[str, pd.DataFrame]:
                            else c.dtype) for c in columns}
         df = pd.read_csv(Path(directory) / f"{name}.csv", dtype=dtypes, keep_default_na=False, na_values=[""],
                          **_ROUND_TRIP_FLOATS)
-        out[name] = _restore(df, columns)
+        out[name] = _restore(restore_frame(df), columns)
     return out
 
 

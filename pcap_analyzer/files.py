@@ -21,7 +21,8 @@ _GLOB_CHARS = "*?["
 
 
 def is_pattern(spec: str) -> bool:
-    return any(ch in spec for ch in _GLOB_CHARS)
+    """Whether *spec* is a glob pattern: it has a glob character and is not itself a file's name."""
+    return any(ch in spec for ch in _GLOB_CHARS) and not os.path.lexists(spec)
 
 
 def collect(specs: Iterable[str]) -> list[tuple[str, Path]]:
@@ -73,6 +74,9 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
     path = Path(path)
     if capture is not None and _same_file(path, Path(capture)):
         raise ExportError(f"{path}: refusing to write over the input capture")
+    if path.is_symlink():
+        # written where the link points (the link stays a link), even when that file is not there yet
+        path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         if path.is_dir():
             raise ExportError(f"{path}: is a directory")

@@ -1387,7 +1387,8 @@ def _tcp_analysis(rng):
 @case("resend_causes.pcap",
       "one cause of a resend per stream, each with an answer tshark labels retransmission: 0 the "
       "same 100-byte segment captured twice 20 us apart (a duplicate in the capture); 1 a segment "
-      "whose first copy was lost before the capture point, resent 20 ms later (beyond the 10 ms handshake RTT) without duplicate ACKs "
+      "whose first copy was lost before the capture point, resent 20 ms later (beyond the 10 ms "
+      "handshake RTT) without duplicate ACKs "
       "(first copy not captured); 2 a segment resent 300 ms after it was sent with no ACK (timeout); "
       "3 two segments lost, the first resent after a 300 ms timeout, its ACK (a partial ACK) followed "
       "1 ms later by the second one's resend (loss recovery)")
@@ -1453,7 +1454,8 @@ def _closing(rng):
     pkts += conv.handshake() + conv.exchange(request(rng), response(rng, 300)) + conv.close(from_client=False)
     pkts += [conv.pkt(True, RST | ACK, win=0)]
     conv = Tcp((C4, 43002), (S4, 80), 5_000_000, 6_000_000)
-    pkts += [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS), conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS)]
+    pkts += [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS),
+             conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS)]
     pkts += [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS, seq=5_000_000),
              conv.pkt(False, SYN | ACK, win=65160, opts=MSS_SYN_OPTS, seq=9_000_000),
              conv.pkt(True, ACK, ack=9_000_001)]
@@ -1548,6 +1550,27 @@ def _lab_split_2(rng):
       "instead of FINs")
 def _lab_reset(rng):
     return pcap_bytes(timed(lab_upload(rng, end="rst")))
+
+
+@case("lab_nat.pcap",
+      "TCP lab upload captured inside a VM behind its NAT: guest 10.0.2.15 to the lab server's global "
+      "address 128.119.245.12 port 80; the NAT answers the handshake itself (server ISN 9375, SYN-ACK with "
+      "TTL 64 and only the MSS option, window 65535), 0.2 ms between frames (handshake RTT 0.4 ms)")
+def _lab_nat(rng):
+    conv = Tcp(("10.0.2.15", 49152 + rng.randrange(16000)), ("128.119.245.12", 80), rng.randrange(1 << 24, MOD32),
+               9375)
+    mss_only = b"\x02\x04\x05\xb4"
+    pkts = [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS), conv.pkt(False, SYN | ACK, win=65535, opts=mss_only),
+            conv.pkt(True, ACK, win=64240)]
+    post = (b"POST /wireshark-labs/lab3-1-reply.htm HTTP/1.1\r\nHost: gaia.cs.umass.edu\r\n"
+            b"Content-Length: 8000\r\n\r\n" + bytes(rng.choice(b"abcdefghij\n") for _ in range(8000)))
+    for k, at in enumerate(range(0, len(post), 1460)):
+        last = at + 1460 >= len(post)
+        pkts.append(conv.pkt(True, PSH | ACK if last else ACK, post[at:at + 1460], win=64240))
+        pkts.append(conv.pkt(False, ACK, win=65535))
+    pkts += conv.send(False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    pkts.append(conv.pkt(True, ACK, win=64240))
+    return pcap_bytes(timed(pkts, step=Decimal("0.0002")))
 
 
 # ---- broken ---------------------------------------------------------------

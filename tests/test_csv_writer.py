@@ -45,6 +45,11 @@ def pandas_csv(df: pd.DataFrame) -> str:
         elif col.dtype == object and any(isinstance(v, list) for v in col) \
                 and all(isinstance(v, list) or v is None for v in col):
             out.isetitem(j, col.map(lambda v: "; ".join(map(str, v)) if isinstance(v, list) else v))
+        elif (col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype))) \
+                and any(isinstance(v, str) and v[:1] in "=+-@\t\r'" for v in col):
+            # text a spreadsheet would run as a formula (OWASP's list, and the quote itself) gets a quote
+            out.isetitem(j, col.astype(object).map(
+                lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r", "'") else v))
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()

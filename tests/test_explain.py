@@ -161,7 +161,7 @@ def test_retransmission_causes_agree_with_check(capture):
     explain_by_frame = a.packets.set_index("frame")["explain"]
     words = {"fast": "Fast retransmission", "recovery": "loss recovery, the receiver's ACK in frame",
              "timeout": "(timeout", "spurious": "Spurious retransmission", "duplicate": "captured twice",
-             "unseen": "first copy was not captured", "resent": "sooner than one round trip"}
+             "resent": "first copy was not captured", "early": "sooner than one round trip"}
     table = check(a).retransmissions
     assert len(table)
     for row in table.itertuples():

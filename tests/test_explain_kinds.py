@@ -89,7 +89,7 @@ def test_a_resend_after_a_partial_ack_is_loss_recovery(causes):
 def test_resend_cause_names_each_cause(causes):
     p = analyze(CAUSES).packets
     cause = dict(zip(p["frame"], resend_cause(p)))
-    assert {f: cause[f] for f in (5, 12, 18, 25, 27)} == {5: "duplicate", 12: "unseen", 18: "timeout",
+    assert {f: cause[f] for f in (5, 12, 18, 25, 27)} == {5: "duplicate", 12: "resent", 18: "timeout",
                                                           25: "timeout", 27: "recovery"}
     assert all(pd.isna(cause[f]) for f in (4, 11, 26))   # not resends: missing
 
@@ -136,14 +136,14 @@ def test_check_names_the_trigger_of_each_cause():
                                         "what is missing")
     table = check(analyze(SAMPLES / "bulk_loss.pcap")).retransmissions.set_index("frame")
     # frame 380 resends bytes the receiver's SACK blocks report missing, which pcapan does not read
-    assert table.loc[380, "cause"] == "unseen"
-    assert table.loc[380, "trigger"] == "not known: the first copy was not captured (lost before the capture point)"
+    assert table.loc[380, "cause"] == "resent"
+    assert table.loc[380, "trigger"] == "sent before; no earlier copy waiting for an ACK was captured"
 
 
 # --- closing and restarting --------------------------------------------------------------
 
 def test_the_ack_of_a_fin_names_the_fin(closing):
-    assert closing.loc[9, "fin_frame"] == 8 and closing.loc[19, "fin_frame"] == 18 and closing.loc[20, "fin_frame"] == 19
+    assert [closing.loc[f, "fin_frame"] for f in (9, 19, 20)] == [8, 18, 19]
     # tshark: the ACKs of frames 8 and 19 are frames 9 and 20
     fields = tshark.load_record(ORACLE / "crafted__closing.pcap.tsv").fields
     acks = dict(zip(fields["frame.number"].astype(int), fields["tcp.analysis.acks_frame"]))

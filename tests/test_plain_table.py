@@ -92,7 +92,16 @@ def _json_as_encoded_whole(doc, main: str) -> str:
 
     def value(v):
         if isinstance(v, pd.DataFrame):
-            return json.loads(v.to_json(orient="records", date_format="iso", date_unit="ns"))
+            rows = json.loads(v.to_json(orient="records", date_format="iso", date_unit="ns"))
+            # times to the unit their column holds (the capture's clock precision), made here by
+            # strftime (pandas' own ISO writer drops the nanoseconds of zone-aware times)
+            for c, t in v.dtypes.items():
+                if isinstance(t, pd.DatetimeTZDtype):
+                    for row, ts in zip(rows, v[c]):
+                        row[c] = None if ts is pd.NaT else (
+                            ts.strftime("%Y-%m-%dT%H:%M:%S.%f")
+                            + (f"{ts.nanosecond:03d}" if t.unit == "ns" else "") + "Z")
+            return rows
         return v
 
     if len(doc) == 1:

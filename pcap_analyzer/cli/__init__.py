@@ -7,6 +7,7 @@ reading the capture on a thread of its own before pandas and the writers
 are loaded.
 """
 import os
+import signal
 import sys
 
 # pcapan does no linear algebra: numpy's BLAS would only start threads that
@@ -34,8 +35,16 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Read a packet capture and explain what TCP did in it."""
 
 
+def _stop(signum, frame) -> None:
+    # Unwinds like Ctrl-C does, so that a half-written output's temporary file is removed.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point: run the app; usage errors exit 2 (click's convention)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is signal.SIG_DFL:
+            signal.signal(getattr(signal, name), _stop)
     try:
         app()
         code = 0

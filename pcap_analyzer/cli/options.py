@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-Format = Enum("Format", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
+Format = Enum("Format", {f: f for f in FORMATS + ("html",)}, type=str)  # type: ignore[misc]
 
 
 class Proto(str, Enum):
@@ -89,9 +89,17 @@ def format_name(fmt: Optional[Format]) -> str:
     return fmt.value if fmt is not None else "table"
 
 
+def printable(text: str) -> str:
+    """*text* with control characters (a newline or a terminal escape in a file name or a capture's
+    comment) written as escapes, so that a message stays one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """The one-line error every command ends with when it cannot do its job."""
-    typer.echo(f"pcapan: {message}", err=True)
+    typer.echo(f"pcapan: {printable(message)}", err=True)
     return typer.Exit(code)
 
 

@@ -13,6 +13,8 @@ def render(doc, fmt: str, main: str, output: Optional[Path]):
     """*doc* rendered as *fmt* (bytes, or blocks of them), for a terminal when it goes to one."""
     from ..report.writers import render_blocks
 
+    if fmt == "html":
+        raise fail("--format html: a page is made by report, streams and check (of one capture)")
     color = output is None and sys.stdout.isatty() and fmt == "table"
     width = None
     if fmt == "table" and output is None and sys.stdout.isatty():

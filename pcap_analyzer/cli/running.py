@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .options import debugging, fail
+from .options import debugging, fail, printable
 
 # Captures smaller than this are analysed before a progress display would help.
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -60,5 +60,5 @@ def run(path: Path, quiet: bool, job):
     if not quiet:
         name = "standard input" if source == "-" else path.name
         for w in a.info.warnings:
-            typer.echo(f"pcapan: warning: {name}: {w}", err=True)
+            typer.echo(printable(f"pcapan: warning: {name}: {w}"), err=True)
     return a

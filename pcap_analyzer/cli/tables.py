@@ -7,6 +7,7 @@ import typer
 
 from .options import (CaptureArg, CapturesArg, FormatOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
                       WhereOpt, WorkersOpt, app, fail, format_name)
+from .html import emit_html, wants_html
 from .output import emit, emit_with, render
 from .running import load, load_digest, run
 
@@ -63,6 +64,8 @@ def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
 def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
     """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
+    if wants_html(format_name(format) if format else None, output):
+        return emit_html("streams", capture, output, quiet, stream=stream)
     a = load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     from ..report.documents import streams_document
 
@@ -121,6 +124,10 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
 
     With --stream, --label or --where, every count, the checksum verdicts and the streams are those
     of the frames selected."""
+    if wants_html(format_name(format) if format else None, output) and not is_batch(captures):
+        if label or where is not None:
+            raise fail("--label and --where: a page shows every frame (its tables filter by label)")
+        return emit_html("report", Path(captures[0]), output, quiet, stream=stream)
     if is_batch(captures):
         if stream is not None or label or where is not None:
             raise fail("--stream, --label and --where apply to one capture; give a single file")

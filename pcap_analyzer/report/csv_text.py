@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..times import digits_of, time_text_array, time_texts
+from .formulas import neutralise_frame
 from .quoting import csv_quoting, quoted_cell, special_bytes
 
 _CSV_ARGS = {"index": False, "lineterminator": "\n"}
@@ -83,7 +84,9 @@ def frame_csv_bytes(df: pd.DataFrame) -> bytes:
 def frame_csv_blocks(df: pd.DataFrame, header: bool = True) -> Iterator:
     """:func:`frame_csv_bytes` in consecutive blocks of bytes; a block (perhaps a view of a buffer
     the next one reuses) must be written or copied before the next is asked for.  Without *header*
-    the rows only (the text that follows another table's of the same columns)."""
+    the rows only (the text that follows another table's of the same columns).  Text a spreadsheet
+    would run as a formula is written quoted (:mod:`.formulas`)."""
+    df = neutralise_frame(df)
     names = _pandas_csv(df.iloc[:0]).encode("utf-8")     # the column names, quoted as pandas quotes them
     if df.shape[1] == 0 or len(df) == 0 or csv_quoting() is None:
         # nothing to speed up, or a csv module that quotes otherwise
