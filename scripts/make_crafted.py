@@ -1391,7 +1391,8 @@ def _tcp_analysis(rng):
       "handshake RTT) without duplicate ACKs "
       "(first copy not captured); 2 a segment resent 300 ms after it was sent with no ACK (timeout); "
       "3 two segments lost, the first resent after a 300 ms timeout, its ACK (a partial ACK) followed "
-      "1 ms later by the second one's resend (loss recovery)")
+      "1 ms later by the second one's resend (loss recovery); 4 a segment sent again 2 ms after "
+      "itself, within the 10 ms handshake RTT and unasked")
 def _resend_causes(rng):
     timeline: list[tuple[Decimal, bool, bytes]] = []
     t = T0
@@ -1436,6 +1437,12 @@ def _resend_causes(rng):
     at(300, conv.pkt(True, ACK, data[:100], seq=first))
     at(5, conv.pkt(False, ACK, ack=(first + 100) % MOD32))
     at(1, conv.pkt(True, PSH | ACK, data[100:200], seq=(first + 100) % MOD32))
+    at(5, conv.pkt(False, ACK))
+    # 4: the same segment again 2 ms later, within the 10 ms round trip, nothing asking for it
+    conv = opened(42004)
+    first = conv.nxt[True]
+    at(5, conv.pkt(True, PSH | ACK, data[:100]))
+    at(2, conv.pkt(True, PSH | ACK, data[:100], seq=first))
     at(5, conv.pkt(False, ACK))
     return pcap_bytes([(ts, eth(c, p)) for ts, c, p in timeline])
 

@@ -50,7 +50,7 @@ def closing():
 def test_tshark_calls_every_crafted_resend_a_retransmission():
     """The crafted resends are what Wireshark labels retransmission, whatever their cause."""
     labels = tshark_labels(CAUSES)
-    assert [f for f, s in labels.items() if "retransmission" in s] == [5, 12, 18, 25, 27]
+    assert [f for f, s in labels.items() if "retransmission" in s] == [5, 12, 18, 25, 27, 33]
     assert labels[11] == {"lost_segment"}
 
 
@@ -86,11 +86,17 @@ def test_a_resend_after_a_partial_ack_is_loss_recovery(causes):
                                          "for it")
 
 
+def test_a_resend_sooner_than_a_round_trip_claims_no_cause(causes):
+    assert pd.isna(causes.loc[33, "asked_frame"]) and causes.loc[33, "copy_frame"] == 32
+    assert causes.loc[33, "explain"] == ("Retransmission of relative seq 1, 2 ms after its earlier copy (frame 32): "
+                                         "sooner than one round trip, so neither an ACK nor a timeout asked for it")
+
+
 def test_resend_cause_names_each_cause(causes):
     p = analyze(CAUSES).packets
     cause = dict(zip(p["frame"], resend_cause(p)))
-    assert {f: cause[f] for f in (5, 12, 18, 25, 27)} == {5: "duplicate", 12: "resent", 18: "timeout",
-                                                          25: "timeout", 27: "recovery"}
+    assert {f: cause[f] for f in (5, 12, 18, 25, 27, 33)} == {5: "duplicate", 12: "resent", 18: "timeout",
+                                                              25: "timeout", 27: "recovery", 33: "early"}
     assert all(pd.isna(cause[f]) for f in (4, 11, 26))   # not resends: missing
 
 

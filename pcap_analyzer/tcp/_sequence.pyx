@@ -345,7 +345,7 @@ cdef class Sequence:
             f.asked_frame = eo.dup_frame
         elif (eo.lastnondup > 0 and 0 <= f.now - eo.moved_time < RECOVERY_WITHIN_NS
               and ((copied >= 0 and eo.moved_time > copied and _le(eo.lastack, f.seq))
-                   or eo.lastack == f.seq)):
+                   or (copied < 0 and eo.lastack == f.seq))):
             f.asked_frame = eo.lastnondup
 
     cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil:
