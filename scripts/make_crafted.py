@@ -1510,6 +1510,27 @@ def _icmp_errors(rng):
     return pcap_bytes(timed(pkts))
 
 
+@case("odd_frames.pcap",
+      "frames the analysis says little about: 1 an empty TCP segment with no flag set (not even ACK), 2 "
+      "an "
+      "IPv4 packet carrying SCTP (protocol 132), 3 an IPv6 packet carrying SCTP, 4 a TCP header cut "
+      "after 12 bytes by the snapshot length (ports and sequence numbers only), 5 an ICMP message "
+      "whose one captured byte holds its type but not its code")
+def _odd_frames(rng):
+    sctp = bytes(rng.randrange(256) for _ in range(28))
+    frames = [
+        eth(True, ipv4(C4, S4, TCP_P, tcp_segment(C4, S4, 40000, 80, 5_000, 0, 0), ident=0x700)),
+        eth(True, ipv4(C4, S4, 132, sctp, ident=0x701)),
+        eth(True, ipv6(C6, S6, 132, sctp)),
+        eth(True, ipv4(C4, S4, TCP_P, tcp_segment(C4, S4, 40001, 80, 6_000, 0, SYN, win=64240), ident=0x702)),
+        eth(False, ipv4(S4, C4, 1, icmp_message(8, 0, b"ping"), ident=0x703)),
+    ]
+    cut = {3: 14 + 20 + 12, 4: 14 + 20 + 1}    # frame index -> bytes kept
+    records = b"".join(pcap_record(T0 + k * MS, f[:cut.get(k, len(f))], length=len(f))
+                       for k, f in enumerate(frames))
+    return pcap_header(snaplen=65535) + records
+
+
 # ---- TCP lab submissions that fail a rubric line (pcapan check) -------------
 
 def lab_upload(rng: random.Random, end: str = "fin") -> list[Pkt]:

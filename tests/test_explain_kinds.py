@@ -241,3 +241,35 @@ def test_icmp_columns_agree_with_tshark():
             int(row[f"{proto}.srcport"]), int(row[f"{proto}.dstport"]))
         checked += 1
     assert checked == 3
+
+
+# --- the rest: every other kind of sentence, pinned once ------------------------------------
+
+def test_frames_the_analysis_says_little_about():
+    s = frames(SAMPLES / "crafted" / "odd_frames.pcap")["explain"]
+    assert s[1] == "Client sends an empty segment without the ACK flag"
+    assert s[2] == "IPv4 packet carrying a protocol pcapan does not analyse"
+    assert s[3] == "IPv6 packet carrying a protocol pcapan does not analyse"
+    assert s[4] == ("TCP segment whose header is incomplete: not analysed; only 46 of its 54 bytes captured "
+                    "(snapshot length)")
+    # the type is captured but not the code: no name is guessed
+    assert s[5] == ("ICMP: a control or error message of the IP layer (ping, unreachable, time exceeded); only 35 "
+                    "of its 46 bytes captured (snapshot length)")
+
+
+@pytest.mark.parametrize("capture, frame, sentence", [
+    ("bulk_loss.pcap", 2362, "Client sends its last 1320 bytes with FIN: relative seq 1498681 to 1500001, then "
+                             "nothing more; only 128 of its 1386 bytes captured (snapshot length)"),
+    ("bulk_loss.pcap", 446, "Duplicate ACK number 11 for relative 242193: the receiver is asking for that segment "
+                            "again"),
+    ("crafted/checksum_pairs.pcap", 4, "Server sends a UDP datagram of 60 bytes to port 51000 (no handshake, no "
+                                       "ACKs); UDP checksum wrong (or missing over IPv6): the receiver would drop it"),
+    ("crafted/ip_fragments.pcap", 4, "IP fragment: one piece of a larger datagram; the frame that completes it "
+                                     "carries the TCP/UDP header"),
+    ("crafted/macsec.pcap", 13, "Frame without an IP packet that pcapan can read"),
+    ("lab_tso.pcapng", 35, "Client's data fills the server's advertised window: it must wait for an ACK before "
+                           "sending more; checksum not filled in: captured before the network card computed it "
+                           "(offload)"),
+])
+def test_other_sentence_kinds(capture, frame, sentence):
+    assert frames(SAMPLES / capture).loc[frame, "explain"] == sentence
