@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import FormatOpt, OutputOpt, QuietOpt, WorkersOpt, app, fail, format_name
+from .formats import Formats
+from .options import OutputOpt, QuietOpt, WorkersOpt, app, fail
 from .output import emit, render, write_atomically
 from .running import run
 from .tables import batch_files, batch_progress, is_batch
@@ -20,13 +21,14 @@ ServerOpt = Annotated[Optional[str], typer.Option(
     "--server", help="The server the student was asked to capture: HOST or HOST:PORT (IP address, "
                      "[IPv6]:PORT). Default: the TCP conversation with a complete handshake and the most "
                      "payload.", show_default=False)]
+CHECK = Formats("check", "table", "csv", "json", "markdown")     # the formats check writes, its default first
 PlotOpt = Annotated[Optional[Path], typer.Option(
     "--plot", help="Also write the conversation's time-sequence graph (slow start) to this PNG "
                    "(SVG/PDF by the name); one capture only.", show_default=False)]
 
 
 @app.command()
-def check(captures: CapturesArg, server: ServerOpt = None, format: FormatOpt = None,
+def check(captures: CapturesArg, server: ServerOpt = None, format: CHECK.option = None,
           output: OutputOpt = None, plot: PlotOpt = None, workers: WorkersOpt = None,
           quiet: QuietOpt = False) -> None:
     """Grade a TCP lab capture: rubric verdicts with frame evidence and the lab's answers; a folder gives a grade sheet."""
@@ -37,7 +39,7 @@ def check(captures: CapturesArg, server: ServerOpt = None, format: FormatOpt = N
             parse_server(server)
         except CheckError as exc:
             raise fail(str(exc)) from None
-    fmt = format_name(format)
+    fmt = CHECK.choose(format, output)
     if is_batch(captures):
         if plot is not None:
             raise fail("--plot draws one conversation: give a single capture file")

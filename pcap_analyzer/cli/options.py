@@ -79,6 +79,13 @@ WhereOpt = Annotated[Optional[str], typer.Option(
          "\"phase in ['syn', 'fin']\". Only column names, numbers, quoted text, comparisons, arithmetic, "
          "and/or/not and in are accepted (checked before it is evaluated); no function calls, "
          "attributes or @variables.")]
+ColumnsOpt = Annotated[Optional[str], typer.Option(
+    "--columns", "-c", metavar="A,B,...", show_default=False,
+    help="Only these columns of the table, in this order (names as in --format csv's header), in every "
+         "format; on a terminal nothing is left out for width, long text wraps.")]
+WideOpt = Annotated[bool, typer.Option(
+    "--wide", help="On a terminal too, every column with every cell on one line, however wide "
+                   "(as when written to a file or a pipe).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or warnings on stderr.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
     "--workers", "-j", help="Processes for several captures, one capture each (default: one per core).",
@@ -95,6 +102,30 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def picked_columns(text: Optional[str], names: list[str], aliases: Optional[dict] = None) -> Optional[list[str]]:
+    """The columns ``--columns`` names (*text*), each one of *names* (or a short name of *aliases*,
+    name -> short name); a name the table lacks ends the command naming the nearest and the rest."""
+    if text is None:
+        return None
+    import difflib
+
+    by_alias = {short: name for name, short in (aliases or {}).items()}
+    picked = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name = item if item in names else by_alias.get(item)
+        if name is None:
+            near = difflib.get_close_matches(item, list(names) + list(by_alias), n=1, cutoff=0.6)
+            did = f" (did you mean {near[0]}?)" if near else ""
+            raise fail(f"--columns: no column {item!r}{did}; the columns are {', '.join(names)}")
+        if name not in picked:
+            picked.append(name)
+    if not picked:
+        raise fail(f"--columns: no column named; the columns are {', '.join(names)}")
+    return picked
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
