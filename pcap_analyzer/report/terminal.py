@@ -48,12 +48,14 @@ class Layout:
     below_formats: dict = field(default_factory=dict)
     below_join: str | None = None
     only_first: bool = False      # columns not in *first* are never shown
+    # columns someone picked: a sentence gets a column only where it leaves room for the others
+    keep_all: bool = False
 
     def keeping_order(self) -> "Layout":
         """This layout for columns someone picked: their order kept, none left out for being unnamed."""
         from dataclasses import replace
 
-        return replace(self, first=(), only_first=False)
+        return replace(self, first=(), only_first=False, keep_all=True)
 
     def order(self, columns) -> list:
         named = [c for c in self.first if c in columns]
@@ -94,11 +96,13 @@ def terminal_lines(section: pd.DataFrame, width: int, layout: Layout, cells_of: 
 
     shown, below, hidden = [], [], []
     used = _LEAD
-    for c in names:
+    for k, c in enumerate(names):
         col = cols[c]
         gap = _GAP if shown else 0
         if c in layout.below:
             room = width - used - gap
+            if layout.keep_all:
+                room -= sum(_GAP + cols[d]["width"] for d in names[k + 1:] if d not in layout.below)
             if room >= min(col["natural"], BELOW_COLUMN_MIN):
                 # all the room there is: the sentence matters more than the columns after it
                 col["width"] = min(col["natural"], room)
