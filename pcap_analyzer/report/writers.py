@@ -279,20 +279,23 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
 
 
-_LINE_STYLES = {"header": "bold", "rule": None, "below": "italic", "note": "dim", None: None}
+_LINE_STYLES = {"header": "bold", "rule": None, "below": None, "note": "dim", None: None}
 
 
 def _print_laid_out(console, section: pd.DataFrame, width: int, layout, hint: str) -> None:
-    from rich.text import Text
+    from rich.color import ColorSystem
+    from rich.style import Style
 
     from .terminal import Layout, terminal_lines
 
     lines = terminal_lines(section, width, layout or Layout(), _column_cells, hint)
-    if not console.is_terminal:
+    if console.color_system is None:
         console.file.write("".join(line + "\n" for line, _style in lines))
         return
-    for line, style in lines:
-        console.print(Text(line, style=_LINE_STYLES[style] or ""), soft_wrap=True)
+    # styled as rich styles them, without a console.print per line (a packets table has thousands)
+    styles = {k: Style.parse(v) for k, v in _LINE_STYLES.items() if v}
+    console.file.write("".join((styles[style].render(line, color_system=ColorSystem.STANDARD)
+                                if style in styles and line else line) + "\n" for line, style in lines))
 
 
 def _parquet(doc: Document, main: str) -> bytes:
