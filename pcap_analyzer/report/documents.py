@@ -29,7 +29,7 @@ TERMINAL_LAYOUTS = {
                "labels", "explain", "phase", "proto", "window_size", "src", "sport", "dst", "dport"),
         below=("labels", "explain"), headers={"from_client": "dir", "payload_len": "len"},
         values={"from_client": {True: "\u2192", False: "\u2190"}, "labels": lambda v: v.replace(";", ", ")},
-        below_formats={"labels": "[{}]"}, below_join=" ", only_first=True),
+        below_formats={"labels": "[{}]"}, below_join=" ", below_min={"labels": 24}, only_first=True),
     # the example sentence and the label's meaning under the label's row when they have no room beside it
     "notable_frames": Layout(below=("meaning", "example")),
 }

@@ -17,9 +17,8 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-# A text column whose cells are longer than this wraps (words, or folded where a word is longer).
-WRAP_OVER = 24
-# The narrowest a wrapping column is made.
+# The narrowest a text column is made when it cannot have its widest cell's width (it then wraps
+# at words, or folds a longer word).
 WRAP_MIN = 24
 # A sentence that may go under its row gets a column only when it can be this wide (or whole).
 BELOW_COLUMN_MIN = 48
@@ -47,6 +46,8 @@ class Layout:
     values: dict = field(default_factory=dict)
     below_formats: dict = field(default_factory=dict)
     below_join: str | None = None
+    # the narrowest column a sentence of *below* is given beside its row (else BELOW_COLUMN_MIN)
+    below_min: dict = field(default_factory=dict)
     only_first: bool = False      # columns not in *first* are never shown
     # columns someone picked: a sentence gets a column only where it leaves room for the others
     keep_all: bool = False
@@ -90,37 +91,43 @@ def terminal_lines(section: pd.DataFrame, width: int, layout: Layout, cells_of: 
         header = layout.headers.get(c, str(c))
         natural = max([cell_len(header)] + [cell_len(v) for v in cells])
         numeric = pd.api.types.is_numeric_dtype(section[c]) and not pd.api.types.is_bool_dtype(section[c])
-        wraps = not numeric and natural > WRAP_OVER
+        # the narrowest it may be made: numbers never wrap, text wraps (at words, or folded)
+        least = natural if numeric else min(natural, layout.below_min.get(c, BELOW_COLUMN_MIN)
+                                            if c in layout.below else WRAP_MIN)
         cols[c] = {"cells": cells, "header": header, "natural": natural, "right": numeric and not mapping,
-                   "wraps": wraps, "width": min(natural, WRAP_MIN) if wraps else natural}
+                   "least": least, "width": natural}
 
     shown, below, hidden = [], [], []
     used = _LEAD
     for k, c in enumerate(names):
         col = cols[c]
         gap = _GAP if shown else 0
+        room = width - used - gap
+        if layout.keep_all:     # leave the columns after it their narrowest
+            room -= sum(_GAP + cols[d]["least"] for d in names[k + 1:] if d not in layout.below)
         if c in layout.below:
-            room = width - used - gap
-            if layout.keep_all:
-                room -= sum(_GAP + cols[d]["width"] for d in names[k + 1:] if d not in layout.below)
-            if room >= min(col["natural"], BELOW_COLUMN_MIN):
+            if room >= col["least"]:
                 # all the room there is: the sentence matters more than the columns after it
                 col["width"] = min(col["natural"], room)
-                shown.append(c)
-                used += gap + col["width"]
             elif any(col["cells"]):
                 below.append(c)
-            continue
-        if used + gap + col["width"] <= width:
-            shown.append(c)
-            used += gap + col["width"]
+                continue
+            else:
+                continue
+        elif col["natural"] <= room:
+            col["width"] = col["natural"]      # whole on one line
+        elif col["least"] <= max(room, 0) or (layout.keep_all and col["least"] <= width - used - gap):
+            col["width"] = col["least"]        # wrapped; what is left widens it below
         else:
             hidden.append(c)
+            continue
+        shown.append(c)
+        used += gap + col["width"]
     # what is left widens the wrapping columns, in the order they matter
     spare = width - used
     for c in shown:
         col = cols[c]
-        if col["wraps"] and spare > 0:
+        if spare > 0:
             more = min(spare, col["natural"] - col["width"])
             col["width"] += more
             spare -= more
@@ -167,7 +174,7 @@ def _lines(shown: list, below: list, cols: dict, n: int, width: int,
         for c in shown:
             col = cols[c]
             cell = col["cells"][i]
-            if col["wraps"] and _too_wide(cell, col["width"]):
+            if _too_wide(cell, col["width"]):
                 parts.append(_wrapped(cell, col["width"]))
             else:
                 parts.append([cell])
