@@ -156,3 +156,29 @@ def test_wide_shows_every_column_however_wide():
     assert widest(out) > 80
     header = header_of(out)
     assert header[:4] == ["proto", "stream", "client", "client_port"] and "server_window_probe" in header
+
+
+def test_no_line_wider_than_the_terminal_on_any_sample():
+    """Every sample capture's packets, streams and report, laid out as on terminals of 40 to 120
+    columns: no line is wider, and every explanation is there whole."""
+    from conftest import sample_captures
+    from pcap_analyzer import CaptureError
+    from pcap_analyzer.report.documents import (TERMINAL_LAYOUTS, packets_document, report_document,
+                                                streams_document)
+    from pcap_analyzer.report.writers import render
+
+    for path in sample_captures():
+        try:
+            a = analyze(path)
+        except CaptureError:
+            continue
+        docs = [packets_document(a), streams_document(a, overview=True), streams_document(a),
+                report_document(a, for_table=True)]
+        sentences = [flat(s) for s in a.packets["explain"].dropna().unique()]
+        for width in (40, 60, 80, 120):
+            for doc in docs:
+                text = render(doc, "table", next(iter(doc)), width=width, layouts=TERMINAL_LAYOUTS)
+                assert widest(text) <= width, (path.name, next(iter(doc)), width)
+            text = flat(render(docs[0], "table", "packets", width=width, layouts=TERMINAL_LAYOUTS))
+            for sentence in sentences:
+                assert sentence in text, (path.name, width, sentence)

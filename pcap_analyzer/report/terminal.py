@@ -165,8 +165,12 @@ def _lines(shown: list, below: list, cols: dict, n: int, width: int,
     lead = " " * _LEAD
     gap = " " * _GAP
     if shown:
-        yield (lead + gap.join(_pad(cols[c]["header"], cols[c]["width"], cols[c]["right"]) for c in shown)).rstrip(), \
-            "header"
+        # a header longer than its column's width (a wrapped column's) is wrapped too
+        heads = [_wrapped(cols[c]["header"], cols[c]["width"]) if _too_wide(cols[c]["header"], cols[c]["width"])
+                 else [cols[c]["header"]] for c in shown]
+        for k in range(max(map(len, heads))):
+            yield (lead + gap.join(_pad(h[k] if k < len(h) else "", cols[c]["width"], cols[c]["right"])
+                                   for h, c in zip(heads, shown))).rstrip(), "header"
         yield lead + "\u2500" * (sum(cols[c]["width"] for c in shown) + _GAP * (len(shown) - 1)), "rule"
     indent = " " * BELOW_INDENT
     for i in range(n):
