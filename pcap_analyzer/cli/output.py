@@ -33,7 +33,7 @@ def render(doc, fmt: str, main: str, output: Optional[Path], layouts=None, hint:
     from ..report.writers import render_blocks
 
     width = None if wide else terminal_width(fmt, output)
-    color = fmt == "table" and output is None and sys.stdout.isatty()
+    color = fmt == "table" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     return render_blocks(doc, fmt, main, width=width, color=color, layouts=layouts, hint=hint)
 
 
