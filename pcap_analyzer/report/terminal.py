@@ -26,7 +26,7 @@ BELOW_COLUMN_MIN = 48
 BELOW_INDENT = 4
 _GAP = 2
 _LEAD = 1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
