@@ -289,13 +289,16 @@ def _print_laid_out(console, section: pd.DataFrame, width: int, layout, hint: st
     from .terminal import Layout, terminal_lines
 
     lines = terminal_lines(section, width, layout or Layout(), _column_cells, hint)
-    if console.color_system is None:
-        console.file.write("".join(line + "\n" for line, _style in lines))
-        return
-    # styled as rich styles them, without a console.print per line (a packets table has thousands)
-    styles = {k: Style.parse(v) for k, v in _LINE_STYLES.items() if v}
-    console.file.write("".join((styles[style].render(line, color_system=ColorSystem.STANDARD)
-                                if style in styles and line else line) + "\n" for line, style in lines))
+    styles = {k: Style.parse(v) for k, v in _LINE_STYLES.items() if v} if console.color_system else {}
+    block = []
+    for line, style in lines:
+        # styled as rich styles them, without a console.print per line (a packets table has thousands)
+        block.append((styles[style].render(line, color_system=ColorSystem.STANDARD)
+                      if style in styles and line else line) + "\n")
+        if len(block) >= _PLAIN_BLOCK_ROWS:
+            console.file.write("".join(block))
+            block = []
+    console.file.write("".join(block))
 
 
 def _parquet(doc: Document, main: str) -> bytes:
