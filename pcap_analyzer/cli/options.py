@@ -82,7 +82,7 @@ WhereOpt = Annotated[Optional[str], typer.Option(
 ColumnsOpt = Annotated[Optional[str], typer.Option(
     "--columns", "-c", metavar="A,B,...", show_default=False,
     help="Only these columns of the table, in this order (names as in --format csv's header), in every "
-         "format; on a terminal nothing is left out for width, long text wraps.")]
+         "format; on a terminal long text wraps to make room for them.")]
 WideOpt = Annotated[bool, typer.Option(
     "--wide", help="On a terminal too, every column with every cell on one line, however wide "
                    "(as when written to a file or a pipe).")]
