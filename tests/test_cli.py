@@ -352,3 +352,19 @@ def test_check_writes_the_format_of_its_output_file(capture, tmp_path):
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO((tmp_path / "g.csv").read_text())))
     assert len(rows) == 1 and rows[0]["file"] == "cap.pcap"
+
+
+def test_every_format_a_command_declares_has_a_writer(capture):
+    """A format added to a command's list (and its extension to the one table) needs a writer."""
+    from pcap_analyzer import analyze
+    from pcap_analyzer.cli import check as check_command
+    from pcap_analyzer.cli import tables
+    from pcap_analyzer.cli.formats import SUFFIX_FORMATS
+    from pcap_analyzer.report.documents import streams_document
+    from pcap_analyzer.report.writers import render_bytes
+
+    doc = streams_document(analyze(capture))
+    for formats in (tables.PACKETS, tables.STREAMS, tables.REPORT, check_command.CHECK):
+        for name in formats.names:
+            assert render_bytes(doc, name, "streams"), (formats.command, name)
+            assert name == "table" or name in SUFFIX_FORMATS.values(), name
