@@ -9,6 +9,7 @@ pcapan registers the accessor when it makes its first table (or when
     a.packets.pcapan.handshakes()              # SYN, SYN-ACK, ACK of every stream
     a.packets.pcapan.time_sequence(0)          # a matplotlib Figure
     a.packets.pcapan.time_sequence(0, time=(0, 0.05), seq=(0, 100_000))  # zoomed
+    a.packets.pcapan.ladder(0)                 # the ladder diagram, shown inline by Jupyter
 
 Every method returns a new object and leaves the table alone.
 """
@@ -93,3 +94,16 @@ class PcapanAccessor:
         from .plot import time_sequence_figure
 
         return time_sequence_figure(self._packets, stream, time=time, seq=seq, window=window)
+
+    def ladder(self, stream: int, frames=None, include=()):
+        """The ladder (message sequence) diagram of TCP stream *stream*, shown inline by Jupyter.
+
+        The handshake and first data, every labelled frame with a few frames around it, the frames in
+        *include*, and the teardown; ``frames=(first, last)`` (or ``"first:last"``) draws that range of
+        frame numbers instead.  Returns a :class:`pcap_analyzer.ladder_figure.LadderDiagram`
+        (``.figure``, ``.frames``, ``.save(path)``); raises ``ValueError`` for a stream the table lacks.
+        """
+        from .ladder import ladder
+        from .ladder_figure import LadderDiagram
+
+        return LadderDiagram(ladder(self._packets, stream, frames=frames, include=include))

@@ -115,10 +115,11 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
                     streams=tables.streams_table(run, ending))
 
 
-def stream_frames(path: str | os.PathLike, proto: str, stream: int,
+def stream_frames(path: str | os.PathLike, proto: str, stream,
                   progress: Callable[[Progress], None] | None = None) -> pd.DataFrame:
-    """Every frame of one stream of the capture at *path*, as :func:`analyze`'s packets table has them
-    (``explain`` included), read with only that stream's frames kept; *progress* as for :func:`analyze`."""
+    """Every frame of one stream (or of a list of streams) of the capture at *path*, as :func:`analyze`'s
+    packets table has them (``explain`` included), read with only those streams' frames kept; *progress*
+    as for :func:`analyze`."""
     import numpy as np
 
     from . import explain, schema, tables
@@ -126,15 +127,18 @@ def stream_frames(path: str | os.PathLike, proto: str, stream: int,
     from .vocabulary import PROTOS
 
     code = PROTOS.index(proto)
-    run = Run(path, only=(1 if proto == "tcp" else 2, stream))
+    one = isinstance(stream, (int, np.integer))
+    wanted = np.array([stream] if one else sorted(stream), dtype=np.int64)
+    # one stream is analysed alone (past the numbering of every stream); several with all the others
+    run = Run(path, only=(1 if proto == "tcp" else 2, int(stream)) if one else None)
     step = progress or (lambda state: None)
-    what = f"reading {proto.upper()} stream {stream}"
+    what = f"reading {proto.upper()} stream {stream}" if one else f"reading {len(wanted)} {proto.upper()} streams"
     if progress is not None:
         run.count()
     step(run.progress(what))
     parts = []
     for c in run.chunks(reuse=1, progress=lambda n: step(run.progress(what))):
-        at = np.flatnonzero((c.inp[IN["proto"]] == code) & (c.out[OUT["stream"]] == stream))
+        at = np.flatnonzero((c.inp[IN["proto"]] == code) & np.isin(c.out[OUT["stream"]], wanted))
         if len(at):
             comments = {j: c.comments[r] for j, r in enumerate(at.tolist()) if r in c.comments}
             parts.append(type(c)(c.inp[:, at], c.out[:, at], c.times[:, at], comments))

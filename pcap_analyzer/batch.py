@@ -1,18 +1,22 @@
 """Many captures at once: one row per file, on every core.
 
 :func:`.files.collect` turns directories, glob patterns and file names into
-the list of files; :func:`check_many` grades them as TCP lab submissions
-(one row per file, :data:`pcap_analyzer.check.SUMMARY_COLUMNS`) and
-:func:`report_many` gives an overview row per capture
-(:data:`REPORT_COLUMNS`), both through :func:`run_many`, in worker
-processes, in the order given.  A file that cannot be read, or that breaks
-the analysis, becomes a row whose ``error`` says why: the batch never stops
-for one file.
+the list of captures for ``pcapan report``; :func:`collect_submissions` does
+it for a class's submissions, keeping every file found (notes, links, FIFOs:
+each gets a row with its error).  :func:`check_many` grades them as TCP lab
+submissions (one row per file, :data:`pcap_analyzer.check.SUMMARY_COLUMNS`,
+copies of one capture flagged) and :func:`report_many` gives an overview row
+per capture (:data:`REPORT_COLUMNS`), both through :func:`run_many`, in
+worker processes, in the order given.  A file that cannot be read, or that
+breaks the analysis, becomes a row whose ``error`` says why: the batch never
+stops for one file.
 """
 from __future__ import annotations
 
+import glob
 import multiprocessing
 import os
+import stat
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -23,27 +27,125 @@ from typing import Callable
 import pandas as pd
 
 from .check import SUMMARY_COLUMNS, error_row
-from .files import collect
+from .files import collect, is_pattern
 
-__all__ = ["check_file", "check_many", "collect", "report_file", "report_many", "run_many"]
+__all__ = ["check_file", "check_many", "collect", "collect_submissions", "report_file", "report_many", "run_many"]
 
-def check_file(name: str, path: str | os.PathLike, server: str | None = None) -> dict:
-    """The summary row of one submission; never raises."""
+
+def collect_submissions(specs) -> list[tuple[str, Path]]:
+    """(name on the grade sheet, path) for every file *specs* name or hold, once each, in a stable order.
+
+    A directory gives every file below it, hidden ones aside, sorted by path:
+    captures, and also notes, links (dangling ones too) and FIFOs, which get a
+    row with their error.  Its files are named relative to it when it is the
+    only spec, else as the folder was given joined with that path.  A glob
+    pattern gives what it matches, a name itself; both as given."""
+    specs = list(specs)
+    out: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+
+    def add(name: str, path: Path) -> None:
+        key = os.path.abspath(path)   # links not followed: two students' links to one file are two rows
+        if key not in seen:
+            seen.add(key)
+            out.append((name, path))
+
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            found = []
+            for top, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                # links to directories are listed, not followed (a link can make a loop)
+                found += [Path(top) / d for d in dirs if os.path.islink(Path(top) / d)]
+                found += [Path(top) / f for f in files if not f.startswith(".")]
+            for f in sorted(found, key=lambda f: f.relative_to(path).as_posix()):
+                rel = f.relative_to(path).as_posix()
+                add(rel if len(specs) == 1 else os.path.join(spec, rel), f)
+        elif is_pattern(spec) and not os.path.lexists(spec):
+            for match in sorted(glob.glob(spec, recursive=True)):
+                if not os.path.isdir(match) or os.path.islink(match):
+                    add(match, Path(match))
+        else:
+            add(spec, path)
+    return out
+
+
+def not_a_file(path) -> str | None:
+    """Why *path* is no capture file to read (a dangling link, a FIFO, a device, a directory), or None."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"broken symbolic link (to {os.readlink(path)}): the file it points to does not exist"
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    mode = st.st_mode
+    link = " (a symbolic link to it)" if os.path.islink(path) else ""
+    if stat.S_ISFIFO(mode):
+        return f"a named pipe (FIFO){link}, not a capture file: not read, as reading one can wait for ever"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return f"a device{link}, not a capture file"
+    if stat.S_ISSOCK(mode):
+        return f"a socket{link}, not a capture file"
+    if stat.S_ISDIR(mode):
+        return f"a directory{link}, not a capture file (not looked into)"
+    return None
+
+
+def check_file(name: str, path: str | os.PathLike, server: str | None = None, rubric=None,
+               notes: bool = False) -> dict:
+    """The grade-sheet row of one submission; never raises.  The row also carries ``_fingerprint``
+    (for :func:`check_many` to find copies) and, with *notes*, ``_feedback`` (its markdown note)."""
     from . import check
+    from .grading.copies import fingerprint
+    from .grading.feedback import feedback_markdown
+
+    why = not_a_file(path)
+    if why is not None:
+        return error_row(name, why)
+
+    def row(graded) -> dict:
+        result, a = graded
+        out = dict(result.rename(name).summary)
+        out["_fingerprint"] = fingerprint(a.packets, result.stream, path)
+        if notes:
+            out["_feedback"] = feedback_markdown(result)
+        return out
+
+    def failed(name: str, message: str) -> dict:
+        # the message names the file as the sheet does, not by the path it was read from
+        return error_row(name, message.replace(os.fspath(path), name))
 
     # read in chunks, as `pcapan check` does
-    return _guarded(name, path, lambda graded: graded[0].summary, error_row,
-                    load=lambda p: check.check_file(p, server))
+    return _guarded(name, path, row, failed, load=lambda p: check.check_file(p, server, rubric=rubric))
 
 
 def check_many(files: list[tuple[str, Path]], server: str | None = None, workers: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Grade *files* (from :func:`collect`) in *workers* processes (default: every core).
+               progress: Callable[[int, int], None] | None = None, rubric=None,
+               feedback: dict | None = None) -> pd.DataFrame:
+    """Grade *files* (from :func:`collect_submissions`) in *workers* processes (default: every core).
 
     *progress*, if given, is called in this process with (done, total)
-    after each file.  Returns one row per file, in the order of *files*.
+    after each file.  Returns one row per file, in the order of *files*, with
+    ``copy_of`` naming the other files that are the same capture.  A dict
+    given as *feedback* receives each file's markdown note by name.
     """
-    rows = run_many(files, partial(check_file, server=server), error_row, workers, progress)
+    from .grading.copies import find_copies
+    from .grading.feedback import error_markdown
+
+    job = partial(check_file, server=server, rubric=rubric, notes=feedback is not None)
+    rows = run_many(files, job, error_row, workers, progress)
+    prints = [row.pop("_fingerprint", None) for row in rows]
+    for row, copies in zip(rows, find_copies([r["file"] for r in rows], prints)):
+        row["copy_of"] = "; ".join(copies)
+        if feedback is not None:
+            note = row.pop("_feedback", None) or error_markdown(row["file"], row["error"])
+            if copies:
+                note += f"\nThe same capture as: {', '.join(copies)}.\n"
+            feedback[row["file"]] = note
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 

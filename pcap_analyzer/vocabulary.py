@@ -165,6 +165,24 @@ EPHEMERAL_RANGES: tuple[tuple[str, int, int], ...] = (
 # (SNMP agents answer from a wildcard conversation).
 WILDCARD_REPLY_PORTS: tuple[int, ...] = (161,)
 
+# Grading a lab capture (pcapan check): where the capture was taken.
+# A handshake faster than this to a global address did not cross the Internet:
+# something on the student's own machine or network (a proxy, a VM's NAT) answered.
+LOCAL_RTT_S = 0.001
+# An initial sequence number below this is not a random one (a random 32-bit
+# ISN falls below it once in 65,536): a NAT or proxy that numbers its own side.
+TINY_ISN = 65_536
+# Initial TTLs (hop limits) of common stacks: a reply arriving with one of them
+# unchanged crossed no router.
+INITIAL_TTLS: tuple[int, ...] = (64, 128, 255)
+# Copies of one capture: submissions sharing at least this many identical TCP
+# segments (ports, raw seq and ack, flags, length) ...
+COPY_MIN_SHARED = 8
+# ... spaced alike, to within this (microsecond timestamps, re-saved files) ...
+COPY_TIME_TOLERANCE_S = 2e-6
+# ... for this share of the segments they share.
+COPY_MIN_ALIGNED = 0.9
+
 # Integer constants the compiled stages are built with (see setup.py).
 COMPILED_CONSTANTS = (
     "SEQUENCE_LABELS", "FAST_RETRANSMISSION_NS", "OUT_OF_ORDER_NS", "MAX_UNACKED_SEGMENTS",

@@ -16,7 +16,7 @@ can hang the recording script.
     _traffic.py reuse-client --host 10.99.0.2 --port 8080 --sport 45000 --count 3
     _traffic.py reset-client --host 10.99.0.2 --port 8080 --closed-port 8081
     _traffic.py serve-post   --host 10.99.0.2 --port 8080            # HTTP POST sink
-    _traffic.py post-client  --host 10.99.0.2 --port 8080 --size 152138
+    _traffic.py post-client  --host 10.99.0.2 --port 8080 --size 152138 [--hold S --done FILE]
 """
 from __future__ import annotations
 
@@ -285,6 +285,9 @@ def post_client(a) -> None:
             f"Content-Type: text/plain\r\nContent-Length: {len(data)}\r\n\r\n").encode()
     s.sendall(head + data)
     reply = recv_until(s, b"</html>")
+    if a.done:
+        open(a.done, "w").close()
+    time.sleep(a.hold)
     s.close()
     log(f"posted {a.size} bytes, {len(reply)} bytes of answer")
 
@@ -384,6 +387,8 @@ def main() -> int:
     add("serve-post", serve_post)
     p = add("post-client", post_client)
     p.add_argument("--size", type=int, default=152138)
+    p.add_argument("--hold", type=float, default=0.0, help="seconds to keep the connection open after the answer")
+    p.add_argument("--done", help="file to create once the answer is read")
     p = add("reset-client", reset_client)
     p.add_argument("--closed-port", type=int, default=8081)
 

@@ -1433,6 +1433,27 @@ def _lab_reset(rng):
     return pcap_bytes(timed(lab_upload(rng, end="rst")))
 
 
+@case("lab_nat.pcap",
+      "TCP lab upload captured inside a VM behind its NAT: guest 10.0.2.15 to the lab server's global "
+      "address 128.119.245.12 port 80; the NAT answers the handshake itself (server ISN 9375, SYN-ACK with "
+      "TTL 64 and only the MSS option, window 65535), 0.2 ms between frames (handshake RTT 0.4 ms)")
+def _lab_nat(rng):
+    conv = Tcp(("10.0.2.15", 49152 + rng.randrange(16000)), ("128.119.245.12", 80), rng.randrange(1 << 24, MOD32),
+               9375)
+    mss_only = b"\x02\x04\x05\xb4"
+    pkts = [conv.pkt(True, SYN, win=64240, opts=MSS_SYN_OPTS), conv.pkt(False, SYN | ACK, win=65535, opts=mss_only),
+            conv.pkt(True, ACK, win=64240)]
+    post = (b"POST /wireshark-labs/lab3-1-reply.htm HTTP/1.1\r\nHost: gaia.cs.umass.edu\r\n"
+            b"Content-Length: 8000\r\n\r\n" + bytes(rng.choice(b"abcdefghij\n") for _ in range(8000)))
+    for k, at in enumerate(range(0, len(post), 1460)):
+        last = at + 1460 >= len(post)
+        pkts.append(conv.pkt(True, PSH | ACK if last else ACK, post[at:at + 1460], win=64240))
+        pkts.append(conv.pkt(False, ACK, win=65535))
+    pkts += conv.send(False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    pkts.append(conv.pkt(True, ACK, win=64240))
+    return pcap_bytes(timed(pkts, step=Decimal("0.0002")))
+
+
 # ---- broken ---------------------------------------------------------------
 
 def short_conv(rng: random.Random) -> list[Frame]:

@@ -11,7 +11,9 @@
 #
 # Two throw-away namespaces, pcapan_a (10.99.0.1, fd99::1) and pcapan_b
 # (10.99.0.2, fd99::2), joined by a veth pair va <-> vb, are created for the
-# run and deleted on exit; no packet leaves them. scripts/_traffic.py plays the
+# run and deleted on exit (NS_A, NS_B, VA, VB, A4, B4, A6, B6 override the
+# names and addresses: lab_no_teardown and lab_tso were recorded with gra/grb,
+# gva/gvb, 10.77.0.1/10.77.0.2); no packet leaves them. scripts/_traffic.py plays the
 # client (in pcapan_a) and the server (in pcapan_b) of each scenario; the
 # TCP/IP stack on both ends is the running Linux kernel's.
 #
@@ -36,11 +38,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=${OUT:-$HERE/../sample_captures}
 NS_A=${NS_A:-pcapan_a}  # namespace names: override to run beside another recording
 NS_B=${NS_B:-pcapan_b}
-A4=10.99.0.1
-B4=10.99.0.2
-A6=fd99::1
-B6=fd99::2
-ALL=(http_like bulk_loss zero_window keepalive port_reuse reset offload cooked_v2 dumpcap lab_upload lab_offload)
+VA=${VA:-va}            # the veth pair's ends: client's, server's
+VB=${VB:-vb}
+A4=${A4:-10.99.0.1}     # addresses: client, server
+B4=${B4:-10.99.0.2}
+A6=${A6:-fd99::1}
+B6=${B6:-fd99::2}
+ALL=(http_like bulk_loss zero_window keepalive port_reuse reset offload cooked_v2 dumpcap lab_upload lab_offload
+     lab_no_teardown lab_tso)
 
 [[ $(id -u) == 0 ]] || { echo "record_samples.sh: needs root (network namespaces, captures)" >&2; exit 1; }
 for tool in ip tc ethtool tcpdump dumpcap tshark capinfos python3; do
@@ -94,13 +99,13 @@ setup() {
             net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.accept_dad=0
         ip -n "$ns" link set lo up
     done
-    ip link add va netns "$NS_A" type veth peer name vb netns "$NS_B"
-    ip -n "$NS_A" addr add "$A4/24" dev va
-    ip -n "$NS_B" addr add "$B4/24" dev vb
-    ip -n "$NS_A" addr add "$A6/64" dev va nodad
-    ip -n "$NS_B" addr add "$B6/64" dev vb nodad
-    ip -n "$NS_A" link set va up
-    ip -n "$NS_B" link set vb up
+    ip link add $VA netns "$NS_A" type veth peer name $VB netns "$NS_B"
+    ip -n "$NS_A" addr add "$A4/24" dev $VA
+    ip -n "$NS_B" addr add "$B4/24" dev $VB
+    ip -n "$NS_A" addr add "$A6/64" dev $VA nodad
+    ip -n "$NS_B" addr add "$B6/64" dev $VB nodad
+    ip -n "$NS_A" link set $VA up
+    ip -n "$NS_B" link set $VB up
     sleep 2  # let the MLD reports of the new addresses pass before any capture
 }
 
@@ -109,22 +114,23 @@ setup() {
 # bursts, segmented in software after the qdisc or split by tbf, see above), checksum offload (off: checksums
 # are computed before the packet reaches the capture), no qdisc, and fresh
 # neighbour caches so each capture starts with its own ARP exchange.
-links() {  # links off|gso [tx-checksum-a on|off] [tx-checksum-b on|off]
-    local gso=off
-    [[ $1 == gso ]] && gso=on
-    ina ethtool -K va tx "${2:-off}" >/dev/null
-    inb ethtool -K vb tx "${3:-off}" >/dev/null
-    ina ethtool -K va tso off gso "$gso" >/dev/null
-    inb ethtool -K vb tso off gso "$gso" >/dev/null
-    ina ip link set va gso_max_size 65536
-    ina tc qdisc del dev va root 2>/dev/null || true
-    inb tc qdisc del dev vb root 2>/dev/null || true
-    ina ip neigh flush dev va
-    inb ip neigh flush dev vb
+links() {  # links off|gso|tso [tx-checksum-a on|off] [tx-checksum-b on|off]
+    local gso=off tso=off
+    [[ $1 == gso || $1 == tso ]] && gso=on
+    [[ $1 == tso ]] && tso=on
+    ina ethtool -K $VA tx "${2:-off}" >/dev/null
+    inb ethtool -K $VB tx "${3:-off}" >/dev/null
+    ina ethtool -K $VA tso "$tso" gso "$gso" >/dev/null
+    inb ethtool -K $VB tso off gso "$gso" >/dev/null
+    ina ip link set $VA gso_max_size 65536
+    ina tc qdisc del dev $VA root 2>/dev/null || true
+    inb tc qdisc del dev $VB root 2>/dev/null || true
+    ina ip neigh flush dev $VA
+    inb ip neigh flush dev $VB
 }
 
 lossy() {  # token bucket with a short queue on the client's (sender's) side
-    ina tc qdisc add dev va root tbf rate "${1:-40mbit}" burst "${2:-16kb}" limit "${3:-12000}"
+    ina tc qdisc add dev $VA root tbf rate "${1:-40mbit}" burst "${2:-16kb}" limit "${3:-12000}"
 }
 
 CAP_PID=
@@ -172,6 +178,19 @@ finish() {  # finish FILE: wait for the servers, stop the capture, move it to OU
     summary "$OUT/$1"
 }
 
+finish_open() {  # finish_open FILE: stop the capture now (connections still open), then wait for the servers
+    local p
+    kill -INT "$CAP_PID"
+    wait "$CAP_PID" || true
+    for p in "${SRV_PIDS[@]}"; do
+        wait "$p" || echo "record_samples.sh: server $p exited with $?" >&2
+    done
+    SRV_PIDS=()
+    mv "$TMP/$1" "$OUT/$1"
+    chmod 644 "$OUT/$1"
+    summary "$OUT/$1"
+}
+
 labels() {  # labels FILE: "name=count ..." frames carrying each tcp.analysis.* label
     tshark -r "$1" -Y tcp.analysis.flags -T pdml 2>/dev/null | awk '
         /<packet>/ { delete seen }
@@ -201,7 +220,7 @@ declare -A NEED
 NEED[http_like]=""
 rec_http_like() {
     links off
-    capture "$NS_A" va http_like.pcap -s 0
+    capture "$NS_A" $VA http_like.pcap -s 0
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 20000
     client http-client --host "$B4" --port 8080
     finish http_like.pcap
@@ -219,8 +238,8 @@ rec_bulk_loss() {
     # queue dropped are missing: "previous segment not captured".
     links gso
     lossy 20mbit 4kb 12000
-    inb tc qdisc add dev vb root tbf rate 400kbit burst 2kb limit 3000
-    capture "$NS_B" vb bulk_loss.pcap -s 128
+    inb tc qdisc add dev $VB root tbf rate 400kbit burst 2kb limit 3000
+    capture "$NS_B" $VB bulk_loss.pcap -s 128
     server "$NS_B" sink serve-sink --host "$B4" --port 5001 --count 2
     client bulk-client --host "$B4" --port 5001 --size 1500000 &
     local first=$!
@@ -239,7 +258,7 @@ rec_zero_window() {
     # Wireshark labels a keep-alive (its zero_window_probe is a 1-byte probe
     # at the next sequence number, which Linux does not send).
     links off
-    capture "$NS_A" va zero_window.pcap -s 128
+    capture "$NS_A" $VA zero_window.pcap -s 128
     server "$NS_B" sink serve-sink --host "$B4" --port 5001 --rcvbuf 32768 --pause 2 \
         --slow-reads 3 --slow-size 12000 --slow-delay 0.5
     client bulk-client --host "$B4" --port 5001 --size 200000
@@ -249,7 +268,7 @@ rec_zero_window() {
 NEED[keepalive]="keep_alive keep_alive_ack"
 rec_keepalive() {
     links off
-    capture "$NS_A" va keepalive.pcap -s 200
+    capture "$NS_A" $VA keepalive.pcap -s 200
     server "$NS_B" sink serve-sink --host "$B4" --port 5002
     client keepalive-client --host "$B4" --port 5002 --idle 4.5
     finish keepalive.pcap
@@ -260,7 +279,7 @@ rec_port_reuse() {
     # The server closes first each time, so the TIME_WAIT is on its side and
     # the client can bind port 45000 again at once.
     links off
-    capture "$NS_A" va port_reuse.pcap -s 200
+    capture "$NS_A" $VA port_reuse.pcap -s 200
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 600 --count 3
     client reuse-client --host "$B4" --port 8080 --sport 45000 --count 3 --gap 0.3
     finish port_reuse.pcap
@@ -269,7 +288,7 @@ rec_port_reuse() {
 NEED[reset]=""
 rec_reset() {
     links off
-    capture "$NS_A" va reset.pcap -s 200
+    capture "$NS_A" $VA reset.pcap -s 200
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 3000 --keep-open
     client reset-client --host "$B4" --port 8080 --closed-port 8081
     finish reset.pcap
@@ -282,7 +301,7 @@ rec_offload() {
     # to complete, and a capture on the sending interface sees them so. The
     # server computes its checksums in software, so incoming ones are right.
     links off on off
-    capture "$NS_A" va offload.pcap -s 0
+    capture "$NS_A" $VA offload.pcap -s 0
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 1500
     server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 2
     client http-client --host "$B4" --port 8080
@@ -309,9 +328,9 @@ rec_dumpcap() {
     # captured interface and drops before the capture point, so the upload
     # shows gaps as well as retransmissions.
     links gso
-    ina ip link set va gso_max_size 8192  # small bursts: a drop loses a few segments
+    ina ip link set $VA gso_max_size 8192  # small bursts: a drop loses a few segments
     lossy 20mbit 4kb 60000
-    capture_dumpcap "$NS_A" va dumpcap.pcapng -s 200 -q
+    capture_dumpcap "$NS_A" $VA dumpcap.pcapng -s 200 -q
     server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 6
     server "$NS_B" http serve-http --host "$B4" --port 8080 --size 8000
     server "$NS_B" sink serve-sink --host "$B4" --port 5001
@@ -327,7 +346,7 @@ rec_dumpcap() {
 # packets, a 150 kB HTTP POST upload to port 8080 among background traffic
 # (DNS-style UDP queries, a short HTTP-like download from port 8081).
 lab_submission() {  # lab_submission FILE
-    capture_dumpcap "$NS_A" va "$1" -q
+    capture_dumpcap "$NS_A" $VA "$1" -q
     server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 4
     server "$NS_B" http serve-http --host "$B4" --port 8081 --size 3000
     server "$NS_B" post serve-post --host "$B4" --port 8080
@@ -354,6 +373,34 @@ rec_lab_offload() {
     # the student's machine sent carries an unfilled checksum; no loss.
     links off on off
     lab_submission lab_offload.pcapng
+}
+
+NEED[lab_no_teardown]=""
+rec_lab_no_teardown() {
+    # The student stops capturing once the upload is answered, before the
+    # connection is closed: the client holds it open for 3 s after the reply,
+    # and the capture ends in that time. No FIN, no RST.
+    links off
+    capture_dumpcap "$NS_A" $VA lab_no_teardown.pcapng -q
+    server "$NS_B" udp serve-udp --host "$B4" --port 5353 --count 2 --answer "$B4"
+    server "$NS_B" post serve-post --host "$B4" --port 8080
+    client udp-client --host "$B4" --port 5353 --count 2 --gap 0.1
+    rm -f "$TMP/posted"
+    client post-client --host "$B4" --port 8080 --size 152138 --hold 3 --done "$TMP/posted" &
+    PIDS+=($!)
+    wait_for "$TMP/posted"
+    sleep 0.3
+    finish_open lab_no_teardown.pcapng
+}
+
+NEED[lab_tso]=""
+rec_lab_tso() {
+    # Captured on the sending machine with segmentation offload on (TSO and
+    # GSO, which need transmit checksum offload): TCP hands the veth
+    # super-segments of many MSS, and the capture shows them as they were
+    # handed over, larger than the MSS, with unfilled checksums.
+    links tso on off
+    lab_submission lab_tso.pcapng
 }
 
 for name in "${@:-${ALL[@]}}"; do

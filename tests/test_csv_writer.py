@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -45,9 +46,20 @@ def pandas_csv(df: pd.DataFrame) -> str:
         elif col.dtype == object and any(isinstance(v, list) for v in col) \
                 and all(isinstance(v, list) or v is None for v in col):
             out.isetitem(j, col.map(lambda v: "; ".join(map(str, v)) if isinstance(v, list) else v))
+        elif (col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype))) \
+                and any(isinstance(v, str) and v[:1] in "=+-@\t\r'" for v in col):
+            # text a spreadsheet would run as a formula (OWASP's list, and the quote itself) gets a quote
+            out.isetitem(j, col.astype(object).map(
+                lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r", "'") else v))
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
+    text = buf.getvalue()
+    # RFC 4180: a field holding a carriage return is quoted (Python 3.11's csv module does not)
+    bare = {v for j in range(out.shape[1]) for v in out.iloc[:, j] if isinstance(v, str) and "\r" in v
+            and not any(c in v for c in ',"\n')}
+    for v in bare:
+        text = re.sub(r"(^|,)" + re.escape(v) + r"(?=,|\n)", lambda m: m.group(1) + '"' + v + '"', text, flags=re.M)
+    return text
 
 
 def written(df: pd.DataFrame) -> str:

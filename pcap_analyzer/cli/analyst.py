@@ -34,12 +34,33 @@ WindowOpt = Annotated[Optional[bool], typer.Option(
          "how high it reaches).")]
 
 
+class PlotKind(str, Enum):
+    time_sequence = "time-sequence"
+    ladder = "ladder"
+
+
+KindOpt = Annotated[PlotKind, typer.Option(
+    "--kind", "-k", help="time-sequence: the Stevens graph; ladder: the message sequence diagram (handshake, "
+                         "first data, labelled frames with context, teardown).")]
+FramesOpt = Annotated[Optional[str], typer.Option(
+    "--frames", metavar="FIRST:LAST", show_default=False,
+    help="--kind ladder: draw these frame numbers of the stream (either side may be empty).")]
+
+
 @app.command()
-def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None, time: TimeRangeOpt = None,
+def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None,
+         kind: KindOpt = PlotKind.time_sequence, frames: FramesOpt = None, time: TimeRangeOpt = None,
          seq: SeqRangeOpt = None, window: WindowOpt = None, quiet: QuietOpt = False) -> None:
-    """Time-sequence graph of one TCP stream (PNG; SVG/PDF by the file name): segments, retransmissions, ACKs,
-    window edge, zero-window spells."""
+    """Time-sequence graph or ladder diagram of one TCP stream (PNG; SVG/PDF by the file name): segments,
+    retransmissions, ACKs, window edge, zero-window spells."""
     from ..plot import PlotError, image_format, parse_range
+
+    if kind is PlotKind.ladder:
+        if time is not None or seq is not None or window is not None:
+            raise fail("--time, --seq and --window zoom the time-sequence graph; a ladder takes --frames")
+        return _ladder(capture, output, stream, frames, quiet)
+    if frames is not None:
+        raise fail("--frames chooses the frames of a ladder: add --kind ladder")
 
     zoom = {"window": window}
     for name, option, text in (("time", "--time", time), ("seq", "--seq", seq)):
@@ -74,6 +95,40 @@ def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None
     write_atomically(output, image, capture)
     if not quiet:
         typer.echo(f"pcapan: wrote {output} (TCP stream {stream})", err=True)
+
+
+def _ladder(capture: Path, output: Optional[Path], stream: Optional[int], frames: Optional[str],
+            quiet: bool) -> None:
+    from ..ladder import LadderError, parse_frames
+
+    try:
+        span = parse_frames(frames) if frames is not None else None
+    except LadderError as exc:
+        raise fail(f"--frames: {exc}") from None
+    if output is None and sys.stdout.isatty():
+        raise fail("plot writes a PNG: give --output FILE.png or redirect stdout to a file")
+    a = load(capture, quiet)
+    if stream is None:
+        tcp = a.streams[a.streams["proto"] == "tcp"] if len(a.streams) else a.streams
+        if tcp.empty:
+            raise fail(f"{capture}: no TCP stream to draw")
+        stream = int(tcp["stream"].iloc[0])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ..ladder_figure import ladder_image
+    from ..plot import image_format
+
+    try:
+        image = ladder_image(a.packets, stream, image_format(output), frames=span)
+    except LadderError as exc:
+        raise fail(f"{capture}: {exc}") from None
+    if output is None:
+        sys.stdout.buffer.write(image)
+        return
+    write_atomically(output, image, capture)
+    if not quiet:
+        typer.echo(f"pcapan: wrote {output} (ladder of TCP stream {stream})", err=True)
 
 
 @app.command()

@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-Format = Enum("Format", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
+Format = Enum("Format", {f: f for f in FORMATS + ("html",)}, type=str)  # type: ignore[misc]
 
 
 class Proto(str, Enum):

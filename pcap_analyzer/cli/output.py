@@ -32,6 +32,8 @@ def render(doc, fmt: str, main: str, output: Optional[Path], layouts=None, hint:
     the width leaves out); with *wide*, as wide as the table."""
     from ..report.writers import render_blocks
 
+    if fmt == "html":
+        raise fail("--format html: a page is made by report, streams and check (of one capture)")
     width = None if wide else terminal_width(fmt, output)
     color = fmt == "table" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     return render_blocks(doc, fmt, main, width=width, color=color, layouts=layouts, hint=hint)

@@ -8,13 +8,14 @@ import typer
 from .formats import Formats
 from .options import (CaptureArg, CapturesArg, ColumnsOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
                       WhereOpt, WideOpt, WorkersOpt, app, fail, picked_columns)
+from .html import emit_html
 from .output import emit, emit_with, render, terminal_width
 from .running import load, load_digest, run
 
 # The formats each command writes, its default first.
 PACKETS = Formats("packets", "table", "csv", "json", "markdown", "parquet")
-STREAMS = Formats("streams", "table", "csv", "json", "markdown", "parquet")
-REPORT = Formats("report", "table", "csv", "json", "markdown")
+STREAMS = Formats("streams", "table", "csv", "json", "markdown", "parquet", "html")
+REPORT = Formats("report", "table", "csv", "json", "markdown", "html")
 
 # Under a table laid out for a terminal: how to see the columns it left out.
 _TABLE_HINT = "--wide shows every column, --columns picks them"
@@ -93,6 +94,8 @@ def streams(capture: CaptureArg, format: STREAMS.option = None, output: OutputOp
 
     fmt = STREAMS.choose(format, output)
     picked = picked_columns(columns, column_names(STREAM_COLUMNS))
+    if fmt == "html":
+        return emit_html("streams", capture, output, quiet, stream=stream)
     a = load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     from ..report.documents import streams_document
 
@@ -152,13 +155,17 @@ def report(captures: CapturesArg, format: REPORT.option = None, output: OutputOp
 
     With --stream, --label or --where, every count, the checksum verdicts and the streams are those
     of the frames selected."""
+    fmt = REPORT.choose(format, output)
+    if fmt == "html" and not is_batch(captures):
+        if label or where is not None:
+            raise fail("--label and --where: a page shows every frame (its tables filter by label)")
+        return emit_html("report", Path(captures[0]), output, quiet, stream=stream)
     if is_batch(captures):
         if stream is not None or label or where is not None:
             raise fail("--stream, --label and --where apply to one capture; give a single file")
-        _report_many(captures, REPORT.choose(format, output), output, wide, workers, quiet)
+        _report_many(captures, fmt, output, wide, workers, quiet)
         return
     capture = Path(captures[0])
-    fmt = REPORT.choose(format, output)
     for_table = fmt in ("table", "markdown")
     if stream is None and not label and where is None:
         # The whole capture: read in chunks, so memory stays bounded on big files.

@@ -87,7 +87,7 @@ def _checksum_text(s: pd.DataFrame) -> pd.Series:
                       + off.map(lambda v: f"{v} offloaded" if v else ""))
 
 
-def _stream_overview(s: pd.DataFrame) -> pd.DataFrame:
+def stream_overview(s: pd.DataFrame) -> pd.DataFrame:
     """One short line per stream for people: who talked to whom, how it went."""
     if s.empty:
         return s
@@ -214,7 +214,7 @@ def selection_text(selection: dict) -> str:
 def _report(facts: dict, s: pd.DataFrame, checks: dict, notable, ev, for_table: bool) -> dict:
     if for_table:
         shown, more = _busiest(s)
-        overview = _stream_overview(shown).reset_index(drop=True)
+        overview = stream_overview(shown).reset_index(drop=True)
         if more:
             overview.loc[len(overview), ["stream", "client"]] = [
                 "…", f"{more:,} more streams, fewer packets each (pcapan streams lists every one)"]
