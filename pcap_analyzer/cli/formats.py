@@ -42,20 +42,26 @@ def suffix_format(output: Optional[Path]) -> Optional[str]:
 class Formats:
     """The formats *command* writes, the first its default."""
 
+    #: every command's formats, by command (to say which command writes a format another does not)
+    written: dict = {}
+
     def __init__(self, command: str, *names: str) -> None:
         self.command = command
         self.names = names
-        choices = Enum(f"{command.capitalize()}Format", {n: n for n in names}, type=str)  # type: ignore[misc]
-        #: the command's ``--format`` option (typer's ``Annotated`` alias)
-        self.option = Annotated[Optional[choices], typer.Option(
-            "--format", "-f", show_default=False,
+        Formats.written[command] = names
+        #: the command's ``--format`` option (typer's ``Annotated`` alias); checked by :meth:`choose`, so
+        #: that a format of another command is a one-line error saying which command writes it
+        self.option = Annotated[Optional[str], typer.Option(
+            "--format", "-f", metavar="|".join(names), show_default=False,
             help=f"Output format (default: {names[0]}; with --output, the file's extension when it is one of "
                  f"{', '.join(_suffixes(names))}).")]
 
-    def choose(self, fmt, output: Optional[Path]) -> str:
+    def choose(self, fmt: Optional[str], output: Optional[Path]) -> str:
         """The format of this run: ``--format`` (*fmt*, None when not given) or *output*'s extension;
-        a contradiction, or an extension of a format this command does not write, ends the command."""
+        a contradiction, or a format this command does not write, ends the command."""
         given = fmt.value if isinstance(fmt, Enum) else fmt
+        if given is not None and given not in self.names:
+            raise fail(f"--format {given}: {self.command} writes {', '.join(self.names)}{self._elsewhere(given)}")
         wanted = suffix_format(output)
         if given is not None and wanted is not None and given != wanted:
             raise fail(f"--format {given} contradicts {output} (a {wanted} file name): "
@@ -63,7 +69,7 @@ class Formats:
         if wanted is not None and wanted not in self.names:
             raise fail(f"{output}: {self.command} does not write {wanted}; it writes "
                        f"{', '.join(self.names)} (as --format, or by a file name ending in "
-                       f"{', '.join(_suffixes(self.names))})")
+                       f"{', '.join(_suffixes(self.names))}){self._elsewhere(wanted)}")
         chosen = given or wanted or self.names[0]
         if chosen in BINARY_FORMATS and output is None:
             import sys
@@ -71,6 +77,12 @@ class Formats:
             if sys.stdout.isatty():
                 raise fail(f"{chosen} is binary: give --output FILE.{chosen} or redirect standard output")
         return chosen
+
+    def _elsewhere(self, fmt: str) -> str:
+        others = sorted(c for c, names in Formats.written.items() if fmt in names and c != self.command)
+        if not others:
+            return ""
+        return f"; {fmt} is written by {' and '.join([', '.join(others[:-1]), others[-1]] if len(others) > 1 else others)}"
 
 
 def _suffixes(names) -> list[str]:

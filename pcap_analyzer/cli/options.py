@@ -11,16 +11,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..report import FORMATS
-
 app = typer.Typer(
     help="Read a packet capture and explain what TCP did in it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-Format = Enum("Format", {f: f for f in FORMATS + ("html",)}, type=str)  # type: ignore[misc]
 
 
 class Proto(str, Enum):
@@ -34,10 +30,10 @@ CaptureArg = Annotated[Path, typer.Argument(
 CapturesArg = Annotated[list[str], typer.Argument(
     help="A capture file ('-': standard input); or a directory, a glob pattern or several files (one row "
          "per capture, analysed on every core).", show_default=False)]
-FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="Output format (default: table).",
-                                                     show_default=False)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                                                    show_default=False)]
+
+
 def _known_labels(labels: Optional[list[str]]) -> Optional[list[str]]:
     """--label checked before anything is read: a typo is an error, not an empty table."""
     from ..selection import SelectionError, check_labels
@@ -90,10 +86,6 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress displ
 WorkersOpt = Annotated[Optional[int], typer.Option(
     "--workers", "-j", help="Processes for several captures, one capture each (default: one per core).",
     show_default=False, min=1)]
-
-
-def format_name(fmt: Optional[Format]) -> str:
-    return fmt.value if fmt is not None else "table"
 
 
 def printable(text: str) -> str:

@@ -60,7 +60,7 @@ def streams_document(a, stream=None, proto=None, columns: list[str] | None = Non
         s = s[s["proto"] == proto]
     s = at_capture_precision(s.reset_index(drop=True), a.info)
     if overview:
-        return {"streams": _stream_overview(s).reset_index(drop=True)}
+        return {"streams": stream_overview(s).reset_index(drop=True)}
     return {"streams": s[list(columns)] if columns is not None else s}
 
 
