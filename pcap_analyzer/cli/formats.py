@@ -9,7 +9,6 @@ adds its name to its :class:`Formats`; a new extension is a line here.
 (Images are another matter: ``plot`` takes the image type from the file name
 as matplotlib knows it.)
 """
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,7 +58,7 @@ class Formats:
     def choose(self, fmt: Optional[str], output: Optional[Path]) -> str:
         """The format of this run: ``--format`` (*fmt*, None when not given) or *output*'s extension;
         a contradiction, or a format this command does not write, ends the command."""
-        given = fmt.value if isinstance(fmt, Enum) else fmt
+        given = fmt
         if given is not None and given not in self.names:
             raise fail(f"--format {given}: {self.command} writes {', '.join(self.names)}{self._elsewhere(given)}")
         wanted = suffix_format(output)
