@@ -81,7 +81,8 @@ class Formats:
         others = sorted(c for c, names in Formats.written.items() if fmt in names and c != self.command)
         if not others:
             return ""
-        return f"; {fmt} is written by {' and '.join([', '.join(others[:-1]), others[-1]] if len(others) > 1 else others)}"
+        named = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} and {others[-1]}"
+        return f"; {fmt} is written by {named}"
 
 
 def _suffixes(names) -> list[str]:
