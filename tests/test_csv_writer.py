@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,13 @@ def pandas_csv(df: pd.DataFrame) -> str:
                 lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r", "'") else v))
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
+    text = buf.getvalue()
+    # RFC 4180: a field holding a carriage return is quoted (Python 3.11's csv module does not)
+    bare = {v for j in range(out.shape[1]) for v in out.iloc[:, j] if isinstance(v, str) and "\r" in v
+            and not any(c in v for c in ',"\n')}
+    for v in bare:
+        text = re.sub(r"(^|,)" + re.escape(v) + r"(?=,|\n)", lambda m: m.group(1) + '"' + v + '"', text, flags=re.M)
+    return text
 
 
 def written(df: pd.DataFrame) -> str:

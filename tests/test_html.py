@@ -303,7 +303,7 @@ def test_report_streams_and_check_write_pages(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["packets", "sample_captures/http_like.pcap", "-f", "html"], "report, streams and check"),
+    (["packets", "sample_captures/http_like.pcap", "-f", "html"], "html is written by check, report and streams"),
     (["report", "sample_captures/http_like.pcap", "--stream", "9", "-o", "x.html"], "no TCP stream 9"),
     (["report", "sample_captures/http_like.pcap", "-l", "retransmission", "-o", "x.html"], "--label"),
     (["plot", "sample_captures/http_like.pcap", "--frames", "1:3", "-o", "x.png"], "--kind ladder"),

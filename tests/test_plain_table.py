@@ -56,8 +56,8 @@ def test_tables_laid_out_by_column_are_richs(path, monkeypatch):
 
 
 def test_cells_rich_would_treat_otherwise_go_to_rich(monkeypatch):
-    """Wide characters are measured as rich measures them; a control character or a table wider than
-    the console leaves the layout to rich."""
+    """Wide characters are measured as rich measures them; a control character leaves the layout to
+    rich; a table wider than any terminal is laid out too, every cell whole."""
     import pandas as pd
 
     wide = {"t": pd.DataFrame({"n": pd.array([1, None, 300], dtype="Int64"),
@@ -66,8 +66,11 @@ def test_cells_rich_would_treat_otherwise_go_to_rich(monkeypatch):
     assert by_columns == by_rich
     assert "日本語".encode() in by_columns
     assert writers._plain_table(pd.DataFrame({"text": ["a\tb"]})) is None
-    assert writers._plain_table(pd.DataFrame({"text": ["x" * 1200]})) is None
     assert writers._plain_table(wide["t"]) is not None
+    long = {"t": pd.DataFrame({"n": [1, 2], "text": ["x" * 1200, "y " * 700]})}
+    by_rich, by_columns = _both_ways(long, monkeypatch)
+    assert by_columns == by_rich
+    assert b"x" * 1200 in by_columns and b"y " * 699 + b"y" in by_columns     # nothing cut
 
 
 def test_packets_table_of_a_capture_bigger_than_the_threshold(monkeypatch, tmp_path):

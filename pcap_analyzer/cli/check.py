@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import FormatOpt, OutputOpt, QuietOpt, WorkersOpt, app, fail, format_name
-from .html import emit_html, wants_html
+from .formats import Formats
+from .html import emit_html
+from .options import OutputOpt, QuietOpt, WorkersOpt, app, fail
 from .output import emit, render, write_atomically
 from .running import run
 from .tables import batch_progress, is_batch
@@ -28,6 +29,7 @@ RubricOpt = Annotated[Optional[Path], typer.Option(
     show_default=False)]
 FeedbackOpt = Annotated[Optional[Path], typer.Option(
     "--feedback", help="Also write one short markdown note per submission into this folder.", show_default=False)]
+CHECK = Formats("check", "table", "csv", "json", "markdown", "html")   # the formats check writes, its default first
 PlotOpt = Annotated[Optional[Path], typer.Option(
     "--plot", help="Also write the conversation's time-sequence graph (slow start) to this PNG "
                    "(SVG/PDF by the name); one capture only.", show_default=False)]
@@ -38,7 +40,7 @@ _TERMINAL_SHEET = ["file", "overall", "score", "error", "copy_of", "warnings"]
 
 @app.command()
 def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = None,
-          format: FormatOpt = None, output: OutputOpt = None, feedback: FeedbackOpt = None,
+          format: CHECK.option = None, output: OutputOpt = None, feedback: FeedbackOpt = None,
           plot: PlotOpt = None, workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
     """Grade a TCP lab capture: rubric verdicts with frame evidence and the lab's answers; a folder gives a grade sheet."""
     from ..check import CheckError, parse_server
@@ -51,8 +53,8 @@ def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = N
     graded_by = _rubric(rubric)
     if feedback is not None and feedback.exists() and not feedback.is_dir():
         raise fail(f"--feedback {feedback}: is not a folder")
-    fmt = format_name(format)
-    if wants_html(format and fmt, output) and not is_batch(captures):
+    fmt = CHECK.choose(format, output)
+    if fmt == "html" and not is_batch(captures):
         if plot is not None:
             raise fail("--plot: the page already holds the time-sequence graph")
         return emit_html("check", Path(captures[0]), output, quiet, server=server)

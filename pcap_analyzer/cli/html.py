@@ -1,4 +1,5 @@
-"""``--format html`` (or ``-o FILE.html``) for ``report``, ``streams`` and ``check``: one self-contained page.
+"""``--format html`` (or ``-o FILE.html``, see :mod:`.formats`) for ``report``, ``streams`` and ``check``: one
+self-contained page.
 
 The page is made in :mod:`pcap_analyzer.report.html`; here it is only read with the commands' progress
 display and one-line errors, and written like any other output.
@@ -9,15 +10,6 @@ from typing import Optional
 from .options import fail
 from .output import emit
 from .running import run
-
-HTML_SUFFIXES = (".html", ".htm")
-
-
-def wants_html(fmt: Optional[str], output: Optional[Path]) -> bool:
-    """--format html, or no --format and an output file named .html."""
-    if fmt is not None:
-        return fmt == "html"
-    return output is not None and output.suffix.lower() in HTML_SUFFIXES
 
 
 def emit_html(command: str, capture: Path, output: Optional[Path], quiet: bool, **options) -> None:

@@ -11,16 +11,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..report import FORMATS
-
 app = typer.Typer(
     help="Read a packet capture and explain what TCP did in it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-Format = Enum("Format", {f: f for f in FORMATS + ("html",)}, type=str)  # type: ignore[misc]
 
 
 class Proto(str, Enum):
@@ -34,10 +30,10 @@ CaptureArg = Annotated[Path, typer.Argument(
 CapturesArg = Annotated[list[str], typer.Argument(
     help="A capture file ('-': standard input); or a directory, a glob pattern or several files (one row "
          "per capture, analysed on every core).", show_default=False)]
-FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="Output format (default: table).",
-                                                     show_default=False)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                                                    show_default=False)]
+
+
 def _known_labels(labels: Optional[list[str]]) -> Optional[list[str]]:
     """--label checked before anything is read: a typo is an error, not an empty table."""
     from ..selection import SelectionError, check_labels
@@ -79,14 +75,17 @@ WhereOpt = Annotated[Optional[str], typer.Option(
          "\"phase in ['syn', 'fin']\". Only column names, numbers, quoted text, comparisons, arithmetic, "
          "and/or/not and in are accepted (checked before it is evaluated); no function calls, "
          "attributes or @variables.")]
+ColumnsOpt = Annotated[Optional[str], typer.Option(
+    "--columns", "-c", metavar="A,B,...", show_default=False,
+    help="Only these columns of the table, in this order (names as in --format csv's header), in every "
+         "format; on a terminal long text wraps to make room for them.")]
+WideOpt = Annotated[bool, typer.Option(
+    "--wide", help="On a terminal too, every column with every cell on one line, however wide "
+                   "(as when written to a file or a pipe).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or warnings on stderr.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
     "--workers", "-j", help="Processes for several captures, one capture each (default: one per core).",
     show_default=False, min=1)]
-
-
-def format_name(fmt: Optional[Format]) -> str:
-    return fmt.value if fmt is not None else "table"
 
 
 def printable(text: str) -> str:
@@ -95,6 +94,30 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def picked_columns(text: Optional[str], names: list[str], aliases: Optional[dict] = None) -> Optional[list[str]]:
+    """The columns ``--columns`` names (*text*), each one of *names* (or a short name of *aliases*,
+    name -> short name); a name the table lacks ends the command naming the nearest and the rest."""
+    if text is None:
+        return None
+    import difflib
+
+    by_alias = {short: name for name, short in (aliases or {}).items()}
+    picked = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name = item if item in names else by_alias.get(item)
+        if name is None:
+            near = difflib.get_close_matches(item, list(names) + list(by_alias), n=1, cutoff=0.6)
+            did = f" (did you mean {near[0]}?)" if near else ""
+            raise fail(f"--columns: no column {item!r}{did}; the columns are {', '.join(names)}")
+        if name not in picked:
+            picked.append(name)
+    if not picked:
+        raise fail(f"--columns: no column named; the columns are {', '.join(names)}")
+    return picked
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":

@@ -9,17 +9,34 @@ import typer
 from .options import fail
 
 
-def render(doc, fmt: str, main: str, output: Optional[Path]):
-    """*doc* rendered as *fmt* (bytes, or blocks of them), for a terminal when it goes to one."""
+def terminal_width(fmt: str, output: Optional[Path]) -> Optional[int]:
+    """The width a text table is laid out for: the terminal's when standard output is one (``COLUMNS``
+    when it is set, or the terminal's size is unknown; 80 when neither says); None elsewhere (a
+    file, a pipe: nothing is cut or wrapped there)."""
+    if fmt != "table" or output is not None or not sys.stdout.isatty():
+        return None
+    import shutil
+
+    columns = shutil.get_terminal_size((0, 0)).columns     # COLUMNS first, then the terminal
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.stdout.fileno()).columns
+        except OSError:
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def render(doc, fmt: str, main: str, output: Optional[Path], layouts=None, hint: str = "", wide: bool = False):
+    """*doc* rendered as *fmt* (bytes, or blocks of them), laid out for the terminal when it goes to one
+    (*layouts*: the sections' :class:`~pcap_analyzer.report.terminal.Layout`; *hint*: how to see what
+    the width leaves out); with *wide*, as wide as the table."""
     from ..report.writers import render_blocks
 
     if fmt == "html":
         raise fail("--format html: a page is made by report, streams and check (of one capture)")
-    color = output is None and sys.stdout.isatty() and fmt == "table"
-    width = None
-    if fmt == "table" and output is None and sys.stdout.isatty():
-        width = os.get_terminal_size().columns
-    return render_blocks(doc, fmt, main, width=width, color=color)
+    width = None if wide else terminal_width(fmt, output)
+    color = fmt == "table" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return render_blocks(doc, fmt, main, width=width, color=color, layouts=layouts, hint=hint)
 
 
 def emit(data, output: Optional[Path], capture: Path | None) -> None:

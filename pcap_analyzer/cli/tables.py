@@ -5,11 +5,20 @@ from typing import Optional
 
 import typer
 
-from .options import (CaptureArg, CapturesArg, FormatOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
-                      WhereOpt, WorkersOpt, app, fail, format_name)
-from .html import emit_html, wants_html
-from .output import emit, emit_with, render
+from .formats import Formats
+from .options import (CaptureArg, CapturesArg, ColumnsOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
+                      WhereOpt, WideOpt, WorkersOpt, app, fail, picked_columns)
+from .html import emit_html
+from .output import emit, emit_with, render, terminal_width
 from .running import load, load_digest, run
+
+# The formats each command writes, its default first.
+PACKETS = Formats("packets", "table", "csv", "json", "markdown", "parquet")
+STREAMS = Formats("streams", "table", "csv", "json", "markdown", "parquet", "html")
+REPORT = Formats("report", "table", "csv", "json", "markdown", "html")
+
+# Under a table laid out for a terminal: how to see the columns it left out.
+_TABLE_HINT = "--wide shows every column, --columns picks them"
 
 # A batch this long gets a progress bar (on a terminal, without --quiet).
 _PROGRESS_MIN_FILES = 8
@@ -28,24 +37,39 @@ def selecting(capture: Path):
 
 
 @app.command()
-def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
+def packets(capture: CaptureArg, format: PACKETS.option = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
-            where: WhereOpt = None, quiet: QuietOpt = False) -> None:
-    """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
-    fmt = format_name(format)
-    if fmt == "csv" and stream is None and proto is None and not label and where is None:
+            where: WhereOpt = None, columns: ColumnsOpt = None, wide: WideOpt = False,
+            quiet: QuietOpt = False) -> None:
+    """One row per frame: stream, flags, raw and relative numbers, phase, labels, what it does."""
+    from ..schema import PACKET_COLUMNS, column_names
+
+    fmt = PACKETS.choose(format, output)
+    layout = _layouts()["packets"]
+    picked = picked_columns(columns, column_names(PACKET_COLUMNS), layout.headers)
+    if fmt == "csv" and stream is None and proto is None and not label and where is None and picked is None:
         from ..report.packets_csv import streamable
 
         if streamable(capture):
             _packets_csv(capture, output, quiet)
             return
     a = load(capture, quiet)
-    from ..report.documents import packets_document
+    from ..report.documents import PACKET_TABLE_COLUMNS, packets_document
 
+    terminal = terminal_width(fmt, output) is not None and not wide
+    if picked is None and fmt == "table" and not wide:
+        # a terminal's layout picks from every column; a file or a pipe gets the text table's columns
+        picked = None if terminal else PACKET_TABLE_COLUMNS
     with selecting(capture):
-        doc = packets_document(a, stream, proto.value if proto else None, label, for_table=fmt == "table",
-                               where=where)
-    emit(render(doc, fmt, "packets", output), output, capture)
+        doc = packets_document(a, stream, proto.value if proto else None, label, where=where, columns=picked)
+    layouts = {"packets": layout.keeping_order() if columns is not None else layout}
+    emit(render(doc, fmt, "packets", output, layouts, _TABLE_HINT, wide), output, capture)
+
+
+def _layouts() -> dict:
+    from ..report.documents import TERMINAL_LAYOUTS
+
+    return TERMINAL_LAYOUTS
 
 
 def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
@@ -61,17 +85,24 @@ def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
 
 
 @app.command()
-def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
-            stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
-    """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
-    if wants_html(format_name(format) if format else None, output):
+def streams(capture: CaptureArg, format: STREAMS.option = None, output: OutputOpt = None,
+            stream: StreamOpt = None, proto: ProtoOpt = None, columns: ColumnsOpt = None, wide: WideOpt = False,
+            quiet: QuietOpt = False) -> None:
+    """One row per TCP/UDP stream: endpoints, ISNs, handshake, state, counts (on a terminal, a line per
+    stream of what matters first)."""
+    from ..schema import STREAM_COLUMNS, column_names
+
+    fmt = STREAMS.choose(format, output)
+    picked = picked_columns(columns, column_names(STREAM_COLUMNS))
+    if fmt == "html":
         return emit_html("streams", capture, output, quiet, stream=stream)
     a = load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     from ..report.documents import streams_document
 
+    overview = picked is None and not wide and terminal_width(fmt, output) is not None
     with selecting(capture):
-        doc = streams_document(a, stream, proto.value if proto else None)
-    emit(render(doc, format_name(format), "streams", output), output, capture)
+        doc = streams_document(a, stream, proto.value if proto else None, columns=picked, overview=overview)
+    emit(render(doc, fmt, "streams", output, _layouts(), _TABLE_HINT, wide), output, capture)
 
 
 def is_batch(specs: list[str]) -> bool:
@@ -117,24 +148,24 @@ def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
 
 
 @app.command()
-def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = None,
+def report(captures: CapturesArg, format: REPORT.option = None, output: OutputOpt = None,
            stream: StreamOpt = None, label: LabelOpt = None, where: WhereOpt = None,
-           workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
+           wide: WideOpt = False, workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
     """A readable summary: capture facts, streams, notable frames; several captures: one row each.
 
     With --stream, --label or --where, every count, the checksum verdicts and the streams are those
     of the frames selected."""
-    if wants_html(format_name(format) if format else None, output) and not is_batch(captures):
+    fmt = REPORT.choose(format, output)
+    if fmt == "html" and not is_batch(captures):
         if label or where is not None:
             raise fail("--label and --where: a page shows every frame (its tables filter by label)")
         return emit_html("report", Path(captures[0]), output, quiet, stream=stream)
     if is_batch(captures):
         if stream is not None or label or where is not None:
             raise fail("--stream, --label and --where apply to one capture; give a single file")
-        _report_many(captures, format, output, workers, quiet)
+        _report_many(captures, fmt, output, wide, workers, quiet)
         return
     capture = Path(captures[0])
-    fmt = format_name(format)
     for_table = fmt in ("table", "markdown")
     if stream is None and not label and where is None:
         # The whole capture: read in chunks, so memory stays bounded on big files.
@@ -149,16 +180,18 @@ def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = 
 
         with selecting(capture):
             doc = report_document(a, stream, label, for_table=for_table, where=where)
-    emit(render(doc, fmt, "streams", output), output, capture)
+    emit(render(doc, fmt, "streams", output, _layouts(), "--wide shows every column", wide), output, capture)
 
 
-def _report_many(specs: list[str], format, output: Optional[Path], workers: Optional[int], quiet: bool) -> None:
+def _report_many(specs: list[str], fmt: str, output: Optional[Path], wide: bool, workers: Optional[int],
+                 quiet: bool) -> None:
     from ..batch import report_many
 
     files = batch_files(specs, output, "captures")
     with batch_progress(len(files), "analysing", quiet) as progress:
         table = report_many(files, workers, progress)
-    emit(render({"captures": table}, format_name(format), "captures", output), output, None)
+    emit(render({"captures": table}, fmt, "captures", output, hint="--wide shows every column", wide=wide),
+         output, None)
     failed = table["error"].notna().sum()
     if not quiet and failed:
         typer.echo(f"pcapan: {failed} of {len(table)} captures could not be analysed (see the error column)",

@@ -9,36 +9,59 @@ from ..tables import events_table, filter_packets, kbit_per_s
 from ..times import at_capture_precision
 from ..vocabulary import REPORT_LEAVES_OUT
 from .tally import ChecksumTally, LabelTally, checksum_line
+from .terminal import Layout
 
 # A report shows this many streams (the busiest); `pcapan streams` lists all.
 _MAX_STREAMS_LISTED = 15
 
 
-# What a person reads in a terminal; csv/json/markdown carry every column.
+# What a person reads in a text table off a terminal (every cell whole); csv/json/markdown carry every
+# column, and --wide shows them all.
 PACKET_TABLE_COLUMNS = ["frame", "time_rel_s", "proto", "stream", "src", "sport", "dst", "dport", "flags",
                         "rel_seq", "rel_ack", "payload_len", "window_size", "phase", "labels", "explain"]
 
+# On a terminal: what matters first, for the width there is (see report.terminal).  The packets: who
+# sent what, in relative numbers, what it was labelled and the sentence saying what it does (under
+# its row when there is no room beside it); then the rest of the table's terminal columns if they fit.
+TERMINAL_LAYOUTS = {
+    "packets": Layout(
+        first=("frame", "time_rel_s", "stream", "from_client", "flags", "rel_seq", "rel_ack", "payload_len",
+               "labels", "explain", "phase", "proto", "window_size", "src", "sport", "dst", "dport"),
+        below=("labels", "explain"), headers={"from_client": "dir", "payload_len": "len"},
+        values={"from_client": {True: "\u2192", False: "\u2190"}, "labels": lambda v: v.replace(";", ", ")},
+        below_formats={"labels": "[{}]"}, below_join=" ", below_min={"labels": 24}, only_first=True),
+    # the example sentence and the label's meaning under the label's row when they have no room beside it
+    "notable_frames": Layout(below=("meaning", "example")),
+}
+
 
 def packets_document(a: Analysis, stream=None, proto=None, labels=None, for_table: bool = False,
-                     where: str | None = None) -> dict:
+                     where: str | None = None, columns: list[str] | None = None) -> dict:
     """The frames selected (see :func:`pcap_analyzer.tables.filter_packets`, which raises for a
-    selection of nothing that exists)."""
+    selection of nothing that exists): *columns* of them, the text table's (*for_table*) or all."""
     p = filter_packets(a.packets, stream, proto, labels, where).reset_index(drop=True)
-    if for_table:
+    if columns is not None:
+        p = p[list(columns)]
+    elif for_table:
         p = p[PACKET_TABLE_COLUMNS]
     return {"packets": at_capture_precision(p, a.info)}
 
 
-def streams_document(a, stream=None, proto=None) -> dict:
+def streams_document(a, stream=None, proto=None, columns: list[str] | None = None,
+                     overview: bool = False) -> dict:
     """The streams of *proto*, or stream *stream* (TCP's, else UDP's, without *proto*); *a* is an
-    :class:`Analysis` or a report digest."""
+    :class:`Analysis` or a report digest.  *columns* of the table, or all; with *overview* one short
+    line per stream for a terminal, as the report gives it."""
     s = a.streams
     if stream is not None:
         proto = stream_proto(s, stream, proto)
         s = s[s["stream"] == stream]
     if proto and len(s):
         s = s[s["proto"] == proto]
-    return {"streams": at_capture_precision(s.reset_index(drop=True), a.info)}
+    s = at_capture_precision(s.reset_index(drop=True), a.info)
+    if overview:
+        return {"streams": stream_overview(s).reset_index(drop=True)}
+    return {"streams": s[list(columns)] if columns is not None else s}
 
 
 def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
@@ -70,24 +93,24 @@ def stream_overview(s: pd.DataFrame) -> pd.DataFrame:
         return s
     total = s["client_bytes"] + s["server_bytes"]
     service = s["service"].map(lambda v: f" ({v})" if isinstance(v, str) else "")
-    # Most telling first: a narrow terminal leaves out columns from the right.
+    # Most telling first: a narrow terminal shows the columns from the left.
     return pd.DataFrame({
         "stream": s["proto"].astype(str) + " " + s["stream"].astype(str),
         "client": _endpoint(s["client"], s["client_port"]),
         "server": _endpoint(s["server"], s["server_port"]) + service,
-        "ephemeral": s["client_port_range"].fillna("no"),
-        "handshake": _handshake_text(s),
         "state": s["conn_state"].astype("string"),
+        "handshake": _handshake_text(s),
+        "packets →/←": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
+        "bytes →/←": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
         "retrans": _both(s, "retransmission"),
         "dup acks": _both(s, "duplicate_ack"),
         "zero win": _both(s, "zero_window"),
-        "checksums": _checksum_text(s),
-        "packets →/←": s["client_packets"].astype(str) + "/" + s["server_packets"].astype(str),
-        "bytes →/←": s["client_bytes"].astype(str) + "/" + s["server_bytes"].astype(str),
         # to the microsecond: a rate is given only over a duration that shows (never next to "0")
         "duration s": s["duration_s"].round(6),
         "kbit/s": kbit_per_s(total, s["duration_s"]).round(1),
         "initial rtt ms": (s["initial_rtt_s"] * 1000).round(3),
+        "checksums": _checksum_text(s),
+        "ephemeral": s["client_port_range"].fillna("no"),
     })
 
 

@@ -43,7 +43,9 @@ def csv_quoting() -> bytes | None:
         return None
     if not {ord(","), ord('"'), ord("\n")} <= set(quoted) or any(c >= 128 for c in quoted):
         return None
-    return bytes(quoted)
+    # a bare carriage return ends a row for spreadsheets and for the csv module's reader: quoted
+    # always (Python 3.12's writer does so; 3.11's does not)
+    return bytes(sorted(set(quoted) | {ord("\r")}))
 
 
 @functools.lru_cache(maxsize=None)

@@ -139,56 +139,26 @@ def _markdown_blocks(doc: Document) -> Iterator[str]:
                 f"| {_md_escape(str(k))} | {_md_escape(_cell(v))} |\n" for k, v in section.items())
 
 
-# Prose cells (longer than this, with spaces) wrap in a terminal table, in
-# a column at least _PROSE_MIN wide; every other cell stays on one line.
-_PROSE = 24
-_PROSE_MIN = 24
-
-
-def _frame_table(section: pd.DataFrame, title: str | None, width: int | None, console):
-    """A rich table of *section* for a terminal *width* (None: no limit).
-
-    Short values never wrap, prose wraps; when even that is too wide, the
-    rightmost columns are left out.  Returns the table and the names of the
-    columns left out."""
+def _frame_table(section: pd.DataFrame, title: str | None, console):
+    """A rich table of *section* off a terminal: every column, every cell whole on one line."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    sample = section.head(200)
-    prose = set()
-    if width is not None:
-        for c in section.columns:
-            cells = [_cell(v) for v in sample[c]]
-            if any(len(v) > _PROSE and " " in v for v in cells):
-                prose.add(c)
-
-    def build(cols, rows, measuring=False):
-        t = Table(title=title, title_justify="left", show_lines=False, header_style="bold",
-                  pad_edge=False, box=box.SIMPLE_HEAD, collapse_padding=True)
-        for c in cols:
-            numeric = pd.api.types.is_numeric_dtype(section[c]) and not pd.api.types.is_bool_dtype(section[c])
-            wraps = c in prose
-            t.add_column(str(c), justify="right" if numeric else "left", no_wrap=not wraps,
-                         min_width=_PROSE_MIN if wraps else None,
-                         width=_PROSE_MIN if wraps and measuring else None)
-        for row in rows[cols].itertuples(index=False, name=None):
-            t.add_row(*(Text(_cell(v)) for v in row))  # data, never markup
-        return t
-
-    columns = list(section.columns)
-    if width is not None:
-        unbounded = console.options.update(width=100_000, max_width=100_000)
-        while len(columns) > 1 and \
-                build(columns, sample, measuring=True).__rich_measure__(console, unbounded).maximum > width:
-            columns.pop()
-    return build(columns, section), [c for c in section.columns if c not in columns]
+    t = Table(title=title, title_justify="left", show_lines=False, header_style="bold",
+              pad_edge=False, box=box.SIMPLE_HEAD, collapse_padding=True)
+    for c in section.columns:
+        numeric = pd.api.types.is_numeric_dtype(section[c]) and not pd.api.types.is_bool_dtype(section[c])
+        t.add_column(str(c), justify="right" if numeric else "left", no_wrap=True)
+    for row in section.itertuples(index=False, name=None):
+        t.add_row(*(Text(_cell(v)) for v in row))  # data, never markup
+    return t
 
 
 # Off a terminal, a frame of more rows than this is laid out by _plain_table
 # (rich measures and renders every cell: about a millisecond a row).
 PLAIN_MIN_ROWS = 2000
-# rich's console width off a terminal (see _table)
+# rich's console width off a terminal, at least (see _table): a wider table widens it
 _OFF_TERMINAL_WIDTH = 1000
 _PLAIN_BLOCK_ROWS = 20_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -238,8 +208,6 @@ def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
             width = max(cell_len(header), max(map(cell_len, cells), default=0))
         columns.append((header, cells, width, right, ascii))
     inner = sum(col[2] for col in columns) + 2 * (len(columns) - 1)
-    if inner + 2 > _OFF_TERMINAL_WIDTH:
-        return None
 
     def padded(cells: list[str], width: int, right: bool) -> list[str]:
         if all(map(str.isascii, cells)):
@@ -265,14 +233,17 @@ def _plain_table(section: pd.DataFrame) -> Iterator[str] | None:
     return blocks()
 
 
-def _table(doc: Document, main: str, width: int | None = None, color: bool = False) -> str:
+def _table(doc: Document, main: str, width: int | None = None, color: bool = False,
+           layouts: Mapping | None = None, hint: str = "") -> str:
+    """*doc* as text tables: for a terminal of *width* columns laid out to fit it (see
+    :mod:`.terminal`; *layouts* by section name, *hint* says how to see the columns left out), off
+    a terminal (*width* None) every column and every cell whole, lines as long as they need."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     buf = io.StringIO()
-    # Off a terminal nothing wraps: rows stay whole for grep and less -S.
-    console = Console(file=buf, width=width or 1000, force_terminal=color, no_color=not color,
+    console = Console(file=buf, width=width or _OFF_TERMINAL_WIDTH, force_terminal=color, no_color=not color,
                       highlight=False, soft_wrap=False)
     for name, section in doc.items():
         title = name.replace("_", " ").capitalize()
@@ -281,31 +252,75 @@ def _table(doc: Document, main: str, width: int | None = None, color: bool = Fal
                 console.print(f"[bold]{title}[/bold]: none")
                 console.print()
                 continue
-            t, hidden = _frame_table(section, title if len(doc) > 1 else None, width, console)
-            console.print(t)
-            if hidden:
-                console.print(Text(f"(not shown at this width: {', '.join(map(str, hidden))}; "
-                                   "a wider terminal or --format markdown shows them)", style="dim"))
+            if width is not None:
+                if len(doc) > 1:
+                    console.print(Text(title, style="bold"))
+                _print_laid_out(console, section, width, (layouts or {}).get(name), hint)
+            else:
+                t = _frame_table(section, title if len(doc) > 1 else None, console)
+                # off a terminal nothing is cut or wrapped: the console is as wide as the table
+                need = t.__rich_measure__(console, console.options.update(width=10**7, max_width=10**7)).maximum
+                console.width = max(_OFF_TERMINAL_WIDTH, need)
+                console.print(t)
+                console.width = _OFF_TERMINAL_WIDTH
         else:
             t = Table(title=title, title_justify="left", show_header=False, pad_edge=False, box=None)
             t.add_column("fact", style="bold")
             t.add_column("value", overflow="fold")
             for k, v in section.items():
                 t.add_row(str(k).replace("_", " "), Text(_cell(v)))
+            if width is None:
+                need = t.__rich_measure__(console, console.options.update(width=10**7, max_width=10**7)).maximum
+                console.width = max(_OFF_TERMINAL_WIDTH, need)
             console.print(t)
+            console.width = width or _OFF_TERMINAL_WIDTH
         console.print()
     # rich pads every line to the table width; trailing blanks only get in the way
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
 
 
-def render_bytes(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> bytes:
+_LINE_STYLES = {"header": "bold", "rule": None, "below": None, "note": "dim", None: None}
+
+
+def _print_laid_out(console, section: pd.DataFrame, width: int, layout, hint: str) -> None:
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    from .terminal import Layout, terminal_lines
+
+    lines = terminal_lines(section, width, layout or Layout(), _column_cells, hint)
+    styles = {k: Style.parse(v) for k, v in _LINE_STYLES.items() if v} if console.color_system else {}
+    block = []
+    for line, style in lines:
+        # styled as rich styles them, without a console.print per line (a packets table has thousands)
+        block.append((styles[style].render(line, color_system=ColorSystem.STANDARD)
+                      if style in styles and line else line) + "\n")
+        if len(block) >= _PLAIN_BLOCK_ROWS:
+            console.file.write("".join(block))
+            block = []
+    console.file.write("".join(block))
+
+
+def _parquet(doc: Document, main: str) -> bytes:
+    df = doc[main]
+    assert isinstance(df, pd.DataFrame)
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def render_bytes(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False,
+                 layouts: Mapping | None = None, hint: str = "") -> bytes:
     """:func:`render` encoded as UTF-8 (csv made as bytes directly: a packets table's text is big)."""
-    return b"".join([bytes(block) for block in render_blocks(doc, fmt, main, width, color)])
+    return b"".join([bytes(block) for block in render_blocks(doc, fmt, main, width, color, layouts, hint)])
 
 
-def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False):
+def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False,
+                  layouts: Mapping | None = None, hint: str = ""):
     """:func:`render_bytes` in consecutive blocks, each to be written before the next is asked for
     (a csv table's blocks may reuse one buffer)."""
+    if fmt == "parquet":
+        return iter([_parquet(doc, main)])
     if fmt == "csv":
         df = doc[main]
         assert isinstance(df, pd.DataFrame)
@@ -320,11 +335,13 @@ def render_blocks(doc: Document, fmt: str, main: str, width: int | None = None, 
         return (b.encode("utf-8") for b in _json_blocks(doc, main))
     if fmt == "markdown":
         return (b.encode("utf-8") for b in _markdown_blocks(doc))
-    return iter([render(doc, fmt, main, width=width, color=color).encode("utf-8")])
+    return iter([render(doc, fmt, main, width=width, color=color, layouts=layouts, hint=hint).encode("utf-8")])
 
 
-def render(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False) -> str:
-    """Render *doc* as *fmt*; csv carries the *main* section only."""
+def render(doc: Document, fmt: str, main: str, width: int | None = None, color: bool = False,
+           layouts: Mapping | None = None, hint: str = "") -> str:
+    """Render *doc* as *fmt* (text formats); csv carries the *main* section only.  A table for a
+    terminal of *width* columns is laid out by the section's :class:`~.terminal.Layout` in *layouts*."""
     if fmt == "csv":
         return _csv(doc, main)
     if fmt == "json":
@@ -332,5 +349,5 @@ def render(doc: Document, fmt: str, main: str, width: int | None = None, color: 
     if fmt == "markdown":
         return _markdown(doc, main)
     if fmt == "table":
-        return _table(doc, main, width, color)
+        return _table(doc, main, width, color, layouts, hint)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
