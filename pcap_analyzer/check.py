@@ -32,6 +32,7 @@ from .grading import capture_point, items
 from .grading.conversation import Conversation, endpoint, frames_text, some
 from .grading.rubric import DEFAULT, FAIL, ITEM_KEYS, NA, PASS, VERDICTS, Rubric, graded, \
     overall_verdict, score
+from .grading.server import CheckError, parse_server  # noqa: F401  (part of this module's API)
 from .grading.sheet import SUMMARY_COLUMNS, error_row, summary_row
 from .grading.wire import read_headers
 
@@ -46,10 +47,6 @@ _EVIDENCE_COLUMNS = ["frame", "time_rel_s", "src", "sport", "dst", "dport", "fla
 # What one capture shows on a terminal: the full lists are in -f json.
 _SHOWN_ROWS = 10
 _SHOWN_FRAMES = 8
-
-
-class CheckError(ValueError):
-    """A request :func:`check` cannot answer (e.g. a malformed ``server``)."""
 
 
 @dataclass
@@ -102,30 +99,6 @@ class CheckResult:
         if cut:
             doc["submission"]["shown"] = "; ".join(cut) + ": every row and frame with -f json"
         return doc
-
-
-def parse_server(text: str) -> tuple[str, int | None]:
-    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address -> (address, port or None)."""
-    text = text.strip()
-    host, port = text, None
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise CheckError(f"--server {text!r}: expected [ADDRESS]:PORT")
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    try:
-        address = str(ipaddress.ip_address(host))
-    except ValueError:
-        raise CheckError(f"--server {text!r}: give the server's IP address (optionally :PORT), "
-                         "as the capture shows it") from None
-    if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise CheckError(f"--server {text!r}: port must be a number from 1 to 65535")
-        return address, int(port)
-    return address, None
 
 
 def check(a: Analysis, server: str | None = None, total_packets: int | None = None,

@@ -22,7 +22,7 @@ PORT_RANGES = {name: f"{lo}-{hi}" for name, lo, hi in EPHEMERAL_RANGES}
 def lab_server(c: Conversation, rubric: Rubric):
     if not rubric.server:
         return NA, "the rubric names no server", []
-    from ..check import parse_server
+    from .server import parse_server
 
     host, port = parse_server(rubric.server)
     name = f" ({rubric.server_name})" if rubric.server_name else ""

@@ -123,7 +123,7 @@ def rubric_from(doc: dict, source: str = "rubric") -> Rubric:
             raise RubricError(f"{source}: lab.{key} must be a {want.__name__}, not {value!r}")
         settings[key] = value
     if "server" in settings:
-        from ..check import CheckError, parse_server
+        from .server import CheckError, parse_server
 
         try:
             parse_server(settings["server"])
