@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .capture.info import CaptureInfo, linktype_name
 from .pipeline import Background, Progress, Run
+from .vocabulary import DEFAULT_WIRESHARK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +31,8 @@ class Analysis:
     info: CaptureInfo
     packets: pd.DataFrame
     streams: pd.DataFrame
+    # the Wireshark release whose rules the labels follow (vocabulary.WIRESHARK_VERSIONS)
+    wireshark: str = DEFAULT_WIRESHARK
 
     @property
     def events(self) -> pd.DataFrame:
@@ -87,7 +90,8 @@ def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_
     }
 
 
-def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None = None) -> Analysis:
+def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None = None,
+            wireshark: str | None = None) -> Analysis:
     """Read and analyse the capture at *path* (``-``: standard input), in one read.
 
     *progress*, if given, is called with a :class:`.pipeline.Progress` as
@@ -95,9 +99,15 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
     bar on long runs; ``str()`` of it is a short description).  Raises
     :class:`pcap_analyzer.CaptureError` when the file is not a capture;
     damage inside a capture becomes warnings and labels instead.
+
+    *wireshark* ("4.6", "4.4" or "4.0") is the Wireshark release whose
+    rules the labels follow where releases differ; by default the
+    ``PCAPAN_WIRESHARK`` environment variable's, else 4.6.  Any other
+    value raises :class:`pcap_analyzer.vocabulary.UnknownWireshark` (a
+    ``ValueError``) naming the known ones.
     """
     step = progress or (lambda state: None)
-    run = Run(path)
+    run = Run(path, wireshark=wireshark)
     if progress is not None:
         run.count()         # the total the display shows (cheap: only a mapped file's are counted)
     step(run.progress("reading frames"))
@@ -112,13 +122,14 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
     packets = tables.packets_table(c, ending, run.info, run.first_ts)
     packets["explain"] = explain.explain(packets)
     return Analysis(info=run.info, packets=schema.conform(packets, schema.PACKET_COLUMNS),
-                    streams=tables.streams_table(run, ending))
+                    streams=tables.streams_table(run, ending), wireshark=run.wireshark)
 
 
 def stream_frames(path: str | os.PathLike, proto: str, stream: int,
-                  progress: Callable[[Progress], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[Progress], None] | None = None, wireshark: str | None = None) -> pd.DataFrame:
     """Every frame of one stream of the capture at *path*, as :func:`analyze`'s packets table has them
-    (``explain`` included), read with only that stream's frames kept; *progress* as for :func:`analyze`."""
+    (``explain`` included), read with only that stream's frames kept; *progress* and *wireshark* as for
+    :func:`analyze`."""
     import numpy as np
 
     from . import explain, schema, tables
@@ -126,7 +137,7 @@ def stream_frames(path: str | os.PathLike, proto: str, stream: int,
     from .vocabulary import PROTOS
 
     code = PROTOS.index(proto)
-    run = Run(path, only=(1 if proto == "tcp" else 2, stream))
+    run = Run(path, only=(1 if proto == "tcp" else 2, stream), wireshark=wireshark)
     step = progress or (lambda state: None)
     what = f"reading {proto.upper()} stream {stream}"
     if progress is not None:

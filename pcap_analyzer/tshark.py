@@ -103,6 +103,31 @@ def _stderr(text: str) -> str:
     return "\n".join(ln for ln in lines if ln and not _ROOT_NOTICE.match(ln))
 
 
+# Where a tshark of each release may be found besides PATH: an environment
+# variable naming one or more binaries (separated by ":"), then the folders
+# private builds are unpacked into.
+TSHARK_ENV = "PCAPAN_TSHARK"
+TSHARK_PLACES = ("tshark", "/usr/bin/tshark", "/opt/tshark-{v}/tshark", "/opt/wireshark-{v}/bin/tshark")
+
+
+def find(version: str, environ: dict | None = None) -> str | None:
+    """A tshark binary of Wireshark release *version* ("4.4"), checked with ``--version``; None if none."""
+    import os
+
+    env = (environ if environ is not None else os.environ).get(TSHARK_ENV, "")
+    candidates = [c for c in env.split(os.pathsep) if c] + [p.format(v=version) for p in TSHARK_PLACES]
+    for c in dict.fromkeys(candidates):
+        if shutil.which(c) is None:
+            continue
+        try:
+            major, minor, _ = tshark_version(c)
+        except TsharkError:
+            continue
+        if f"{major}.{minor}" == version:
+            return c
+    return None
+
+
 def damage(stderr: str) -> str | None:
     """The kind of damage tshark reported on stderr (a key of DAMAGE), or None."""
     for kind, words in DAMAGE.items():

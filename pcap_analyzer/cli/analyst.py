@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import CaptureArg, OutputOpt, QuietOpt, StreamOpt, app, fail
+from .options import CaptureArg, OutputOpt, QuietOpt, StreamOpt, WiresharkOpt, app, fail
 from .output import write_atomically
 from .running import load
 
@@ -36,7 +36,8 @@ WindowOpt = Annotated[Optional[bool], typer.Option(
 
 @app.command()
 def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None, time: TimeRangeOpt = None,
-         seq: SeqRangeOpt = None, window: WindowOpt = None, quiet: QuietOpt = False) -> None:
+         seq: SeqRangeOpt = None, window: WindowOpt = None, quiet: QuietOpt = False,
+         wireshark: WiresharkOpt = None) -> None:
     """Time-sequence graph of one TCP stream (PNG; SVG/PDF by the file name): segments, retransmissions, ACKs,
     window edge, zero-window spells."""
     from ..plot import PlotError, image_format, parse_range
@@ -78,7 +79,7 @@ def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None
 
 @app.command()
 def export(capture: CaptureArg, output: DirectoryOpt, format: ExportFormatOpt = ExportFormat.parquet,
-           quiet: QuietOpt = False) -> None:
+           quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """Write the packets, streams and events tables as parquet or CSV files into a directory."""
     from ..export import ExportError, write_tables
 

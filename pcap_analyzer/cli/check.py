@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import FormatOpt, OutputOpt, QuietOpt, WorkersOpt, app, fail, format_name
+from .options import FormatOpt, OutputOpt, QuietOpt, WiresharkOpt, WorkersOpt, app, fail, format_name
 from .output import emit, render, write_atomically
 from .running import run
 from .tables import batch_files, batch_progress, is_batch
@@ -28,7 +28,7 @@ PlotOpt = Annotated[Optional[Path], typer.Option(
 @app.command()
 def check(captures: CapturesArg, server: ServerOpt = None, format: FormatOpt = None,
           output: OutputOpt = None, plot: PlotOpt = None, workers: WorkersOpt = None,
-          quiet: QuietOpt = False) -> None:
+          quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """Grade a TCP lab capture: rubric verdicts with frame evidence and the lab's answers; a folder gives a grade sheet."""
     from ..check import CheckError, parse_server
 

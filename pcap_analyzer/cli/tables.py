@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from .options import (CaptureArg, CapturesArg, FormatOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
-                      WhereOpt, WorkersOpt, app, fail, format_name)
+                      WhereOpt, WiresharkOpt, WorkersOpt, app, fail, format_name)
 from .output import emit, emit_with, render
 from .running import load, load_digest, run
 
@@ -29,7 +29,7 @@ def selecting(capture: Path):
 @app.command()
 def packets(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
-            where: WhereOpt = None, quiet: QuietOpt = False) -> None:
+            where: WhereOpt = None, quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels."""
     fmt = format_name(format)
     if fmt == "csv" and stream is None and proto is None and not label and where is None:
@@ -61,7 +61,8 @@ def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
 
 @app.command()
 def streams(capture: CaptureArg, format: FormatOpt = None, output: OutputOpt = None,
-            stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False) -> None:
+            stream: StreamOpt = None, proto: ProtoOpt = None, quiet: QuietOpt = False,
+            wireshark: WiresharkOpt = None) -> None:
     """One row per TCP/UDP stream: endpoints, handshake, state, counts."""
     a = load_digest(capture, quiet, events=False)   # the streams table, read in chunks
     from ..report.documents import streams_document
@@ -116,7 +117,7 @@ def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
 @app.command()
 def report(captures: CapturesArg, format: FormatOpt = None, output: OutputOpt = None,
            stream: StreamOpt = None, label: LabelOpt = None, where: WhereOpt = None,
-           workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
+           workers: WorkersOpt = None, quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """A readable summary: capture facts, streams, notable frames; several captures: one row each.
 
     With --stream, --label or --where, every count, the checksum verdicts and the streams are those

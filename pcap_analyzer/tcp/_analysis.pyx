@@ -38,9 +38,11 @@ cdef class Analyser:
     # only one stream analysed past its numbering (kind 0: every stream)
     cdef int64_t only_kind, only_stream
 
-    def __cinit__(self, bint in_flight=True, only=None):
+    def __cinit__(self, bint in_flight=True, only=None, int wireshark=WS_4_6):
         self.flows = Flows()
+        self.flows.wireshark = wireshark
         self.sequence = Sequence()
+        self.sequence.wireshark = wireshark
         self.sequence.in_flight = in_flight
         self.facts = StreamFacts()
         self.only_kind, self.only_stream = only if only is not None else (0, -1)

@@ -99,6 +99,7 @@ cdef class Flows:
 
     def __cinit__(self):
         self.counters[0] = self.counters[1] = self.counters[2] = 0
+        self.wireshark = WS_4_6
 
     cdef Flow* flow(self, int64_t kind, int64_t stream) noexcept nogil:
         return &self.tcp[stream] if kind == 1 else &self.udp[stream]

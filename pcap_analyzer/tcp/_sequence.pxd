@@ -37,6 +37,7 @@ cdef class Sequence:
     cdef deque[Connection] conns
     cdef deque[vector[Unacked]] unacked      # per stream and side
     cdef public bint in_flight               # compute bytes in flight (a look at every segment waiting)
+    cdef public int wireshark                # whose rules: WS_4_0, WS_4_4, WS_4_6
 
     cdef void step(self, Frame* f) noexcept nogil
     cdef Connection* _connection(self, int64_t stream) noexcept nogil

@@ -169,6 +169,7 @@ cdef class Sequence:
 
     def __cinit__(self):
         self.in_flight = True
+        self.wireshark = WS_4_6
 
     cdef Connection* _connection(self, int64_t stream) noexcept nogil:
         cdef Connection c
