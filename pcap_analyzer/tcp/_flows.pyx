@@ -186,7 +186,10 @@ cdef class Flows:
 
     cdef void _udp(self, Frame* f, int64_t c) noexcept nogil:
         cdef uint8_t* bits = &self.conv_bits[c]
-        if bits[0] & REPLY_DUE and f.sport == WILDCARD_REPLY_PORT:
+        # 4.4 files the reply under the request's own conversation
+        if self.wireshark >= WS_4_4:
+            pass
+        elif bits[0] & REPLY_DUE and f.sport == WILDCARD_REPLY_PORT:
             bits[0] &= ~REPLY_DUE
             self.conv_stream[c] = self._new_stream(2)
         elif f.dport == WILDCARD_REPLY_PORT and not bits[0] & REQUEST_SEEN:

@@ -13,6 +13,7 @@ cdef struct Endpoint:            # what one side of a connection has done so far
     uint32_t window              # the raw window field of its last segment (0xFFFFFFFF: none yet)
     uint32_t base                # its initial sequence number as the relative numbers count it
     uint32_t sack                # bytes its last segment's SACK blocks covered
+    int64_t sack_blocks[4]       # its last segment's SACK blocks (left << 32 | right; -1: none)
     uint32_t lastflags           # the labels its last segment got
     uint32_t dup_ack             # the ack number of its last duplicate ACK
     int32_t dupacknum            # duplicate ACKs of lastack so far (-1: none until its ACK moves)
