@@ -25,6 +25,7 @@ cdef struct Endpoint:            # what one side of a connection has done so far
 cdef struct Unacked:             # a segment waiting for its ACK
     int64_t frame, time
     uint32_t seq, end
+    uint32_t first               # seq as sent (seq moves up as partial ACKs cover the start)
 
 
 cdef struct Connection:          # the sequence analysis' state of one TCP stream

@@ -150,7 +150,7 @@ cdef inline int64_t duplicate_ack(Frame* f, int64_t seglen, Endpoint* es, int ws
     return 0
 
 
-cdef inline int64_t ack_lost_segment(Frame* f, Endpoint* eo) noexcept nogil:
+cdef inline int64_t ack_lost_segment(Frame* f, Endpoint* eo, int ws) noexcept nogil:
     """The ACK covers data of the peer's that was never seen."""
     cdef bint first
     if eo.maxseq != 0 and f.flags & ACK and _lt(eo.maxseq, f.ack):
@@ -184,8 +184,8 @@ cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo,
     if not not_advanced:
         return 0
     since = f.now - eo.lastacktime
-    # Wireshark keeps the counter unsigned: the -1 left by ack_lost_segment counts as many
-    if ((eo.dupacknum >= 2 or eo.dupacknum == -1) and 0 <= since < FAST_RETRANSMISSION_NS
+    # 4.0 keeps the counter unsigned: the -1 left by ack_lost_segment counts as many (4.4 does not)
+    if ((eo.dupacknum >= 2 or (eo.dupacknum == -1 and ws < WS_4_4)) and 0 <= since < FAST_RETRANSMISSION_NS
             and (eo.lastack == f.seq
                  # 4.4: also any hole the duplicate ACKs' SACK blocks leave
                  or (ws >= WS_4_4 and eo.sack_blocks[0] != -1 and not _sacked(f.seq, eo.sack_blocks)))):
@@ -299,7 +299,7 @@ cdef class Sequence:
         if f.ack != es.lastack:
             es.lastnondup = f.frame
             es.dupacknum = 0
-        got |= ack_lost_segment(f, eo)
+        got |= ack_lost_segment(f, eo, self.wireshark)
         if occupies and (got & L_KEEP_ALIVE) == 0:
             kind = resend(f, seglen, es, eo, c.irtt, self.wireshark, mine)
             got |= kind
@@ -310,7 +310,7 @@ cdef class Sequence:
             if syn_fin:
                 end = (end + 1) & M32
             u.frame = f.frame
-            u.seq = <uint32_t>f.seq
+            u.seq = u.first = <uint32_t>f.seq
             u.end = <uint32_t>end
             u.time = f.now
             mine.push_back(u)
@@ -334,12 +334,19 @@ cdef class Sequence:
         the receiver's duplicate ACK that asked for it, if one did and the receiver is still talking
         (loss recovery rather than a timer that fired)."""
         cdef int64_t sent
+        cdef size_t j
         if mine.size() > 0:
             sent = mine[0][0].time
             f.rto_frame = mine[0][0].frame
         else:
             sent = es.nextseqtime
             f.rto_frame = es.nextseqframe
+        # 4.4: timed from the first copy of the same data when one is still waiting
+        for j in range(mine.size() if self.wireshark >= WS_4_4 else 0):
+            if mine[0][j].first == f.seq:
+                sent = mine[0][j].time
+                f.rto_frame = mine[0][j].frame
+                break
         f.rto = (f.now - sent) / 1e9
         if (eo.dup_frame >= 0 and eo.dup_time > sent and _le(eo.dup_ack, f.seq)
                 and 0 <= f.now - eo.lastacktime < RECOVERY_WITHIN_NS):
