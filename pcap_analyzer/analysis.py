@@ -46,7 +46,7 @@ class Analysis:
         p = self.packets
         return capture_facts(self.info, frame_counts(p), self.streams,
                              p["time"].iloc[0] if len(p) else None,
-                             float(p["time_rel_s"].iloc[-1]) if len(p) else 0.0)
+                             float(p["time_rel_s"].iloc[-1]) if len(p) else 0.0, self.wireshark)
 
 
 def frame_counts(p: pd.DataFrame) -> dict:
@@ -68,8 +68,11 @@ def frame_counts(p: pd.DataFrame) -> dict:
 
 
 def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_time,
-                  duration_s: float) -> dict:
-    """The capture facts of a report from the frame counts and the streams table."""
+                  duration_s: float, wireshark: str | None = None) -> dict:
+    """The capture facts of a report from the frame counts and the streams table; *wireshark* is the
+    release whose labels the analysis follows (None: the one in force, see vocabulary.wireshark_version)."""
+    from .vocabulary import wireshark_version
+
     from .times import time_text
 
     return {
@@ -87,6 +90,7 @@ def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_
         "truncated_frames": counts["truncated_frames"],
         "malformed_frames": counts["malformed_frames"],
         "warnings": list(info.warnings),
+        "wireshark": wireshark_version(wireshark),
     }
 
 

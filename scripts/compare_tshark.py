@@ -70,7 +70,7 @@ def one(job):
         ts = tshark_fields(path, exe, cache)
     except Exception as exc:
         return path, None, f"tshark failed: {exc}"
-    c = tshark.compare(a.packets, ts, check_flags=flags, check_checksums=checksums)
+    c = tshark.compare(a.packets, ts, check_flags=flags, check_checksums=checksums, release=wireshark)
     return path, c, None
 
 
