@@ -29,7 +29,7 @@ def labels(path, version: str) -> dict[int, set[str]]:
     """The tcp.analysis labels pcapan gives each frame, following *version*'s rules."""
     wanted = set(tshark.ANALYSIS_FLAGS.values())
     p = analyze(path, wireshark=version).packets
-    return {int(f): {x for x in str(ls).split(";") if x in wanted} for f, ls in zip(p["frame"], p["labels"].fillna(""))}
+    return {int(f): {x for x in str(ls).split(";") if x in wanted} for f, ls in zip(p["frame"], p["labels"].astype("string").fillna(""))}
 
 
 def frame(path, version: str, number: int):
