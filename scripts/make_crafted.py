@@ -1670,6 +1670,24 @@ def _ws_partial_ack(rng):
     return conversation_bytes(conv)
 
 
+@case("ws_syn_after_rst.pcap",
+      "Wireshark releases differ: the server refuses a SYN with a RST twice, the client retries with "
+      "the same ISN 1 s later each time, the third SYN is accepted. 4.0: one stream, frames 3 and 5 "
+      "retransmissions, frame 6 reused ports; 4.4 and 4.6: frames 3 and 5 open streams 1 and 2 "
+      "(reused ports)")
+def _ws_syn_after_rst(rng):
+    from builder import Conversation
+
+    conv = Conversation()
+    for _ in range(2):
+        conv.c(SYN, 0, 0, after=1.0)
+        conv.s(RST | ACK, 0, 1, after=0.001)
+    conv.c(SYN, 0, 0, after=1.0)
+    conv.s(SYN | ACK, 0, 1, after=0.001)
+    conv.c(ACK, 1, 1, after=0.001)
+    return conversation_bytes(conv)
+
+
 # --------------------------------------------------------------------------
 
 def readme(title: str, intro: str, cases: list[Case]) -> str:

@@ -78,6 +78,20 @@ def test_partial_ack_is_timed(version):
     assert last["ack_rtt_s"] == pytest.approx(0.310, abs=1e-6)
 
 
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
+def test_syn_retried_after_a_rst(version):
+    path = CRAFTED / "ws_syn_after_rst.pcap"
+    p = analyze(path, wireshark=version).packets
+    streams = [int(s) for s in p["stream"]]
+    got = labels(path, version)
+    if version in NEWER:
+        assert streams == [0, 0, 1, 1, 2, 2, 2]
+        assert got[3] == got[5] == {"reused_ports"} and got[6] == set()
+    else:
+        assert streams == [0] * 7
+        assert got[3] == got[5] == {"retransmission"} and got[6] == {"reused_ports"}
+
+
 # --- the crafted captures agree with each release's tshark ---------------------------------------
 
 CASES = sorted(CRAFTED.glob("ws_*.pcap"))

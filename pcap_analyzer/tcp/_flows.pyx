@@ -46,6 +46,7 @@ cdef enum:
     HAS_BASE_1 = 2
     REQUEST_SEEN = 4
     REPLY_DUE = 8
+    RST_SEEN = 16                # a RST went either way since the stream began
     # evidence for the client, weakest to strongest
     BY_PORTS = 1
     BY_SYN_ACK = 2
@@ -202,14 +203,19 @@ cdef class Flows:
         cdef uint8_t mine = HAS_BASE_0 if s == 0 else HAS_BASE_1
         cdef uint8_t theirs = HAS_BASE_1 if s == 0 else HAS_BASE_0
         cdef uint32_t* base = &self.conv_base[2 * c]
-        if fl & (SYN | ACK) == SYN and bits[0] & mine and sq != base[s]:
+        if fl & (SYN | ACK) == SYN and bits[0] & mine and (
+                sq != base[s]
+                # 4.4: after a RST, a SYN opens a new stream even with the same ISN (a retried SYN)
+                or (self.wireshark >= WS_4_4 and bits[0] & RST_SEEN)):
             self.conv_stream[c] = self._new_stream(1)
-            bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1)
+            bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1 | RST_SEEN)
             f.labels |= L_REUSED_PORTS
         elif fl & (SYN | ACK) == (SYN | ACK) and bits[0] & mine and sq != base[s]:
             base[s] = <uint32_t>sq      # a SYN-ACK with a new ISN: the same stream, a new base
             f.labels |= L_REUSED_PORTS
         f.stream = self.conv_stream[c]
+        if fl & RST:
+            bits[0] |= RST_SEEN
         if not f.known:
             rs = sq
             ra = ak
