@@ -1688,6 +1688,24 @@ def _ws_syn_after_rst(rng):
     return conversation_bytes(conv)
 
 
+@case("ws_reopen_after_fin.pcap",
+      "Wireshark releases differ: a connection closed by the client's FIN alone, opened again 1 s "
+      "later with the same ISNs. 4.0: one stream, the SYN and SYN-ACK (frames 7, 8) retransmissions; "
+      "4.4 and 4.6: frame 7 opens stream 1 (reused ports)")
+def _ws_reopen_after_fin(rng):
+    from builder import Conversation
+
+    conv = Conversation()
+    conv.handshake(rtt=0.002)
+    conv.c(ACK, 1, 1, 100)
+    conv.s(ACK, 1, 101)
+    conv.c(FIN | ACK, 101, 1)
+    conv.c(SYN, 0, 0, after=1.0)
+    conv.s(SYN | ACK, 0, 1, after=0.001)
+    conv.c(ACK, 1, 1, after=0.001)
+    return conversation_bytes(conv)
+
+
 # --------------------------------------------------------------------------
 
 def readme(title: str, intro: str, cases: list[Case]) -> str:

@@ -92,6 +92,20 @@ def test_syn_retried_after_a_rst(version):
         assert got[3] == got[5] == {"retransmission"} and got[6] == {"reused_ports"}
 
 
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
+def test_connection_opened_again_after_a_fin(version):
+    path = CRAFTED / "ws_reopen_after_fin.pcap"
+    p = analyze(path, wireshark=version).packets
+    streams = [int(s) for s in p["stream"]]
+    got = labels(path, version)
+    if version in NEWER:
+        assert streams == [0] * 6 + [1] * 3
+        assert got[7] == {"reused_ports"} and got[8] == set()
+    else:
+        assert streams == [0] * 9
+        assert got[7] == got[8] == {"retransmission"}
+
+
 # --- the crafted captures agree with each release's tshark ---------------------------------------
 
 CASES = sorted(CRAFTED.glob("ws_*.pcap"))

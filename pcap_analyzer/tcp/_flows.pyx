@@ -46,7 +46,7 @@ cdef enum:
     HAS_BASE_1 = 2
     REQUEST_SEEN = 4
     REPLY_DUE = 8
-    RST_SEEN = 16                # a RST went either way since the stream began
+    CLOSE_SEEN = 16              # a FIN or RST went either way since the stream began
     # evidence for the client, weakest to strongest
     BY_PORTS = 1
     BY_SYN_ACK = 2
@@ -199,23 +199,24 @@ cdef class Flows:
 
     cdef void _tcp(self, Frame* f, int64_t c, int64_t s) noexcept nogil:
         cdef int64_t fl = f.flags if f.flags > 0 else 0, sq = f.seq & M32, ak = f.ack & M32, rs, ra
+        cdef bint closed
         cdef uint8_t* bits = &self.conv_bits[c]
         cdef uint8_t mine = HAS_BASE_0 if s == 0 else HAS_BASE_1
         cdef uint8_t theirs = HAS_BASE_1 if s == 0 else HAS_BASE_0
         cdef uint32_t* base = &self.conv_base[2 * c]
-        if fl & (SYN | ACK) == SYN and bits[0] & mine and (
-                sq != base[s]
-                # 4.4: after a RST, a SYN opens a new stream even with the same ISN (a retried SYN)
-                or (self.wireshark >= WS_4_4 and bits[0] & RST_SEEN)):
+        # 4.4: after a FIN or RST, a SYN or SYN-ACK opens a new stream even with the same ISN
+        # (a client retrying a refused connection, a connection opened again)
+        closed = self.wireshark >= WS_4_4 and bits[0] & CLOSE_SEEN
+        if fl & SYN and bits[0] & mine and (closed or (fl & ACK == 0 and sq != base[s])):
             self.conv_stream[c] = self._new_stream(1)
-            bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1 | RST_SEEN)
+            bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1 | CLOSE_SEEN)
             f.labels |= L_REUSED_PORTS
         elif fl & (SYN | ACK) == (SYN | ACK) and bits[0] & mine and sq != base[s]:
             base[s] = <uint32_t>sq      # a SYN-ACK with a new ISN: the same stream, a new base
             f.labels |= L_REUSED_PORTS
         f.stream = self.conv_stream[c]
-        if fl & RST:
-            bits[0] |= RST_SEEN
+        if fl & (FIN | RST):
+            bits[0] |= CLOSE_SEEN
         if not f.known:
             rs = sq
             ra = ak
