@@ -1706,6 +1706,25 @@ def _ws_reopen_after_fin(rng):
     return conversation_bytes(conv)
 
 
+@case("ws_gap_filled.pcap",
+      "Wireshark releases differ: two gaps filled (handshake RTT 10 ms). Frame 6 fills the first 1 ms "
+      "after newer data, 12 ms after the receiver's last segment: 4.0 and 4.4 out-of-order, 4.6 "
+      "retransmission. Frame 11 fills the second 15 ms after newer data, 0.1 ms after the receiver's "
+      "ACK: 4.0 and 4.4 retransmission, 4.6 out-of-order")
+def _ws_gap_filled(rng):
+    conv = _upload()
+    conv.c(ACK, 1, 1, 1000, after=0.005)                 # 4
+    conv.c(ACK, 2001, 1, 1000, after=0.001)              # 5
+    conv.c(ACK, 1001, 1, 1000, after=0.001)              # 6
+    conv.s(ACK, 1, 3001, after=0.010)                    # 7
+    conv.c(ACK, 3001, 1, 1000, after=0.001)              # 8
+    conv.c(ACK, 5001, 1, 1000, after=0.001)              # 9
+    conv.s(ACK, 1, 4001, after=0.015)                    # 10
+    conv.c(ACK, 4001, 1, 1000, after=0.0001)             # 11
+    conv.s(ACK, 1, 6001, after=0.010)                    # 12
+    return conversation_bytes(conv)
+
+
 # --------------------------------------------------------------------------
 
 def readme(title: str, intro: str, cases: list[Case]) -> str:

@@ -106,6 +106,17 @@ def test_connection_opened_again_after_a_fin(version):
         assert got[7] == got[8] == {"retransmission"}
 
 
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
+def test_gap_filled_soon_after_newer_data_or_after_the_ack(version):
+    path = CRAFTED / "ws_gap_filled.pcap"
+    got = labels(path, version)
+    if version == "4.6":
+        assert (got[6], got[11]) == ({"retransmission"}, {"out_of_order"})
+        assert frame(path, version, 6)["rto_frame"] == 5     # the oldest waiting from its seq on
+    else:
+        assert (got[6], got[11]) == ({"out_of_order"}, {"retransmission"})
+
+
 # --- the crafted captures agree with each release's tshark ---------------------------------------
 
 CASES = sorted(CRAFTED.glob("ws_*.pcap"))

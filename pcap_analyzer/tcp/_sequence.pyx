@@ -163,11 +163,13 @@ cdef inline int64_t ack_lost_segment(Frame* f, Endpoint* eo, int ws) noexcept no
     return 0
 
 
-cdef inline bint _seen_before(Frame* f, vector[Unacked]* mine) noexcept nogil:
-    """The segment starts inside one of this side's segments still waiting for an ACK."""
+cdef inline bint _seen_before(Frame* f, int64_t end, vector[Unacked]* mine, bint whole) noexcept nogil:
+    """The segment starts (*whole*: lies entirely) inside one of this side's segments still waiting
+    for an ACK."""
     cdef size_t j
     for j in range(mine.size()):
-        if _le(mine[0][j].seq, f.seq) and _lt(f.seq, mine[0][j].end):
+        if (_le(mine[0][j].seq, f.seq) and _lt(f.seq, mine[0][j].end)
+                and (not whole or _le(end, mine[0][j].end))):
             return True
     return False
 
@@ -190,11 +192,13 @@ cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo,
                  # 4.4: also any hole the duplicate ACKs' SACK blocks leave
                  or (ws >= WS_4_4 and eo.sack_blocks[0] != -1 and not _sacked(f.seq, eo.sack_blocks)))):
         return L_FAST_RETRANSMISSION | L_RETRANSMISSION
-    # 4.4: data seen before and not yet acknowledged is sent again, however soon
-    if ws >= WS_4_4 and _seen_before(f, mine):
-        return L_RETRANSMISSION
     end = (f.seq + seglen + (1 if f.flags & (SYN | FIN) else 0)) & M32
-    since = f.now - es.nextseqtime
+    # 4.4: data seen before and not yet acknowledged is sent again, however soon (4.6: only when
+    # all of it was seen)
+    if ws >= WS_4_4 and _seen_before(f, end, mine, ws >= WS_4_6):
+        return L_RETRANSMISSION
+    # 4.6 times an out-of-order segment from the receiver's last ACK, not from the newest data
+    since = f.now - (eo.lastacktime if ws >= WS_4_6 else es.nextseqtime)
     if 0 <= since < (irtt if irtt != 0 else OUT_OF_ORDER_NS) and es.nextseq != end:
         return L_OUT_OF_ORDER
     return L_RETRANSMISSION
@@ -341,9 +345,9 @@ cdef class Sequence:
         else:
             sent = es.nextseqtime
             f.rto_frame = es.nextseqframe
-        # 4.4: timed from the first copy of the same data when one is still waiting
+        # 4.4: timed from the oldest segment still waiting that does not start before this one
         for j in range(mine.size() if self.wireshark >= WS_4_4 else 0):
-            if mine[0][j].first == f.seq:
+            if _le(f.seq, mine[0][j].seq):
                 sent = mine[0][j].time
                 f.rto_frame = mine[0][j].frame
                 break
