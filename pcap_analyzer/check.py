@@ -172,7 +172,8 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
     facts = {"file": file, "overall": overall, "conversation": f"TCP stream {stream}",
              "client": c.client_text, "server": c.server_text, "chosen": how,
              "packets": int(len(p)), "duration_s": round(float(row["duration_s"]), 6),
-             "warnings": list(a.info.warnings)}
+             "warnings": list(a.info.warnings),
+             "labels": f"as Wireshark {a.wireshark} shows them"}
     summary = {"file": file, "overall": overall, "error": "", "warnings": facts["warnings"], "stream": stream,
                "client": c.client, "client_port": c.client_port, "server": c.server,
                "server_port": c.server_port, **dict(zip(RUBRIC_KEYS, rubric["verdict"])), **key}
@@ -256,7 +257,7 @@ def check_file(path, server: str | None = None, progress=None) -> tuple[CheckRes
     row, _how = pick_conversation(d.streams, server)
     packets = (stream_frames(path, "tcp", int(row["stream"]), progress) if row is not None
                else schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS))
-    a = Analysis(info=d.info, packets=packets, streams=d.streams)
+    a = Analysis(info=d.info, packets=packets, streams=d.streams, wireshark=d.facts["wireshark"])
     return check(a, server, total_packets=d.facts["packets"]), a
 
 

@@ -32,27 +32,6 @@ WARNING_OF_DAMAGE = {"damaged": "capture damaged", "corrupt_compression": "captu
                      "cut_short": "capture truncated"}
 
 
-# Where pcapan does not follow a release yet (docs/wireshark-versions.md, "Not followed yet"):
-# release, capture -> the mismatches tshark.compare finds, and on how many frames.  Exact, so
-# that a change either way shows.
-KNOWN_DIFFERENCES: dict[tuple[str, str], dict[str, int]] = {
-    # 4.4 times some resends from another waiting segment than pcapan picks
-    ("4.4", "bulk_loss.pcap"): {"rto_s": 14, "rto_frame": 14},
-    # 4.6 calls some resends out-of-order that 4.4 calls retransmissions, and one the other way
-    ("4.6", "bulk_loss.pcap"): {"rto_s": 13, "rto_frame": 13, "out_of_order (tshark only)": 6,
-                                "retransmission (pcapan only)": 6},
-    ("4.6", "crafted/tcp_analysis.pcap"): {"rto_s": 1, "rto_frame": 1, "out_of_order (pcapan only)": 1,
-                                           "retransmission (tshark only)": 1},
-}
-
-
-def assert_agrees(c: tshark.Comparison, path: Path, version: str) -> None:
-    """Agreement with the record, but for the differences known for this release and capture."""
-    known = KNOWN_DIFFERENCES.get((version, rel(path)), {})
-    found = {what: len(frames) for what, frames in c.mismatches.items()}
-    assert found == known, f"{rel(path)} against tshark {version}: {c.describe()} (known: {known})"
-
-
 def every_capture() -> list[Path]:
     """Every capture the recorder records: recorded, crafted and broken."""
     return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_EXTS))
@@ -167,7 +146,7 @@ def test_agrees_with_tshark_frame_by_frame(path, version):
                                    "udp frame missed") or not set(frames) <= bad}
         assert not unexplained, f"{rel(path)}: {c.describe()} (malformed frames: {sorted(bad)})"
     else:
-        assert_agrees(c, path, version)
+        assert c.ok, f"{rel(path)} against tshark {version}: {c.describe()}"
         assert c.tcp_frames or c.udp_frames or path.name == "unknown_linktype.pcap"
     # A capture damaged part-way is read up to the damage, with a warning,
     # exactly when tshark says it is damaged.
@@ -259,14 +238,9 @@ def test_agrees_with_tshark_read_seven_frames_at_a_time(path, monkeypatch):
     r = record_of(path)
     a = analyze(path)
     c = tshark.compare(a.packets, r.fields, check_flags=True, check_checksums=True, release=DEFAULT_WIRESHARK)
-    assert_agrees(c, path, DEFAULT_WIRESHARK)
+    assert c.ok, f"{rel(path)}: {c.describe()}"
     d = digest(path, events=True)
     shown = dict(zip(d.notable["label"], d.notable["count"]))
-    labelled = a.packets["labels"].astype("string").fillna("").str.split(";")
     for flag, label in tshark.ANALYSIS_FLAGS.items():
-        # where pcapan does not follow this release yet, the counts of the whole-file analysis
-        # (itself held to the record above)
-        want = (int(labelled.map(lambda ls, x=label: x in ls).sum())
-                if (DEFAULT_WIRESHARK, rel(path)) in KNOWN_DIFFERENCES else int((r.fields[flag] != "").sum()))
-        assert shown.get(label, 0) == want, (rel(path), label)
+        assert shown.get(label, 0) == int((r.fields[flag] != "").sum()), (rel(path), label)
     assert len(d.streams) == len(a.streams)
