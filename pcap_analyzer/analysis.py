@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .capture.info import CaptureInfo, linktype_name
 from .pipeline import Background, Progress, Run
+from .vocabulary import DEFAULT_WIRESHARK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +31,8 @@ class Analysis:
     info: CaptureInfo
     packets: pd.DataFrame
     streams: pd.DataFrame
+    # the Wireshark release whose rules the labels follow (vocabulary.WIRESHARK_VERSIONS)
+    wireshark: str = DEFAULT_WIRESHARK
 
     @property
     def events(self) -> pd.DataFrame:
@@ -43,7 +46,7 @@ class Analysis:
         p = self.packets
         return capture_facts(self.info, frame_counts(p), self.streams,
                              p["time"].iloc[0] if len(p) else None,
-                             float(p["time_rel_s"].iloc[-1]) if len(p) else 0.0)
+                             float(p["time_rel_s"].iloc[-1]) if len(p) else 0.0, self.wireshark)
 
 
 def frame_counts(p: pd.DataFrame) -> dict:
@@ -65,8 +68,11 @@ def frame_counts(p: pd.DataFrame) -> dict:
 
 
 def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_time,
-                  duration_s: float) -> dict:
-    """The capture facts of a report from the frame counts and the streams table."""
+                  duration_s: float, wireshark: str | None = None) -> dict:
+    """The capture facts of a report from the frame counts and the streams table; *wireshark* is the
+    release whose labels the analysis follows (None: the one in force, see vocabulary.wireshark_version)."""
+    from .vocabulary import wireshark_version
+
     from .times import time_text
 
     return {
@@ -84,10 +90,12 @@ def capture_facts(info: CaptureInfo, counts: dict, streams: pd.DataFrame, first_
         "truncated_frames": counts["truncated_frames"],
         "malformed_frames": counts["malformed_frames"],
         "warnings": list(info.warnings),
+        "wireshark": wireshark_version(wireshark),
     }
 
 
-def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None = None) -> Analysis:
+def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None = None,
+            wireshark: str | None = None) -> Analysis:
     """Read and analyse the capture at *path* (``-``: standard input), in one read.
 
     *progress*, if given, is called with a :class:`.pipeline.Progress` as
@@ -95,9 +103,15 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
     bar on long runs; ``str()`` of it is a short description).  Raises
     :class:`pcap_analyzer.CaptureError` when the file is not a capture;
     damage inside a capture becomes warnings and labels instead.
+
+    *wireshark* ("4.6", "4.4" or "4.0") is the Wireshark release whose
+    rules the labels follow where releases differ; by default the
+    ``PCAPAN_WIRESHARK`` environment variable's, else 4.6.  Any other
+    value raises :class:`pcap_analyzer.vocabulary.UnknownWireshark` (a
+    ``ValueError``) naming the known ones.
     """
     step = progress or (lambda state: None)
-    run = Run(path)
+    run = Run(path, wireshark=wireshark)
     if progress is not None:
         run.count()         # the total the display shows (cheap: only a mapped file's are counted)
     step(run.progress("reading frames"))
@@ -112,14 +126,14 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
     packets = tables.packets_table(c, ending, run.info, run.first_ts)
     packets["explain"] = explain.explain(packets)
     return Analysis(info=run.info, packets=schema.conform(packets, schema.PACKET_COLUMNS),
-                    streams=tables.streams_table(run, ending))
+                    streams=tables.streams_table(run, ending), wireshark=run.wireshark)
 
 
 def stream_frames(path: str | os.PathLike, proto: str, stream,
-                  progress: Callable[[Progress], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[Progress], None] | None = None, wireshark: str | None = None) -> pd.DataFrame:
     """Every frame of one stream (or of a list of streams) of the capture at *path*, as :func:`analyze`'s
     packets table has them (``explain`` included), read with only those streams' frames kept; *progress*
-    as for :func:`analyze`."""
+    and *wireshark* as for :func:`analyze`."""
     import numpy as np
 
     from . import explain, schema, tables
@@ -130,7 +144,7 @@ def stream_frames(path: str | os.PathLike, proto: str, stream,
     one = isinstance(stream, (int, np.integer))
     wanted = np.array([stream] if one else sorted(stream), dtype=np.int64)
     # one stream is analysed alone (past the numbering of every stream); several with all the others
-    run = Run(path, only=(1 if proto == "tcp" else 2, int(stream)) if one else None)
+    run = Run(path, only=(1 if proto == "tcp" else 2, int(stream)) if one else None, wireshark=wireshark)
     step = progress or (lambda state: None)
     what = f"reading {proto.upper()} stream {stream}" if one else f"reading {len(wanted)} {proto.upper()} streams"
     if progress is not None:

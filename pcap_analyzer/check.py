@@ -159,7 +159,7 @@ def check(a: Analysis, server: str | None = None, total_packets: int | None = No
              "rubric": f"{rubric.title} ({rubric.source})",
              "conversation": f"TCP stream {stream}", "client": c.client_text, "server": c.server_text,
              "chosen": how, "packets": int(len(p)), "duration_s": round(float(row["duration_s"]), 6),
-             "warnings": warnings}
+             "warnings": warnings, "labels": f"as Wireshark {a.wireshark} shows them"}
     summary = {"file": file, "overall": overall, "score": facts["score"], "error": "", "warnings": warnings,
                "stream": stream, "client": c.client, "client_port": c.client_port, "server": c.server,
                "server_port": c.server_port, **verdicts, **key}
@@ -245,7 +245,7 @@ def check_file(path, server: str | None = None, progress=None,
     row, _how = pick_conversation(d.streams, server)
     packets = (stream_frames(path, "tcp", int(row["stream"]), progress) if row is not None
                else schema.conform(pd.DataFrame(), schema.PACKET_COLUMNS))
-    a = Analysis(info=d.info, packets=packets, streams=d.streams)
+    a = Analysis(info=d.info, packets=packets, streams=d.streams, wireshark=d.facts["wireshark"])
     return check(a, server, total_packets=d.facts["packets"], rubric=rubric), a
 
 

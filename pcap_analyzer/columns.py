@@ -17,6 +17,8 @@ FRAME: tuple[str, ...] = (
     "proto", "ip_version", "src", "dst", "sport", "dport",
     "tcp_flags", "seq", "ack", "window", "payload_len", "tcp_hdr_len", "mss", "wscale", "sack_perm", "sack_bytes",
     "ip_checksum", "l4_checksum", "fragment", "truncated", "malformed",
+    # the SACK blocks (at most four), each its left edge << 32 | its right edge (as 64 bits)
+    "sack_block_1", "sack_block_2", "sack_block_3", "sack_block_4",
     # a second flow the frame is filed under (the packet an ICMP error quotes, a
     # tunnel's outer UDP): 0 none, 1 tcp, 2 udp, then its four-tuple
     "other_kind", "other_src", "other_sport", "other_dst", "other_dport",

@@ -199,7 +199,7 @@ def _reused_ports(out, f, rows):
                 " (relative 0) from port ", f.text("sport", sub))
     for sub, who, peer in f.sides(rows[answer]):
         out.add(sub, f"{who} accepts a new connection on ports used before: SYN-ACK with its new ISN ",
-                f.text("seq", sub), f", ack relative ", f.text("rel_ack", sub), f" (the {peer}'s new ISN + 1)")
+                f.text("seq", sub), ", ack relative ", f.text("rel_ack", sub), f" (the {peer}'s new ISN + 1)")
 
 
 # Why a segment was sent again, in the order they are decided (resend_cause() gives the names).

@@ -96,17 +96,23 @@ class Run:
     """One read of a capture through the stages; raises :class:`.capture.info.CaptureError` when the
     file is not a capture.  *in_flight* False leaves bytes in flight out (a report never reads it,
     and it costs a look at every unacknowledged segment); *only* (kind 1 TCP or 2 UDP, stream)
-    analyses that stream alone past the numbering of every stream."""
+    analyses that stream alone past the numbering of every stream; *wireshark* is the release whose
+    rules the labels follow (:func:`.vocabulary.wireshark_version`)."""
 
-    def __init__(self, path: str | os.PathLike, in_flight: bool = True, only: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, in_flight: bool = True, only: tuple[int, int] | None = None,
+                 wireshark: str | None = None) -> None:
         from .ports import service_name
+        from .vocabulary import wireshark_code, wireshark_version
+
+        # the Wireshark release whose rules the labels follow (None: PCAPAN_WIRESHARK, else the default)
+        self.wireshark = wireshark_version(wireshark)
 
         _analysis.use_service_names(service_name)
         _keep_freed_memory()
         self.reader = Reader(path)
         self.info = self.reader.info
         self.decoder = _decode.Decoder()
-        self.analyser = _analysis.Analyser(in_flight, only)
+        self.analyser = _analysis.Analyser(in_flight, only, wireshark_code(self.wireshark))
         self.first_ts: int | None = None
         self.last_ts: int | None = None
         self._total: list = []          # the frame count, once counted

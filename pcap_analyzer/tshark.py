@@ -6,9 +6,10 @@ its checksum verdicts can be compared too; the fields asked for are the ones
 pcapan promises to match.
 
 tshark's per-frame fields for the sample captures are recorded once
-(``tests/oracle/tshark-4.0/``) and read back with :func:`load_record`, so
-the comparison runs without tshark and stays pinned to the tshark release
-whose rules pcapan follows; :func:`fields` asks the installed tshark.
+once per Wireshark release pcapan follows (``tests/oracle/tshark-4.0/``,
+``tshark-4.4/``, ``tshark-4.6/``) and read back with :func:`load_record`, so
+each release's rules are checked without tshark; :func:`fields` asks an
+installed tshark, and :func:`find` finds one of a given release.
 """
 from __future__ import annotations
 
@@ -103,6 +104,31 @@ def _stderr(text: str) -> str:
     return "\n".join(ln for ln in lines if ln and not _ROOT_NOTICE.match(ln))
 
 
+# Where a tshark of each release may be found besides PATH: an environment
+# variable naming one or more binaries (separated by ":"), then the folders
+# private builds are unpacked into.
+TSHARK_ENV = "PCAPAN_TSHARK"
+TSHARK_PLACES = ("tshark", "/usr/bin/tshark", "/opt/tshark-{v}/tshark", "/opt/wireshark-{v}/bin/tshark")
+
+
+def find(version: str, environ: dict | None = None) -> str | None:
+    """A tshark binary of Wireshark release *version* ("4.4"), checked with ``--version``; None if none."""
+    import os
+
+    env = (environ if environ is not None else os.environ).get(TSHARK_ENV, "")
+    candidates = [c for c in env.split(os.pathsep) if c] + [p.format(v=version) for p in TSHARK_PLACES]
+    for c in dict.fromkeys(candidates):
+        if shutil.which(c) is None:
+            continue
+        try:
+            major, minor, _ = tshark_version(c)
+        except TsharkError:
+            continue
+        if f"{major}.{minor}" == version:
+            return c
+    return None
+
+
 def damage(stderr: str) -> str | None:
     """The kind of damage tshark reported on stderr (a key of DAMAGE), or None."""
     for kind, words in DAMAGE.items():
@@ -135,6 +161,12 @@ def parse_version(line: str) -> tuple[int, int, int]:
 def tshark_version(path: str = "tshark") -> tuple[int, int, int]:
     """(major, minor, patch) of the tshark at *path* (a name on PATH or a file)."""
     return parse_version(version_line(path))
+
+
+def release(path: str = "tshark") -> str:
+    """"MAJOR.MINOR" of the tshark at *path*, e.g. "4.4"."""
+    major, minor, _ = tshark_version(path)
+    return f"{major}.{minor}"
 
 
 def command(capture: str | Path, names, tshark: str = "tshark") -> list[str]:
@@ -341,12 +373,16 @@ def _differ(theirs: pd.Series, ours: pd.Series, where: pd.Series, tol: float) ->
 
 
 def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False,
-            check_checksums: bool = False) -> Comparison:
+            check_checksums: bool = False, release: str = "4.0") -> Comparison:
     """Compare pcapan's packet table with tshark's fields, frame by frame.
 
     *ts* is :func:`fields`' table or a :class:`Record`'s; fields it lacks
-    (a narrower run) are not compared.
+    (a narrower run) are not compared.  *release* is the Wireshark release
+    that printed them ("4.0", "4.4", "4.6"): 4.0 calls a checksum left to
+    the network card bad, 4.4 and later call it good ("partial"), and pcapan's
+    ``offloaded`` is held to each.
     """
+    offload_shown_good = release != "4.0"
     c = Comparison(frames=len(ts))
     t = pd.DataFrame({
         "frame": _num(ts["frame.number"]),
@@ -403,7 +439,8 @@ def compare(packets: pd.DataFrame, ts: pd.DataFrame, check_flags: bool = False,
             if proto is not None:
                 verified &= (m["proto"] == proto).fillna(False)
             c.checksum_frames += int(verified.sum())
-            agree = (status == "1") == (ours_v == "good")
+            good = ours_v.isin(["good", "offloaded"]) if offload_shown_good else ours_v == "good"
+            agree = (status == "1") == good
             c.add(what, m.loc[verified & ~agree.fillna(False), "frame"])
     if check_flags:
         # Numbers that come with the flags: times within 1 us, frames exactly.

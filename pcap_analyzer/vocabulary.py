@@ -228,10 +228,51 @@ COPY_MIN_SHARED = 8
 COPY_TIME_TOLERANCE_S = 2e-6
 # ... for this share of the segments they share.
 COPY_MIN_ALIGNED = 0.9
+# --- which Wireshark's rules the labels follow -------------------------------------
+
+# Wireshark changed some of its TCP analysis between releases; pcapan follows
+# the release asked for (analyze(wireshark=...), --wireshark, the environment
+# variable below), the current stable one by default.  docs/wireshark-versions.md
+# lists every rule that differs.
+WIRESHARK_VERSIONS: tuple[str, ...] = ("4.0", "4.4", "4.6")
+DEFAULT_WIRESHARK = "4.6"
+WIRESHARK_ENV = "PCAPAN_WIRESHARK"
+# The compiled stages know a release as MAJOR * 100 + MINOR.
+WS_4_0 = 400
+WS_4_4 = 404
+WS_4_6 = 406
+
+
+class UnknownWireshark(ValueError):
+    """A Wireshark release pcapan has no rules for."""
+
+
+def wireshark_version(value: str | None = None, environ: dict | None = None) -> str:
+    """The Wireshark release whose rules apply: *value*, else the environment's, else the default.
+
+    Raises :class:`UnknownWireshark` naming the known releases for any other.
+    """
+    if value is None:
+        import os
+
+        value = (environ if environ is not None else os.environ).get(WIRESHARK_ENV) or DEFAULT_WIRESHARK
+    text = str(value).strip()
+    if text not in WIRESHARK_VERSIONS:
+        raise UnknownWireshark(f"unknown Wireshark version {text!r}: pcapan knows "
+                               f"{', '.join(WIRESHARK_VERSIONS)} (default {DEFAULT_WIRESHARK})")
+    return text
+
+
+def wireshark_code(version: str) -> int:
+    """MAJOR * 100 + MINOR, as the compiled stages compare releases."""
+    major, minor = version.split(".")
+    return int(major) * 100 + int(minor)
+
 
 # Integer constants the compiled stages are built with (see setup.py).
 COMPILED_CONSTANTS = (
     "SEQUENCE_LABELS", "FAST_RETRANSMISSION_NS", "OUT_OF_ORDER_NS", "MAX_UNACKED_SEGMENTS",
     "RECOVERY_WITHIN_NS", "MAX_RECORD_BYTES", "MAX_BLOCK_BYTES", "MAX_PENDING_DATAGRAMS", "MAX_LINK_TAGS",
     "MAX_TUNNEL_DEPTH", "MAX_EXTENSION_HEADERS", "SYSTEM_PORTS",
+    "WS_4_0", "WS_4_4", "WS_4_6",
 )

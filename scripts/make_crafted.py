@@ -37,6 +37,7 @@ from typing import Callable, Iterable
 import dpkt
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))      # tests/builder.py writes conversations segment by segment
 DEFAULT_OUT = ROOT / "sample_captures" / "crafted"
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -1749,6 +1750,147 @@ def _gzip_truncated(rng):
 def _pcapng_bad_interface(rng):
     blocks = [ng_epb(usec(ts), f, 9999 if i == 4 else 0) for i, (ts, f) in enumerate(short_conv(rng))]
     return ng_shb() + ng_idb(LT_ETHERNET) + b"".join(blocks)
+
+
+# --- where Wireshark releases label the same frames differently (docs/wireshark-versions.md) ------
+
+def conversation_bytes(conv) -> bytes:
+    """A tests/builder.py Conversation as the bytes of a pcap file (microseconds)."""
+    buf = io.BytesIO()
+    w = dpkt.pcap.Writer(buf)
+    for ts, frame in conv.frames:
+        w.writepkt(frame, ts=ts)
+    return buf.getvalue()
+
+
+def sack_option(conv, *blocks: tuple[int, int]) -> bytes:
+    """Two NOPs and a SACK option whose blocks are given in the client's relative numbers."""
+    edges = b"".join(struct.pack("!II", (conv.client_isn + a) & 0xFFFFFFFF, (conv.client_isn + b) & 0xFFFFFFFF)
+                     for a, b in blocks)
+    return b"\x01\x01\x05" + bytes([2 + len(edges)]) + edges
+
+
+def _upload():
+    """A client that has just opened a connection (handshake RTT 10 ms), to send data."""
+    from builder import Conversation
+
+    conv = Conversation()
+    conv.handshake(rtt=0.010)
+    return conv
+
+
+@case("ws_dup_ack_sack.pcap",
+      "Wireshark releases differ: the receiver repeats its ACK with a SACK block and a new window. "
+      "4.0: window update (frame 7); 4.4 and 4.6: duplicate ACK #1 of frame 5")
+def _ws_dup_ack_sack(rng):
+    conv = _upload()
+    conv.c(ACK, 1, 1, 1000)                               # 4
+    conv.s(ACK, 1, 1001, win=64240)                      # 5
+    conv.c(ACK, 2001, 1, 1000, after=0.001)              # 6: 1001-2000 not captured
+    conv.s(ACK, 1, 1001, win=63000, options=sack_option(conv, (2001, 3001)))   # 7
+    return conversation_bytes(conv)
+
+
+@case("ws_fast_retransmission_sack.pcap",
+      "Wireshark releases differ: two duplicate ACKs with SACK blocks, then the sender resends the "
+      "second hole (not the ACKed edge) 2 ms later. 4.0: retransmission (frame 13); 4.4 and 4.6: fast "
+      "retransmission")
+def _ws_fast_retransmission_sack(rng):
+    conv = _upload()
+    conv.c(ACK, 1, 1, 1000)                               # 4
+    conv.c(ACK, 1001, 1, 1000, after=0.0001)             # 5 (lost on the way)
+    conv.c(ACK, 2001, 1, 1000, after=0.0001)             # 6
+    conv.c(ACK, 3001, 1, 1000, after=0.0001)             # 7 (lost on the way)
+    conv.c(ACK, 4001, 1, 1000, after=0.0001)             # 8
+    conv.s(ACK, 1, 1001, after=0.010)                    # 9
+    conv.s(ACK, 1, 1001, after=0.0001, options=sack_option(conv, (2001, 3001)))               # 10
+    conv.s(ACK, 1, 1001, after=0.0001, options=sack_option(conv, (4001, 5001), (2001, 3001)))  # 11
+    conv.c(ACK, 1001, 1, 1000, after=0.001)              # 12: fast retransmission in every release
+    conv.c(ACK, 3001, 1, 1000, after=0.001)              # 13: the second hole
+    return conversation_bytes(conv)
+
+
+@case("ws_resend_soon.pcap",
+      "Wireshark releases differ: a segment sent again 1 ms after newer data, before any ACK of it "
+      "(handshake RTT 10 ms). 4.0: out-of-order (frame 6); 4.4 and 4.6: retransmission")
+def _ws_resend_soon(rng):
+    conv = _upload()
+    conv.c(ACK, 1, 1, 1000)                               # 4
+    conv.c(ACK, 1001, 1, 1000, after=0.0005)             # 5
+    conv.c(ACK, 1, 1, 1000, after=0.001)                 # 6: the first segment again
+    conv.s(ACK, 1, 2001, after=0.010)                    # 7
+    return conversation_bytes(conv)
+
+
+@case("ws_partial_ack.pcap",
+      "Wireshark releases differ: a 3000-byte segment acknowledged in two halves, then one of 1000 "
+      "bytes sent twice (frame 8, 300 ms later) and acknowledged. 4.0: no RTT on the partial ACK "
+      "(frame 5); 4.4 and 4.6: frame 5 acks frame 4 after 10 ms. Every release times frame 9 from "
+      "the first copy, frame 7")
+def _ws_partial_ack(rng):
+    conv = _upload()
+    conv.c(ACK, 1, 1, 3000)                               # 4
+    conv.s(ACK, 1, 1501, after=0.010)                    # 5: half of it
+    conv.s(ACK, 1, 3001, after=0.001)                    # 6: the rest
+    conv.c(ACK, 3001, 1, 1000, after=0.001)              # 7
+    conv.c(ACK, 3001, 1, 1000, after=0.300)              # 8: sent again after a timeout
+    conv.s(ACK, 1, 4001, after=0.010)                    # 9
+    return conversation_bytes(conv)
+
+
+@case("ws_syn_after_rst.pcap",
+      "Wireshark releases differ: the server refuses a SYN with a RST twice, the client retries with "
+      "the same ISN 1 s later each time, the third SYN is accepted. 4.0: one stream, frames 3 and 5 "
+      "retransmissions, frame 6 reused ports; 4.4 and 4.6: frames 3 and 5 open streams 1 and 2 "
+      "(reused ports)")
+def _ws_syn_after_rst(rng):
+    from builder import Conversation
+
+    conv = Conversation()
+    for _ in range(2):
+        conv.c(SYN, 0, 0, after=1.0)
+        conv.s(RST | ACK, 0, 1, after=0.001)
+    conv.c(SYN, 0, 0, after=1.0)
+    conv.s(SYN | ACK, 0, 1, after=0.001)
+    conv.c(ACK, 1, 1, after=0.001)
+    return conversation_bytes(conv)
+
+
+@case("ws_reopen_after_fin.pcap",
+      "Wireshark releases differ: a connection closed by the client's FIN alone, opened again 1 s "
+      "later with the same ISNs. 4.0: one stream, the SYN and SYN-ACK (frames 7, 8) retransmissions; "
+      "4.4 and 4.6: frame 7 opens stream 1 (reused ports)")
+def _ws_reopen_after_fin(rng):
+    from builder import Conversation
+
+    conv = Conversation()
+    conv.handshake(rtt=0.002)
+    conv.c(ACK, 1, 1, 100)
+    conv.s(ACK, 1, 101)
+    conv.c(FIN | ACK, 101, 1)
+    conv.c(SYN, 0, 0, after=1.0)
+    conv.s(SYN | ACK, 0, 1, after=0.001)
+    conv.c(ACK, 1, 1, after=0.001)
+    return conversation_bytes(conv)
+
+
+@case("ws_gap_filled.pcap",
+      "Wireshark releases differ: two gaps filled (handshake RTT 10 ms). Frame 6 fills the first 1 ms "
+      "after newer data, 12 ms after the receiver's last segment: 4.0 and 4.4 out-of-order, 4.6 "
+      "retransmission. Frame 11 fills the second 15 ms after newer data, 0.1 ms after the receiver's "
+      "ACK: 4.0 and 4.4 retransmission, 4.6 out-of-order")
+def _ws_gap_filled(rng):
+    conv = _upload()
+    conv.c(ACK, 1, 1, 1000, after=0.005)                 # 4
+    conv.c(ACK, 2001, 1, 1000, after=0.001)              # 5
+    conv.c(ACK, 1001, 1, 1000, after=0.001)              # 6
+    conv.s(ACK, 1, 3001, after=0.010)                    # 7
+    conv.c(ACK, 3001, 1, 1000, after=0.001)              # 8
+    conv.c(ACK, 5001, 1, 1000, after=0.001)              # 9
+    conv.s(ACK, 1, 4001, after=0.015)                    # 10
+    conv.c(ACK, 4001, 1, 1000, after=0.0001)             # 11
+    conv.s(ACK, 1, 6001, after=0.010)                    # 12
+    return conversation_bytes(conv)
 
 
 # --------------------------------------------------------------------------

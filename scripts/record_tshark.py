@@ -8,8 +8,8 @@ capture under sample_captures/ (``.pcap``, ``.pcapng``, ``.gz``, broken ones
 included) with checksum validation on, asking for the fields pcapan promises
 to match (``pcap_analyzer.tshark.RECORD_FIELDS``), and writes one record per
 capture into tests/oracle/tshark-MAJOR.MINOR/ (``crafted/x.pcap`` becomes
-``crafted__x.pcap.tsv``).  The tests read tests/oracle/tshark-4.0/: records
-made with another release land in their own folder and are not used.
+``crafted__x.pcap.tsv``).  The tests read the folder of every release pcapan
+follows (4.0, 4.4, 4.6), each compared with pcapan following that release.
 
 With CAPTURE arguments only those are recorded; without, records whose
 capture is gone are removed too.  See tests/oracle/README.md.
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pcap_analyzer import tshark  # noqa: E402
+from pcap_analyzer.vocabulary import WIRESHARK_VERSIONS  # noqa: E402
 
 CAPTURE_EXTS = (".pcap", ".pcapng", ".gz")
 
@@ -52,7 +53,8 @@ def record_one(capture: Path, samples: Path, out: Path, version: str, exe: str) 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("captures", nargs="*", type=Path, help="only these captures (under --samples)")
-    ap.add_argument("--tshark", default="tshark", help="tshark to run (default: the one on PATH)")
+    ap.add_argument("--tshark", default="tshark",
+                    help="tshark to run (default: the one on PATH), e.g. /opt/tshark-4.4/tshark")
     ap.add_argument("--samples", type=Path, default=ROOT / "sample_captures")
     ap.add_argument("--out", type=Path, help="default: tests/oracle/tshark-MAJOR.MINOR")
     ns = ap.parse_args()
@@ -61,8 +63,9 @@ def main() -> int:
     major, minor, _patch = tshark.parse_version(version)
     out = ns.out or ROOT / "tests" / "oracle" / f"tshark-{major}.{minor}"
     samples = ns.samples.resolve()
-    if (major, minor) != (4, 0):
-        print(f"note: {version}; the tests read the 4.0 records, these go to {out}", file=sys.stderr)
+    if f"{major}.{minor}" not in WIRESHARK_VERSIONS:
+        print(f"note: {version}; pcapan follows {', '.join(WIRESHARK_VERSIONS)} only, so the tests do not "
+              f"read {out}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
 
     todo = [p.resolve() for p in ns.captures] if ns.captures else captures(samples)

@@ -1,7 +1,6 @@
 """Shared fixtures: where the sample captures are, and tshark."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

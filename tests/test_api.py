@@ -1,10 +1,9 @@
 """The Python API: analyze() and the documented tables."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from builder import ACK, PSH, SYN, Conversation
+from builder import ACK, PSH, Conversation
 from conftest import ROOT
 from pcap_analyzer import Analysis, CaptureError, analyze, schema
 from pcap_analyzer.vocabulary import MEANINGS

@@ -75,7 +75,9 @@ def test_offloaded_checksums_are_explained_not_blamed():
     assert "offload" not in s[4]   # the server's checksums are right
 
 
-def test_analysis_labels_in_words():
+def test_analysis_labels_in_words(monkeypatch):
+    # frame 6 as Wireshark 4.0 and 4.4 label it: out of order (4.6: a retransmission)
+    monkeypatch.setenv("PCAPAN_WIRESHARK", "4.0")
     s = sentences("crafted/tcp_analysis.pcap")
     assert s[5] == "Previous segment not captured: the client's data jumps ahead to relative seq 201, leaving a gap"
     assert s[6] == "Out of order: relative seq 101 arrives after later data (reordered on the way)"

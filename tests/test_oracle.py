@@ -1,12 +1,14 @@
-"""Frame-by-frame agreement with tshark 4.0, recorded once per sample capture.
+"""Frame-by-frame agreement with tshark 4.0, 4.4 and 4.6, recorded once per sample capture.
 
-tests/oracle/tshark-4.0/ holds what tshark 4.0 printed for every capture
-under sample_captures/ (broken ones included): streams, relative sequence
-and acknowledgement numbers, lengths, windows, every tcp.analysis flag and
-the numbers that come with them, and checksum verdicts (checksum validation
-on; its "bad" equals our bad or offloaded).  The comparison runs without
-tshark.  With tshark 4.0 installed, the records themselves are checked
-against it; other releases follow other rules and are not compared.
+tests/oracle/tshark-RELEASE/ holds what that tshark printed for every
+capture under sample_captures/ (broken ones included): streams, relative
+sequence and acknowledgement numbers, lengths, windows, every tcp.analysis
+flag and the numbers that come with them, and checksum verdicts (checksum
+validation on; 4.0's "bad" equals our bad or offloaded, 4.4's "good" our
+good or offloaded).  pcapan, told to follow each release's rules, is
+compared with that release's records without tshark.  Each record is
+checked against a tshark of its release wherever one is found
+(``tshark.find``); the others are skipped with the reason.
 
 On failure the message lists, per field and per flag, how many frames
 differ and the first of them.
@@ -19,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPTURE_EXTS, ROOT, SAMPLES, needs_tshark
+from conftest import CAPTURE_EXTS, ROOT, SAMPLES
 from pcap_analyzer import CaptureError, analyze, tshark
+from pcap_analyzer.vocabulary import DEFAULT_WIRESHARK, WIRESHARK_VERSIONS
 
-ORACLE = ROOT / "tests" / "oracle" / "tshark-4.0"
-PINNED = (4, 0)
+ORACLES = ROOT / "tests" / "oracle"
 RERECORD = "re-record with python scripts/record_tshark.py"
 # The damage a pcapan warning names, for each kind tshark reports on stderr.
 WARNING_OF_DAMAGE = {"damaged": "capture damaged", "corrupt_compression": "capture damaged",
@@ -46,9 +48,13 @@ def is_broken(path: Path) -> bool:
     return rel(path).startswith("broken/")
 
 
+def oracle(version: str) -> Path:
+    return ORACLES / f"tshark-{version}"
+
+
 @functools.lru_cache(maxsize=None)
-def _load(path: Path) -> tshark.Record | None:
-    where = ORACLE / tshark.record_name(rel(path))
+def _load(path: Path, version: str) -> tshark.Record | None:
+    where = oracle(version) / tshark.record_name(rel(path))
     return tshark.load_record(where) if where.is_file() else None
 
 
@@ -57,11 +63,11 @@ def _digest(path: Path) -> tuple[str, int]:
     return tshark.sha256(path), path.stat().st_size
 
 
-def record_of(path: Path) -> tshark.Record:
-    """The capture's record, failing unless it was made from these very bytes."""
-    r = _load(path)
+def record_of(path: Path, version: str = DEFAULT_WIRESHARK) -> tshark.Record:
+    """The capture's record by tshark *version*, failing unless it was made from these very bytes."""
+    r = _load(path, version)
     if r is None:
-        pytest.fail(f"no tshark record of {rel(path)} in {ORACLE.relative_to(ROOT)}: {RERECORD}")
+        pytest.fail(f"no tshark record of {rel(path)} in {oracle(version).relative_to(ROOT)}: {RERECORD}")
     digest, size = _digest(path)
     if (r.sha256, r.size) != (digest, size):
         pytest.fail(f"{rel(path)} changed since tshark's record of it (sha256 {digest[:12]}..., "
@@ -70,20 +76,22 @@ def record_of(path: Path) -> tshark.Record:
 
 
 @functools.lru_cache(maxsize=None)
-def _analysis(path: Path):
+def _analysis(path: Path, version: str):
     try:
-        return analyze(path), None
+        return analyze(path, wireshark=version), None
     except CaptureError as exc:
         return None, exc
 
 
 # --- (a) the records are complete and current -------------------------------------------------
 
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
 @pytest.mark.parametrize("path", CAPTURES, ids=rel)
-def test_record_is_current(path):
-    r = record_of(path)
+def test_record_is_current(path, version):
+    r = record_of(path, version)
     assert r.capture == rel(path), f"{r.path.name} records {r.capture}: {RERECORD}"
-    assert r.version_tuple[:2] == PINNED, f"{r.path.name} was made by {r.version}, not tshark 4.0"
+    made = ".".join(map(str, r.version_tuple[:2]))
+    assert made == version, f"{r.path.name} was made by {r.version}, not tshark {version}"
     missing = [n for n in tshark.RECORD_FIELDS if n not in r.names]
     assert not missing, f"{r.path.name} lacks {missing}: {RERECORD}"
     if r.exit_status != 0:
@@ -97,18 +105,20 @@ def test_records_hold_every_compared_field_once():
     assert set(names) == set(tshark.BASE_FIELDS) | set(tshark.EXTRA_FIELDS) | set(tshark.ANALYSIS_FLAGS)
 
 
-def test_no_record_without_its_capture():
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
+def test_no_record_without_its_capture(version):
     wanted = {tshark.record_name(rel(p)) for p in CAPTURES}
-    stale = sorted(p.name for p in ORACLE.glob("*" + tshark.RECORD_SUFFIX) if p.name not in wanted)
+    stale = sorted(p.name for p in oracle(version).glob("*" + tshark.RECORD_SUFFIX) if p.name not in wanted)
     assert not stale, f"records of captures that are gone: {stale}: {RERECORD}"
 
 
 # --- (b) pcapan agrees with the records ----------------------------------------------------
 
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
 @pytest.mark.parametrize("path", CAPTURES, ids=rel)
-def test_agrees_with_tshark_frame_by_frame(path):
-    r = record_of(path)
-    a, refused = _analysis(path)
+def test_agrees_with_tshark_frame_by_frame(path, version):
+    r = record_of(path, version)
+    a, refused = _analysis(path, version)
     if refused is not None:
         assert is_broken(path), f"pcapan refuses a good sample: {refused}"
         # What pcapan refuses outright, tshark must not have read frames from
@@ -125,7 +135,7 @@ def test_agrees_with_tshark_frame_by_frame(path):
         stop = len(r.fields) + 1
         assert any(re.search(rf"\bframe {stop}\b", w) for w in a.info.warnings), (rel(path), stop, a.info.warnings)
         packets = packets.iloc[:len(r.fields)]
-    c = tshark.compare(packets, r.fields, check_flags=True, check_checksums=True)
+    c = tshark.compare(packets, r.fields, check_flags=True, check_checksums=True, release=version)
     if is_broken(path):
         # A header that makes no sense is a labelled row (test_robustness);
         # past it tshark's numbers are wherever its dissector stopped, so on
@@ -136,7 +146,7 @@ def test_agrees_with_tshark_frame_by_frame(path):
                                    "udp frame missed") or not set(frames) <= bad}
         assert not unexplained, f"{rel(path)}: {c.describe()} (malformed frames: {sorted(bad)})"
     else:
-        assert c.ok, f"{rel(path)}: {c.describe()}"
+        assert c.ok, f"{rel(path)} against tshark {version}: {c.describe()}"
         assert c.tcp_frames or c.udp_frames or path.name == "unknown_linktype.pcap"
     # A capture damaged part-way is read up to the damage, with a warning,
     # exactly when tshark says it is damaged.
@@ -150,16 +160,17 @@ def test_agrees_with_tshark_frame_by_frame(path):
         assert not damage_warnings, f"tshark reads {rel(path)} whole, pcapan warns {damage_warnings}"
 
 
-def test_samples_cover_every_analysis_flag():
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
+def test_samples_cover_every_analysis_flag(version):
     """The recorded and crafted samples together show every flag tshark knows, in tshark's
-    records and in pcapan's labels."""
+    records and in pcapan's labels, for every release."""
     good = [p for p in CAPTURES if not is_broken(p)]
     shown = set()
     labelled = set()
     for path in good:
-        fields = record_of(path).fields
+        fields = record_of(path, version).fields
         shown.update(f for f in tshark.ANALYSIS_FLAGS if (fields[f] != "").any())
-        a, refused = _analysis(path)
+        a, refused = _analysis(path, version)
         assert refused is None, f"{rel(path)}: {refused}"
         for ls in a.packets["labels"].dropna():
             labelled.update(ls.split(";"))
@@ -171,21 +182,21 @@ def test_samples_cover_every_analysis_flag():
 # --- (c) the records are what the installed tshark prints ------------------------------------
 
 @functools.lru_cache(maxsize=None)
-def _installed() -> tuple[int, int, int]:
-    return tshark.tshark_version()
+def _installed(version: str) -> str | None:
+    return tshark.find(version)
 
 
-@needs_tshark
 @pytest.mark.tshark
+@pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
 @pytest.mark.parametrize("path", CAPTURES, ids=rel)
-def test_installed_tshark_prints_the_record(path):
-    version = _installed()
-    if version[:2] != PINNED:
-        pytest.skip(f"installed tshark is {'.'.join(map(str, version))}; the records pin 4.0's "
-                    "rules, which other releases change")
-    r = record_of(path)
+def test_installed_tshark_prints_the_record(path, version):
+    exe = _installed(version)
+    if exe is None:
+        pytest.skip(f"no tshark {version} here (looked on PATH, in ${tshark.TSHARK_ENV} and "
+                    f"/opt/tshark-{version}/tshark)")
+    r = record_of(path, version)
     # The record's own field list, relative path and folder: the same command.
-    live = tshark.run(rel(path), r.names, cwd=SAMPLES)
+    live = tshark.run(rel(path), r.names, tshark=exe, cwd=SAMPLES)
     if live.exit_status != 0 and r.exit_status == 0:
         pytest.fail(f"tshark exited {live.exit_status} on {rel(path)}, which it read cleanly when "
                     f"recorded: {live.stderr or '(no message)'}")
@@ -226,7 +237,7 @@ def test_agrees_with_tshark_read_seven_frames_at_a_time(path, monkeypatch):
     monkeypatch.setattr(sources, "WINDOW_BYTES", 1000)
     r = record_of(path)
     a = analyze(path)
-    c = tshark.compare(a.packets, r.fields, check_flags=True, check_checksums=True)
+    c = tshark.compare(a.packets, r.fields, check_flags=True, check_checksums=True, release=DEFAULT_WIRESHARK)
     assert c.ok, f"{rel(path)}: {c.describe()}"
     d = digest(path, events=True)
     shown = dict(zip(d.notable["label"], d.notable["count"]))

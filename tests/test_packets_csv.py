@@ -126,6 +126,8 @@ def test_a_sender_that_turns_out_not_to_offload_is_written_again(tmp_path, monke
 
 
 def test_a_syn_ack_after_a_refusing_rst_rewrites_its_sentence(tmp_path, monkeypatch):
+    # Wireshark 4.0 keeps the retried SYNs in the refused stream (4.4 and 4.6 open a new one each)
+    monkeypatch.setenv("PCAPAN_WIRESHARK", "4.0")
     c = Conversation()
     c.c(SYN, 0, 0, after=0)
     c.s(RST | ACK, 0, 1)

@@ -134,7 +134,8 @@ def test_retransmissions_of_each_kind_marked_and_in_the_legend(bulk):
     for label, kind, unless in (("retransmission", "retransmission", ("fast_retransmission",)),
                                 ("fast retransmission", "fast_retransmission", ())):
         expected = resent(bulk.packets, 0, kind, unless)
-        assert len(expected) > (100 if kind == "retransmission" else 0)
+        # (Wireshark 4.6 calls most of this stream's resends fast retransmissions: 42 are plain)
+        assert len(expected) > (30 if kind == "retransmission" else 0)
         np.testing.assert_allclose(marks[label].get_xdata(), expected["time_rel_s"] - start)
         np.testing.assert_allclose(marks[label].get_ydata(), expected["rel_seq"] + expected["payload_len"])
     assert ZERO_WINDOW_LABEL not in legend_labels(fig)

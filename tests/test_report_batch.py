@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import shutil
-from pathlib import Path
 
 from typer.testing import CliRunner
 

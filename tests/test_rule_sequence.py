@@ -1,6 +1,6 @@
 """One crafted capture per decision of the sequence analysis."""
 from builder import ACK, FIN, PSH, RST, SYN, Conversation
-from analysis_check import check, labels_by_frame
+from analysis_check import check
 
 import pytest
 from pcap_analyzer import analyze

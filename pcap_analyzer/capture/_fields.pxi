@@ -9,6 +9,7 @@ cdef struct Row:                 # one frame's decoded fields, -1 where missing
     int64_t mss, wscale, sack_perm, sack_bytes, ip_ck, l4_ck, fragment, truncated, malformed
     int64_t okind, osrc, osport, odst, odport
     int64_t icmp_type, icmp_code
+    int64_t sack[4]              # SACK blocks, each left edge << 32 | right edge
 
 
 cdef struct Bytes:               # the bytes a frame (or a datagram inside it) is decoded from
@@ -82,6 +83,7 @@ cdef inline void _row(Row* r, int64_t proto, int64_t ver, int64_t src, int64_t d
     r.dst = dst
     r.sport = r.dport = r.flags = r.seq = r.ack = r.window = r.plen = r.hdrlen = -1
     r.mss = r.wscale = r.sack_perm = r.sack_bytes = -1
+    r.sack[0] = r.sack[1] = r.sack[2] = r.sack[3] = -1
     r.ip_ck = ip_ck
     r.l4_ck = V_NONE
     r.fragment = fragment
@@ -140,6 +142,8 @@ cdef void _tcp_options(const uint8_t* b, int64_t pos, int64_t end, Row* r) noexc
             for k in range(blocks if blocks < 3 else 3):   # Wireshark counts three for bytes in flight
                 total += (_u32(b, pos + 6 + 8 * k) - _u32(b, pos + 2 + 8 * k)) & M32
             r.sack_bytes = total
+            for k in range(blocks if blocks < 4 else 4):
+                r.sack[k] = (<int64_t>_u32(b, pos + 2 + 8 * k) << 32) | _u32(b, pos + 6 + 8 * k)
         pos += length
 
 
@@ -229,6 +233,10 @@ cdef inline void _put(int64_t[:, :] inp, Py_ssize_t i, Row* r) noexcept nogil:
     inp[IN_WSCALE, i] = r.wscale
     inp[IN_SACK_PERM, i] = r.sack_perm
     inp[IN_SACK_BYTES, i] = r.sack_bytes
+    inp[IN_SACK_BLOCK_1, i] = r.sack[0]
+    inp[IN_SACK_BLOCK_2, i] = r.sack[1]
+    inp[IN_SACK_BLOCK_3, i] = r.sack[2]
+    inp[IN_SACK_BLOCK_4, i] = r.sack[3]
     inp[IN_IP_CHECKSUM, i] = r.ip_ck
     inp[IN_L4_CHECKSUM, i] = r.l4_ck
     inp[IN_FRAGMENT, i] = r.fragment

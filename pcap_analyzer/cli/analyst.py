@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import CaptureArg, OutputOpt, QuietOpt, StreamOpt, app, fail
+from .options import CaptureArg, OutputOpt, QuietOpt, StreamOpt, WiresharkOpt, app, fail
 from .output import write_atomically
 from .running import load
 
@@ -50,7 +50,8 @@ FramesOpt = Annotated[Optional[str], typer.Option(
 @app.command()
 def plot(capture: CaptureArg, output: OutputOpt = None, stream: StreamOpt = None,
          kind: KindOpt = PlotKind.time_sequence, frames: FramesOpt = None, time: TimeRangeOpt = None,
-         seq: SeqRangeOpt = None, window: WindowOpt = None, quiet: QuietOpt = False) -> None:
+         seq: SeqRangeOpt = None, window: WindowOpt = None, quiet: QuietOpt = False,
+         wireshark: WiresharkOpt = None) -> None:
     """Time-sequence graph or ladder diagram of one TCP stream (PNG; SVG/PDF by the file name): segments,
     retransmissions, ACKs, window edge, zero-window spells."""
     from ..plot import PlotError, image_format, parse_range
@@ -135,7 +136,7 @@ def _ladder(capture: Path, output: Optional[Path], stream: Optional[int], frames
 def export(capture: CaptureArg, output: DirectoryOpt, format: ExportFormatOpt = ExportFormat.parquet,
            force: Annotated[bool, typer.Option("--force", help="Replace tables another capture left in the "
                                                "directory.")] = False,
-           quiet: QuietOpt = False) -> None:
+           quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """Write the packets, streams and events tables as parquet or CSV files into a directory."""
     from ..export import ExportError, write_tables
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from .options import QuietOpt, app, fail
+from .options import QuietOpt, WiresharkOpt, app, fail
 from .running import load
 
 # annotate reads the capture twice (to analyse it, then to copy it), which a stream cannot give.
@@ -16,7 +16,8 @@ PcapngOpt = Annotated[Path, typer.Option("--output", "-o", help="pcapng file to 
 
 
 @app.command()
-def annotate(capture: CaptureFileArg, output: PcapngOpt, quiet: QuietOpt = False) -> None:
+def annotate(capture: CaptureFileArg, output: PcapngOpt, quiet: QuietOpt = False,
+             wireshark: WiresharkOpt = None) -> None:
     """Write the capture as pcapng with a comment on every packet (phase, relative numbers, labels, explanation) that Wireshark shows; everything else the capture holds is kept."""
     from ..annotate import AnnotateError, annotate as write_annotated, check_source
     from ..capture.info import CaptureError

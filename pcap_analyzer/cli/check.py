@@ -10,7 +10,7 @@ import typer
 
 from .formats import Formats
 from .html import emit_html
-from .options import OutputOpt, QuietOpt, WorkersOpt, app, fail
+from .options import OutputOpt, QuietOpt, WiresharkOpt, WorkersOpt, app, fail
 from .output import emit, render, write_atomically
 from .running import run
 from .tables import batch_progress, is_batch
@@ -41,7 +41,8 @@ _TERMINAL_SHEET = ["file", "overall", "score", "error", "copy_of", "warnings"]
 @app.command()
 def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = None,
           format: CHECK.option = None, output: OutputOpt = None, feedback: FeedbackOpt = None,
-          plot: PlotOpt = None, workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
+          plot: PlotOpt = None, workers: WorkersOpt = None, quiet: QuietOpt = False,
+          wireshark: WiresharkOpt = None) -> None:
     """Grade a TCP lab capture: rubric verdicts with frame evidence and the lab's answers; a folder gives a grade sheet."""
     from ..check import CheckError, parse_server
 

@@ -120,6 +120,26 @@ def picked_columns(text: Optional[str], names: list[str], aliases: Optional[dict
     return picked
 
 
+def _wireshark_release(value: Optional[str]) -> Optional[str]:
+    """--wireshark checked before anything is read, and made the release every analysis of this run follows
+    (through the environment, so that worker processes follow it too)."""
+    if value is None:
+        return None
+    from ..vocabulary import WIRESHARK_ENV, UnknownWireshark, wireshark_version
+
+    try:
+        os.environ[WIRESHARK_ENV] = wireshark_version(value)
+    except UnknownWireshark as exc:
+        raise fail(str(exc)) from None
+    return value
+
+
+WiresharkOpt = Annotated[Optional[str], typer.Option(
+    "--wireshark", metavar="VERSION", show_default=False, callback=_wireshark_release,
+    help="Label frames as this Wireshark release does where releases differ: 4.6 (default), 4.4 or 4.0 "
+         "(also PCAPAN_WIRESHARK).")]
+
+
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """The one-line error every command ends with when it cannot do its job."""
     typer.echo(f"pcapan: {printable(message)}", err=True)

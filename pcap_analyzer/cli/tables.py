@@ -7,7 +7,7 @@ import typer
 
 from .formats import Formats
 from .options import (CaptureArg, CapturesArg, ColumnsOpt, LabelOpt, OutputOpt, ProtoOpt, QuietOpt, StreamOpt,
-                      WhereOpt, WideOpt, WorkersOpt, app, fail, picked_columns)
+                      WhereOpt, WideOpt, WiresharkOpt, WorkersOpt, app, fail, picked_columns)
 from .html import emit_html
 from .output import emit, emit_with, render, terminal_width
 from .running import load, load_digest, run
@@ -40,7 +40,7 @@ def selecting(capture: Path):
 def packets(capture: CaptureArg, format: PACKETS.option = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, label: LabelOpt = None,
             where: WhereOpt = None, columns: ColumnsOpt = None, wide: WideOpt = False,
-            quiet: QuietOpt = False) -> None:
+            quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """One row per frame: stream, flags, raw and relative numbers, phase, labels, what it does."""
     from ..schema import PACKET_COLUMNS, column_names
 
@@ -87,7 +87,7 @@ def _packets_csv(capture: Path, output: Optional[Path], quiet: bool) -> None:
 @app.command()
 def streams(capture: CaptureArg, format: STREAMS.option = None, output: OutputOpt = None,
             stream: StreamOpt = None, proto: ProtoOpt = None, columns: ColumnsOpt = None, wide: WideOpt = False,
-            quiet: QuietOpt = False) -> None:
+            quiet: QuietOpt = False, wireshark: WiresharkOpt = None) -> None:
     """One row per TCP/UDP stream: endpoints, ISNs, handshake, state, counts (on a terminal, a line per
     stream of what matters first)."""
     from ..schema import STREAM_COLUMNS, column_names
@@ -150,7 +150,8 @@ def batch_files(specs: list[str], output: Optional[Path], what: str) -> list:
 @app.command()
 def report(captures: CapturesArg, format: REPORT.option = None, output: OutputOpt = None,
            stream: StreamOpt = None, label: LabelOpt = None, where: WhereOpt = None,
-           wide: WideOpt = False, workers: WorkersOpt = None, quiet: QuietOpt = False) -> None:
+           wide: WideOpt = False, workers: WorkersOpt = None, quiet: QuietOpt = False,
+           wireshark: WiresharkOpt = None) -> None:
     """A readable summary: capture facts, streams, notable frames; several captures: one row each.
 
     With --stream, --label or --where, every count, the checksum verdicts and the streams are those

@@ -184,7 +184,7 @@ def digest_of(run: Run, keeper: _Keeper, events: bool, leave_out: tuple) -> Dige
     first_time = tables.times_column(np.array([first_ts]), run.info, pd.RangeIndex(1)).iloc[0] \
         if first_ts is not None else None
     duration = (run.last_ts - first_ts) / 1e9 if first_ts is not None else 0.0
-    facts = capture_facts(run.info, keeper.counts, streams, first_time, duration)
+    facts = capture_facts(run.info, keeper.counts, streams, first_time, duration, run.wireshark)
     checks = keeper.checks.facts(host=lambda a: ending.address_texts(np.array([a]))[0])
     return Digest(info=run.info, streams=streams, facts=facts, checksums=checks,
                   notable=keeper.labels.table(examples),

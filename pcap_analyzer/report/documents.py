@@ -148,6 +148,7 @@ def _capture_overview(facts: dict, checks: dict) -> dict:
         "cut short": f"{facts['truncated_frames']:,} frames by the snapshot length; "
                      f"{facts['malformed_frames']:,} frames with a malformed header",
         "checksums": checksum_line(checks),
+        "labels": f"as Wireshark {facts['wireshark']} shows them",
     }
     if facts["warnings"]:
         out["warnings"] = "; ".join(facts["warnings"])
@@ -171,7 +172,7 @@ def report_document(a: Analysis, stream=None, labels=None, for_table: bool = Tru
         s = _streams_of(s, packets)
         times = packets["time_rel_s"]
         facts = capture_facts(a.info, frame_counts(packets), s, packets["time"].iloc[0] if len(packets) else None,
-                              float(times.iloc[-1] - times.iloc[0]) if len(packets) else 0.0)
+                              float(times.iloc[-1] - times.iloc[0]) if len(packets) else 0.0, a.wireshark)
         proto = stream_proto(a.packets, stream) if stream is not None else None
         facts["capture_packets"] = len(a.packets)
         facts["selection"] = {"proto": proto, "stream": stream, "labels": list(labels or []), "where": where}

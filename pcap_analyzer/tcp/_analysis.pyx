@@ -38,9 +38,11 @@ cdef class Analyser:
     # only one stream analysed past its numbering (kind 0: every stream)
     cdef int64_t only_kind, only_stream
 
-    def __cinit__(self, bint in_flight=True, only=None):
+    def __cinit__(self, bint in_flight=True, only=None, int wireshark=WS_4_6):
         self.flows = Flows()
+        self.flows.wireshark = wireshark
         self.sequence = Sequence()
+        self.sequence.wireshark = wireshark
         self.sequence.in_flight = in_flight
         self.facts = StreamFacts()
         self.only_kind, self.only_stream = only if only is not None else (0, -1)
@@ -98,6 +100,10 @@ cdef inline void _load(Frame* f, const int64_t[:, :] inp, Py_ssize_t i) noexcept
     f.hdrlen = inp[IN_TCP_HDR_LEN, i]
     f.wscale = inp[IN_WSCALE, i]
     f.sack_bytes = inp[IN_SACK_BYTES, i]
+    f.sack[0] = inp[IN_SACK_BLOCK_1, i]
+    f.sack[1] = inp[IN_SACK_BLOCK_2, i]
+    f.sack[2] = inp[IN_SACK_BLOCK_3, i]
+    f.sack[3] = inp[IN_SACK_BLOCK_4, i]
     f.ip_ck = inp[IN_IP_CHECKSUM, i]
     f.l4_ck = inp[IN_L4_CHECKSUM, i]
     f.fragment = inp[IN_FRAGMENT, i]

@@ -26,6 +26,7 @@ cdef class Flows:
     cdef deque[uint8_t] conv_bits
     cdef int64_t counters[3]
     cdef deque[Flow] tcp, udp
+    cdef public int wireshark                # whose rules: WS_4_0, WS_4_4, WS_4_6
 
     cdef void step(self, Frame* f) noexcept nogil
     cdef Flow* flow(self, int64_t kind, int64_t stream) noexcept nogil

@@ -46,6 +46,7 @@ cdef enum:
     HAS_BASE_1 = 2
     REQUEST_SEEN = 4
     REPLY_DUE = 8
+    CLOSE_SEEN = 16              # a FIN or RST went either way since the stream began
     # evidence for the client, weakest to strongest
     BY_PORTS = 1
     BY_SYN_ACK = 2
@@ -99,6 +100,7 @@ cdef class Flows:
 
     def __cinit__(self):
         self.counters[0] = self.counters[1] = self.counters[2] = 0
+        self.wireshark = WS_4_6
 
     cdef Flow* flow(self, int64_t kind, int64_t stream) noexcept nogil:
         return &self.tcp[stream] if kind == 1 else &self.udp[stream]
@@ -187,7 +189,10 @@ cdef class Flows:
 
     cdef void _udp(self, Frame* f, int64_t c) noexcept nogil:
         cdef uint8_t* bits = &self.conv_bits[c]
-        if bits[0] & REPLY_DUE and f.sport == WILDCARD_REPLY_PORT:
+        # 4.4 files the reply under the request's own conversation
+        if self.wireshark >= WS_4_4:
+            pass
+        elif bits[0] & REPLY_DUE and f.sport == WILDCARD_REPLY_PORT:
             bits[0] &= ~REPLY_DUE
             self.conv_stream[c] = self._new_stream(2)
         elif f.dport == WILDCARD_REPLY_PORT and not bits[0] & REQUEST_SEEN:
@@ -196,18 +201,24 @@ cdef class Flows:
 
     cdef void _tcp(self, Frame* f, int64_t c, int64_t s) noexcept nogil:
         cdef int64_t fl = f.flags if f.flags > 0 else 0, sq = f.seq & M32, ak = f.ack & M32, rs, ra
+        cdef bint closed
         cdef uint8_t* bits = &self.conv_bits[c]
         cdef uint8_t mine = HAS_BASE_0 if s == 0 else HAS_BASE_1
         cdef uint8_t theirs = HAS_BASE_1 if s == 0 else HAS_BASE_0
         cdef uint32_t* base = &self.conv_base[2 * c]
-        if fl & (SYN | ACK) == SYN and bits[0] & mine and sq != base[s]:
+        # 4.4: after a FIN or RST, a SYN or SYN-ACK opens a new stream even with the same ISN
+        # (a client retrying a refused connection, a connection opened again)
+        closed = self.wireshark >= WS_4_4 and bits[0] & CLOSE_SEEN
+        if fl & SYN and bits[0] & mine and (closed or (fl & ACK == 0 and sq != base[s])):
             self.conv_stream[c] = self._new_stream(1)
-            bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1)
+            bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1 | CLOSE_SEEN)
             f.labels |= L_REUSED_PORTS
         elif fl & (SYN | ACK) == (SYN | ACK) and bits[0] & mine and sq != base[s]:
             base[s] = <uint32_t>sq      # a SYN-ACK with a new ISN: the same stream, a new base
             f.labels |= L_REUSED_PORTS
         f.stream = self.conv_stream[c]
+        if fl & (FIN | RST):
+            bits[0] |= CLOSE_SEEN
         if not f.known:
             rs = sq
             ra = ak

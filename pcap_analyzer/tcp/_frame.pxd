@@ -7,6 +7,7 @@ cdef struct Frame:
     int64_t frame, now, proto, src, dst, sport, dport, flags, seq, ack, window, plen_raw, hdrlen
     int64_t wscale, sack_bytes, ip_ck, l4_ck, fragment, truncated, malformed
     int64_t okind, osrc, osport, odst, odport
+    int64_t sack[4]              # SACK blocks: left edge << 32 | right edge (-1: none)
     # derived: payload bytes (0 when unknown), whether the segment's length is known
     int64_t plen
     bint known

@@ -13,6 +13,7 @@ cdef struct Endpoint:            # what one side of a connection has done so far
     uint32_t window              # the raw window field of its last segment (0xFFFFFFFF: none yet)
     uint32_t base                # its initial sequence number as the relative numbers count it
     uint32_t sack                # bytes its last segment's SACK blocks covered
+    int64_t sack_blocks[4]       # its last segment's SACK blocks (left << 32 | right; -1: none)
     uint32_t lastflags           # the labels its last segment got
     uint32_t dup_ack             # the ack number of its last duplicate ACK
     int32_t dupacknum            # duplicate ACKs of lastack so far (-1: none until its ACK moves)
@@ -27,6 +28,7 @@ cdef struct Endpoint:            # what one side of a connection has done so far
 cdef struct Unacked:             # a segment waiting for its ACK
     int64_t frame, time
     uint32_t seq, end
+    uint32_t first               # seq as sent (seq moves up as partial ACKs cover the start)
 
 
 cdef struct Connection:          # the sequence analysis' state of one TCP stream
@@ -40,6 +42,7 @@ cdef class Sequence:
     cdef deque[Connection] conns
     cdef deque[vector[Unacked]] unacked      # per stream and side
     cdef public bint in_flight               # compute bytes in flight (a look at every segment waiting)
+    cdef public int wireshark                # whose rules: WS_4_0, WS_4_4, WS_4_6
 
     cdef void step(self, Frame* f) noexcept nogil
     cdef Connection* _connection(self, int64_t stream) noexcept nogil

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""TCP sequence analysis: Wireshark 4.0's ``tcp.analysis.*`` verdicts, one function per check.
+"""TCP sequence analysis: Wireshark's ``tcp.analysis.*`` verdicts, one function per check.
 
 This is what a course calls reliable delivery: sequence numbers detect gaps
 and restore order, retransmissions recover losses, duplicate ACKs ask the
@@ -20,10 +20,15 @@ window_update, window_full, keep_alive_ack, zero_window_probe_ack,
 duplicate_ack, ack_lost_segment, spurious_retransmission,
 fast_retransmission, out_of_order, retransmission (also set with
 fast_retransmission and spurious_retransmission, as Wireshark does).
+
+Wireshark changed some checks between releases; :attr:`Sequence.wireshark`
+says whose rules apply (``WS_4_0``, ``WS_4_4``, ``WS_4_6``), and each
+change is one condition on it, next to the rule it changes
+(docs/wireshark-versions.md lists them).
 """
 cimport cython
 from libc.math cimport NAN
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libcpp.vector cimport vector
 
 from pcap_analyzer.tcp._frame cimport Frame
@@ -52,6 +57,17 @@ cdef inline bint _le(int64_t a, int64_t b) noexcept nogil:
 cdef inline bint _same_ack_as_before(Frame* f, int64_t seglen, Endpoint* es) noexcept nogil:
     """A pure ACK that repeats this side's last ACK at its next sequence number."""
     return seglen == 0 and f.seq == es.nextseq and f.ack == es.lastack and (f.flags & SFR) == 0
+
+
+cdef inline bint _sacked(int64_t seq, const int64_t* blocks) noexcept nogil:
+    """*seq* lies inside one of the SACK *blocks* (left << 32 | right, -1 ends them)."""
+    cdef int k
+    for k in range(4):
+        if blocks[k] == -1:
+            break
+        if _le(<int64_t>((<uint64_t>blocks[k]) >> 32), seq) and _lt(seq, blocks[k] & M32):
+            return True
+    return False
 
 
 # ---- the checks, in Wireshark's order; each returns the label bits it adds ----------------
@@ -88,7 +104,10 @@ cdef inline int64_t window_probe(int64_t got, Endpoint* eo) noexcept nogil:
     return 0
 
 
-cdef inline int64_t window_update(Frame* f, int64_t seglen, Endpoint* es) noexcept nogil:
+cdef inline int64_t window_update(Frame* f, int64_t seglen, Endpoint* es, int ws) noexcept nogil:
+    # 4.4: an ACK carrying SACK blocks is a duplicate ACK, whatever its window
+    if ws >= WS_4_4 and f.sack_bytes >= 0:
+        return 0
     if f.window != 0 and f.window != es.window and _same_ack_as_before(f, seglen, es):
         return L_WINDOW_UPDATE
     return 0
@@ -117,8 +136,10 @@ cdef inline int64_t zero_window_probe_ack(Frame* f, int64_t seglen, Endpoint* es
     return 0
 
 
-cdef inline int64_t duplicate_ack(Frame* f, int64_t seglen, Endpoint* es) noexcept nogil:
-    if f.window != 0 and f.window == es.window and _same_ack_as_before(f, seglen, es):
+cdef inline int64_t duplicate_ack(Frame* f, int64_t seglen, Endpoint* es, int ws) noexcept nogil:
+    # 4.4: an ACK carrying SACK blocks is a duplicate ACK even when its window changed
+    cdef bint same_window = f.window == es.window or (ws >= WS_4_4 and f.sack_bytes >= 0)
+    if f.window != 0 and same_window and _same_ack_as_before(f, seglen, es):
         es.dupacknum = 1 if es.dupacknum == -1 else es.dupacknum + 1
         f.dup_num = es.dupacknum
         f.dup_of = es.lastnondup
@@ -129,7 +150,7 @@ cdef inline int64_t duplicate_ack(Frame* f, int64_t seglen, Endpoint* es) noexce
     return 0
 
 
-cdef inline int64_t ack_lost_segment(Frame* f, Endpoint* eo) noexcept nogil:
+cdef inline int64_t ack_lost_segment(Frame* f, Endpoint* eo, int ws) noexcept nogil:
     """The ACK covers data of the peer's that was never seen."""
     cdef bint first
     if eo.maxseq != 0 and f.flags & ACK and _lt(eo.maxseq, f.ack):
@@ -142,7 +163,19 @@ cdef inline int64_t ack_lost_segment(Frame* f, Endpoint* eo) noexcept nogil:
     return 0
 
 
-cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo, int64_t irtt) noexcept nogil:
+cdef inline bint _seen_before(Frame* f, int64_t end, vector[Unacked]* mine, bint whole) noexcept nogil:
+    """The segment starts (*whole*: lies entirely) inside one of this side's segments still waiting
+    for an ACK."""
+    cdef size_t j
+    for j in range(mine.size()):
+        if (_le(mine[0][j].seq, f.seq) and _lt(f.seq, mine[0][j].end)
+                and (not whole or _le(end, mine[0][j].end))):
+            return True
+    return False
+
+
+cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo, int64_t irtt, int ws,
+                           vector[Unacked]* mine) noexcept nogil:
     """Spurious, fast, out-of-order or plain retransmission (the first that applies)."""
     cdef bint not_advanced = es.nextseq != 0 and _lt(f.seq, es.nextseq)
     cdef int64_t since, end
@@ -153,11 +186,19 @@ cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo,
     if not not_advanced:
         return 0
     since = f.now - eo.lastacktime
-    # Wireshark keeps the counter unsigned: the -1 left by ack_lost_segment counts as many
-    if (eo.dupacknum >= 2 or eo.dupacknum == -1) and eo.lastack == f.seq and 0 <= since < FAST_RETRANSMISSION_NS:
+    # 4.0 keeps the counter unsigned: the -1 left by ack_lost_segment counts as many (4.4 does not)
+    if ((eo.dupacknum >= 2 or (eo.dupacknum == -1 and ws < WS_4_4)) and 0 <= since < FAST_RETRANSMISSION_NS
+            and (eo.lastack == f.seq
+                 # 4.4: also any hole the duplicate ACKs' SACK blocks leave
+                 or (ws >= WS_4_4 and eo.sack_blocks[0] != -1 and not _sacked(f.seq, eo.sack_blocks)))):
         return L_FAST_RETRANSMISSION | L_RETRANSMISSION
     end = (f.seq + seglen + (1 if f.flags & (SYN | FIN) else 0)) & M32
-    since = f.now - es.nextseqtime
+    # 4.4: data seen before and not yet acknowledged is sent again, however soon (4.6: only when
+    # all of it was seen)
+    if ws >= WS_4_4 and _seen_before(f, end, mine, ws >= WS_4_6):
+        return L_RETRANSMISSION
+    # 4.6 times an out-of-order segment from the receiver's last ACK, not from the newest data
+    since = f.now - (eo.lastacktime if ws >= WS_4_6 else es.nextseqtime)
     if 0 <= since < (irtt if irtt != 0 else OUT_OF_ORDER_NS) and es.nextseq != end:
         return L_OUT_OF_ORDER
     return L_RETRANSMISSION
@@ -169,6 +210,7 @@ cdef class Sequence:
 
     def __cinit__(self):
         self.in_flight = True
+        self.wireshark = WS_4_6
 
     cdef Connection* _connection(self, int64_t stream) noexcept nogil:
         cdef Connection c
@@ -177,6 +219,7 @@ cdef class Sequence:
         while <int64_t>self.conns.size() <= stream:
             for e in range(2):
                 c.ep[e].nextseq = c.ep[e].maxseq = c.ep[e].lastack = c.ep[e].base = c.ep[e].sack = 0
+                c.ep[e].sack_blocks[0] = c.ep[e].sack_blocks[1] = c.ep[e].sack_blocks[2] = c.ep[e].sack_blocks[3] = -1
                 c.ep[e].window = 0xFFFFFFFF
                 c.ep[e].lastflags = c.ep[e].dup_ack = 0
                 c.ep[e].dupacknum = 0
@@ -221,6 +264,7 @@ cdef class Sequence:
         if c.irtt != 0:
             f.irtt = c.irtt / 1e9
         es.sack = <uint32_t>(f.sack_bytes if f.sack_bytes > 0 else 0)
+        es.sack_blocks[0], es.sack_blocks[1], es.sack_blocks[2], es.sack_blocks[3] = f.sack[0], f.sack[1], f.sack[2], f.sack[3]
         if f.wscale >= 0:
             es.win_scale = <int8_t>(f.wscale if f.wscale < 14 else 14)
         if f.flags & SYN:
@@ -249,21 +293,21 @@ cdef class Sequence:
             got |= lost_segment(f, es)
             got |= keep_alive(f, seglen, es)
             got |= window_probe(got, eo)
-            got |= window_update(f, seglen, es)
+            got |= window_update(f, seglen, es, self.wireshark)
             got |= window_full(f, seglen, eo)
             kind = keep_alive_ack(f, seglen, es, eo)
             if kind == 0:
                 kind = zero_window_probe_ack(f, seglen, es, eo)
             if kind == 0:
-                kind = duplicate_ack(f, seglen, es)
+                kind = duplicate_ack(f, seglen, es, self.wireshark)
             got |= kind
         if f.ack != es.lastack:
             es.lastnondup = f.frame
             es.moved_time = f.now
             es.dupacknum = 0
-        got |= ack_lost_segment(f, eo)
+        got |= ack_lost_segment(f, eo, self.wireshark)
         if occupies and (got & L_KEEP_ALIVE) == 0:
-            kind = resend(f, seglen, es, eo, c.irtt)
+            kind = resend(f, seglen, es, eo, c.irtt, self.wireshark, mine)
             got |= kind
             if kind & L_RETRANSMISSION:
                 copied = self._copy(f, es, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
@@ -275,7 +319,7 @@ cdef class Sequence:
             if syn_fin:
                 end = (end + 1) & M32
             u.frame = f.frame
-            u.seq = <uint32_t>f.seq
+            u.seq = u.first = <uint32_t>f.seq
             u.end = <uint32_t>end
             u.time = f.now
             mine.push_back(u)
@@ -333,12 +377,19 @@ cdef class Sequence:
         (one that moved after the earlier copy was sent, up to these bytes and not past them; without
         a captured copy, one that moved to exactly these bytes)."""
         cdef int64_t sent
+        cdef size_t j
         if mine.size() > 0:
             sent = mine[0][0].time
             f.rto_frame = mine[0][0].frame
         else:
             sent = es.nextseqtime
             f.rto_frame = es.nextseqframe
+        # 4.4: timed from the oldest segment still waiting that does not start before this one
+        for j in range(mine.size() if self.wireshark >= WS_4_4 else 0):
+            if _le(f.seq, mine[0][j].seq):
+                sent = mine[0][j].time
+                f.rto_frame = mine[0][j].frame
+                break
         f.rto = (f.now - sent) / 1e9
         if (eo.dup_frame >= 0 and eo.dup_time > sent and _le(eo.dup_ack, f.seq)
                 and 0 <= f.now - eo.lastacktime < RECOVERY_WITHIN_NS):
@@ -351,6 +402,7 @@ cdef class Sequence:
     cdef void _acknowledge(self, Frame* f, vector[Unacked]* theirs) noexcept nogil:
         """This segment's ACK against the peer's waiting segments, newest first: an exact match
         gives the RTT (the oldest such wins); covered segments are done with."""
+        cdef bint partial_rtt = self.wireshark >= WS_4_4   # 4.4: a partial ACK is timed too
         cdef size_t n = theirs.size(), j = n, keep = 0
         cdef int64_t found = -1, found_t = 0, ak = f.ack
         while j > 0:
@@ -361,6 +413,9 @@ cdef class Sequence:
                 theirs[0][j].frame = -1
             elif _lt(theirs[0][j].seq, ak) and _le(ak, theirs[0][j].end):
                 theirs[0][j].seq = <uint32_t>ak
+                if partial_rtt:
+                    found = theirs[0][j].frame
+                    found_t = theirs[0][j].time
             elif _lt(ak, theirs[0][j].end):
                 pass
             else:
