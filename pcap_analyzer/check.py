@@ -257,7 +257,8 @@ def _no_conversation(a: Analysis, file: str, why: str, total_packets: int, rubri
                           "frames": [""] * len(keys)})
     facts = {"file": file, "overall": FAIL, "score": 0.0, "rubric": f"{rubric.title} ({rubric.source})",
              "conversation": "none",
-             "chosen": why, "packets": int(total_packets), "warnings": list(a.info.warnings)}
+             "chosen": why, "packets": int(total_packets), "warnings": list(a.info.warnings),
+             "labels": f"as Wireshark {a.wireshark} shows them"}
     summary = summary_row({"file": file, "overall": FAIL, "score": 0.0, "error": "", "warnings": facts["warnings"],
                            **dict(zip(keys, verdicts))})
     return CheckResult(file=file, stream=None, facts=facts, rubric=table,

@@ -344,3 +344,20 @@ def test_a_big_capture_gets_a_bounded_page_that_says_what_it_left_out(tmp_path, 
     assert html.count('<tr class="has-diagram"') == 1
     assert "draws 1 of the capture&#x27;s 2 TCP streams" in html and "--stream N -o page.html" in html
     assert f"pcapan packets {SAMPLES / 'bulk_loss.pcap'} --stream {busiest} lists all" in html
+
+
+def test_check_page_grades_by_the_rubric_file(tmp_path):
+    """--rubric applies to the page as to the terminal: the example asks for the teardown and names
+    another server, so the lab's own capture is graded against that."""
+    from typer.testing import CliRunner
+
+    from pcap_analyzer.cli import app
+
+    rubric = Path(__file__).resolve().parents[1] / "pcap_analyzer" / "rubrics" / "example.toml"
+    out = tmp_path / "c.html"
+    result = CliRunner().invoke(app, ["check", str(Path(__file__).resolve().parents[1] / "sample_captures"
+                                                 / "lab_upload.pcapng"), "--rubric", str(rubric), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "Wireshark Lab: TCP (alice.txt upload to gaia)" in page
+    assert "labels</dt><dd>as Wireshark 4.6 shows them" in page

@@ -58,7 +58,7 @@ def check(captures: CapturesArg, server: ServerOpt = None, rubric: RubricOpt = N
     if fmt == "html" and not is_batch(captures):
         if plot is not None:
             raise fail("--plot: the page already holds the time-sequence graph")
-        return emit_html("check", Path(captures[0]), output, quiet, server=server)
+        return emit_html("check", Path(captures[0]), output, quiet, server=server, rubric=graded_by)
     if is_batch(captures):
         if plot is not None:
             raise fail("--plot draws one conversation: give a single capture file")

@@ -406,12 +406,13 @@ def _cited_frames(*tables) -> list[int]:
     return sorted(frames)
 
 
-def check_page(path, server: str | None = None, progress: Callable | None = None) -> Page:
+def check_page(path, server: str | None = None, progress: Callable | None = None, rubric=None) -> Page:
     """The graded lab submission at *path* as the page a student reads: the rubric with its evidence
-    frames linked to the diagram, the lab's answers, the graded conversation drawn."""
+    frames linked to the diagram, the lab's answers, the graded conversation drawn; *rubric* as for
+    :func:`~pcap_analyzer.check.check_file`."""
     from ...check import check_file
 
-    result, a = check_file(path, server, progress)
+    result, a = check_file(path, server, progress, rubric=rubric)
     stream = getattr(result, "stream", None)
     facts = dict(getattr(result, "facts", {}) or {})
     overall = str(facts.pop("overall", getattr(result, "overall", "")))
@@ -456,7 +457,8 @@ def write_html(command: str, capture, output, run, emit, **options) -> None:
     ``run(capture, job)`` reads the capture (with the caller's progress display and errors),
     ``emit(data)`` writes the bytes to *output* or stdout."""
     if command == "check":
-        page = run(capture, lambda path, progress=None: check_page(path, options.get("server"), progress))
+        page = run(capture, lambda path, progress=None: check_page(path, options.get("server"), progress,
+                                                                          options.get("rubric")))
     else:
         page = run(capture, lambda path, progress=None: report_page(path, progress, options.get("stream"), command))
     emit(page.html)
