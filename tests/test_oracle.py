@@ -114,6 +114,13 @@ def test_no_record_without_its_capture(version):
 
 # --- (b) pcapan agrees with the records ----------------------------------------------------
 
+# Rules of a release pcapan does not follow yet (docs/wireshark-versions.md, "Not followed yet"):
+# exactly these frames differ, and nothing else may.
+_SYN_AGAIN_AFTER_ITS_SYN_ACK = {"out_of_order (tshark only)": [24], "retransmission (pcapan only)": [24]}
+NOT_FOLLOWED = {("crafted/closing.pcap", "4.4"): _SYN_AGAIN_AFTER_ITS_SYN_ACK,
+                ("crafted/closing.pcap", "4.6"): _SYN_AGAIN_AFTER_ITS_SYN_ACK}
+
+
 @pytest.mark.parametrize("version", WIRESHARK_VERSIONS)
 @pytest.mark.parametrize("path", CAPTURES, ids=rel)
 def test_agrees_with_tshark_frame_by_frame(path, version):
@@ -146,7 +153,9 @@ def test_agrees_with_tshark_frame_by_frame(path, version):
                                    "udp frame missed") or not set(frames) <= bad}
         assert not unexplained, f"{rel(path)}: {c.describe()} (malformed frames: {sorted(bad)})"
     else:
-        assert c.ok, f"{rel(path)} against tshark {version}: {c.describe()}"
+        gaps = NOT_FOLLOWED.get((rel(path), version), {})
+        assert {what: frames for what, frames in c.mismatches.items() if gaps.get(what) != frames} == {}, \
+            f"{rel(path)} against tshark {version}: {c.describe()}"
         assert c.tcp_frames or c.udp_frames or path.name == "unknown_linktype.pcap"
     # A capture damaged part-way is read up to the damage, with a warning,
     # exactly when tshark says it is damaged.

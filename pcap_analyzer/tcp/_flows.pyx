@@ -214,7 +214,12 @@ cdef class Flows:
             bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1 | CLOSE_SEEN)
             f.labels |= L_REUSED_PORTS
         elif fl & (SYN | ACK) == (SYN | ACK) and bits[0] & mine and sq != base[s]:
-            base[s] = <uint32_t>sq      # a SYN-ACK with a new ISN: the same stream, a new base
+            # a SYN-ACK with a new ISN: 4.4 opens a new stream, 4.0 keeps the stream with a new base
+            if self.wireshark >= WS_4_4:
+                self.conv_stream[c] = self._new_stream(1)
+                bits[0] &= ~(HAS_BASE_0 | HAS_BASE_1 | CLOSE_SEEN)
+            else:
+                base[s] = <uint32_t>sq
             f.labels |= L_REUSED_PORTS
         f.stream = self.conv_stream[c]
         if fl & (FIN | RST):
