@@ -584,10 +584,12 @@ def main() -> int:
     if ns.check and shutil.which("tshark"):
         from pcap_analyzer import analyze, tshark
         from pcap_analyzer.report.digest import digest
-        a = analyze(capture)
-        c = tshark.compare(a.packets, tshark.fields(capture), check_flags=True)
+        version = tshark.release()        # labels as the installed tshark's release gives them
+        a = analyze(capture, wireshark=version)
+        c = tshark.compare(a.packets, tshark.fields(capture), check_flags=True, release=version)
         print(f"labels vs tshark: {c.describe()}")
         # the report's counts come from the chunked pass, which keeps no frames: the same labels
+        os.environ["PCAPAN_WIRESHARK"] = version
         d = digest(capture)
         counted = a.events["label"].astype(str).value_counts()
         shown = dict(zip(d.notable["label"], d.notable["count"]))

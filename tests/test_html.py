@@ -21,8 +21,10 @@ from pcap_analyzer import analyze
 from pcap_analyzer.cli import app
 from pcap_analyzer.ladder import LadderError, ladder, parse_frames
 from pcap_analyzer.tshark import load_record
+from pcap_analyzer.vocabulary import DEFAULT_WIRESHARK
 
-ORACLE = ROOT / "tests" / "oracle" / "tshark-4.0"
+# the pages follow the default Wireshark release's labels: that release's recorded fields
+ORACLE = ROOT / "tests" / "oracle" / f"tshark-{DEFAULT_WIRESHARK}"
 HOSTILE = ("</style><script>window.__pwned = 1</script>", '<img src=x onerror="window.__pwned = 2">',
            "<script>window.__pwned = 3</script>", "=HYPERLINK(\"http://example.com\")")
 
@@ -85,7 +87,7 @@ def client_ports(capture: Path) -> dict[int, bool]:
 
 
 def recorded(capture: str):
-    """tshark 4.0's fields for a sample capture, indexed by frame number."""
+    """The default release's tshark fields for a sample capture, indexed by frame number."""
     f = load_record(ORACLE / (capture.replace("/", "__") + ".tsv")).fields
     return f.set_index(f["frame.number"].astype(int))
 

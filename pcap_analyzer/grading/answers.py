@@ -93,7 +93,10 @@ def retransmission_table(c: Conversation) -> pd.DataFrame:
         if pd.notna(original):
             asks = asks[asks["frame"] > original]
         if cause == "fast":
-            asks = asks[asks["rel_ack"] == r["rel_seq"]]
+            exact = asks[asks["rel_ack"] == r["rel_seq"]]
+            # Wireshark 4.4 and later: a resend into a hole the SACK blocks of the latest run of
+            # duplicate ACKs leave (their ACK number is below the resent bytes)
+            asks = exact if len(exact) or not len(asks) else asks[asks["dup_ack_of"] == asks["dup_ack_of"].iloc[-1]]
         elif cause == "recovery" and pd.notna(r["asked_frame"]):
             asks = asks[asks["frame"] <= r["asked_frame"]]
         asked = asks["frame"].astype(int).tolist() if cause in ("fast", "recovery") else []
@@ -101,18 +104,23 @@ def retransmission_table(c: Conversation) -> pd.DataFrame:
                      "sender": "client" if sender_is_client else "server", "rel_seq": r["rel_seq"],
                      "seq": r["seq"], "len_bytes": r["payload_len"], "label": label, "cause": cause,
                      "trigger": _trigger(cause, asks, asked, r["copy_frame"], r["since_copy_s"],
-                                         r["asked_frame"]),
+                                         r["asked_frame"], r["rel_seq"]),
                      "original_frame": original, "since_original_s": since, "dup_ack_frames": some(asked, 6)})
     out = pd.DataFrame(rows, columns=RETRANSMISSION_COLUMNS)
     return out.astype({"frame": "Int64", "rel_seq": "Int64", "seq": "Int64", "len_bytes": "Int64",
                        "original_frame": "Int64", "since_original_s": "float64", "time_rel_s": "float64"})
 
 
-def _trigger(cause: str, asks: pd.DataFrame, asked: list[int], copy, since, asker) -> str:
+def _trigger(cause: str, asks: pd.DataFrame, asked: list[int], copy, since, asker, seq=None) -> str:
     if cause == "fast":
         of = asks["dup_ack_of"].dropna().astype(int).unique().tolist()
-        return (f"{len(asked)} duplicate ACKs asked for it (frames {some(asked, 6)}"
+        text = (f"{len(asked)} duplicate ACKs asked for it (frames {some(asked, 6)}"
                 + (f", repeating ACK frame {of[0]}" if of else "") + ")")
+        if len(asks) and asks["rel_ack"].iloc[-1] != seq:
+            text = (f"{len(asked)} duplicate ACKs of relative {asks['rel_ack'].iloc[-1]} (frames {some(asked, 6)}"
+                    + (f", repeating ACK frame {of[0]}" if of else "") + ") whose SACK blocks leave it missing")
+        return text
+
     if cause == "recovery" and not asked:
         return (f"loss recovery after the receiver's partial ACK (frame {int(asker)}), which reports what is "
                 "missing")
