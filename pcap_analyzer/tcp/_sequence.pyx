@@ -28,7 +28,7 @@ change is one condition on it, next to the rule it changes
 """
 cimport cython
 from libc.math cimport NAN
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libcpp.vector cimport vector
 
 from pcap_analyzer.tcp._frame cimport Frame
@@ -143,9 +143,6 @@ cdef inline int64_t duplicate_ack(Frame* f, int64_t seglen, Endpoint* es, int ws
         es.dupacknum = 1 if es.dupacknum == -1 else es.dupacknum + 1
         f.dup_num = es.dupacknum
         f.dup_of = es.lastnondup
-        es.dup_frame = f.frame
-        es.dup_ack = <uint32_t>f.ack
-        es.dup_time = f.now
         return L_DUPLICATE_ACK
     return 0
 
@@ -175,8 +172,9 @@ cdef inline bint _seen_before(Frame* f, int64_t end, vector[Unacked]* mine, bint
 
 
 cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo, int64_t irtt, int ws,
-                           vector[Unacked]* mine) noexcept nogil:
-    """Spurious, fast, out-of-order or plain retransmission (the first that applies)."""
+                           vector[Unacked]* mine, const int64_t* their_sack) noexcept nogil:
+    """Spurious, fast, out-of-order or plain retransmission (the first that applies); *their_sack*:
+    the SACK blocks of the peer's last segment (NULL: it never sent any)."""
     cdef bint not_advanced = es.nextseq != 0 and _lt(f.seq, es.nextseq)
     cdef int64_t since, end
     if seglen > 1 and f.seq == ((es.nextseq - 1) & M32):
@@ -190,7 +188,8 @@ cdef inline int64_t resend(Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo,
     if ((eo.dupacknum >= 2 or (eo.dupacknum == -1 and ws < WS_4_4)) and 0 <= since < FAST_RETRANSMISSION_NS
             and (eo.lastack == f.seq
                  # 4.4: also any hole the duplicate ACKs' SACK blocks leave
-                 or (ws >= WS_4_4 and eo.sack_blocks[0] != -1 and not _sacked(f.seq, eo.sack_blocks)))):
+                 or (ws >= WS_4_4 and their_sack != NULL and their_sack[0] != -1
+                     and not _sacked(f.seq, their_sack)))):
         return L_FAST_RETRANSMISSION | L_RETRANSMISSION
     end = (f.seq + seglen + (1 if f.flags & (SYN | FIN) else 0)) & M32
     # 4.4: data seen before and not yet acknowledged is sent again, however soon (4.6: only when
@@ -219,23 +218,34 @@ cdef class Sequence:
         while <int64_t>self.conns.size() <= stream:
             for e in range(2):
                 c.ep[e].nextseq = c.ep[e].maxseq = c.ep[e].lastack = c.ep[e].base = c.ep[e].sack = 0
-                c.ep[e].sack_blocks[0] = c.ep[e].sack_blocks[1] = c.ep[e].sack_blocks[2] = c.ep[e].sack_blocks[3] = -1
+                c.ep[e].later = -1
                 c.ep[e].window = 0xFFFFFFFF
-                c.ep[e].lastflags = c.ep[e].dup_ack = 0
+                c.ep[e].lastflags = 0
                 c.ep[e].dupacknum = 0
                 c.ep[e].win_scale = -1
                 c.ep[e].valid_bif = 1
                 c.ep[e].first_ack = c.ep[e].base_set = 0
                 c.ep[e].nextseqtime = c.ep[e].nextseqframe = c.ep[e].lastacktime = c.ep[e].lastnondup = 0
-                c.ep[e].moved_time = c.ep[e].fin_frame = c.ep[e].fin_end = 0
-                c.ep[e].dup_frame = -1
-                c.ep[e].dup_time = 0
+                c.ep[e].moved_time = 0
             c.irtt = c.last_syn = 0
             c.syn_seen = 0
             self.conns.push_back(c)
             self.unacked.push_back(none)
             self.unacked.push_back(none)
         return &self.conns[stream]
+
+    cdef Later* _later(self, Endpoint* e) noexcept nogil:
+        """The side's Later, made now if it has none yet (a pointer valid until the next one is
+        made)."""
+        cdef Later lt
+        if e.later < 0:
+            lt.sack[0] = lt.sack[1] = lt.sack[2] = lt.sack[3] = -1
+            lt.dup_frame = -1
+            lt.dup_time = lt.fin_frame = 0
+            lt.dup_ack = lt.fin_end = 0
+            e.later = <int32_t>self.later.size()
+            self.later.push_back(lt)
+        return &self.later[e.later]
 
     cdef void step(self, Frame* f) noexcept nogil:
         """Analyse one TCP segment of its stream."""
@@ -264,7 +274,8 @@ cdef class Sequence:
         if c.irtt != 0:
             f.irtt = c.irtt / 1e9
         es.sack = <uint32_t>(f.sack_bytes if f.sack_bytes > 0 else 0)
-        es.sack_blocks[0], es.sack_blocks[1], es.sack_blocks[2], es.sack_blocks[3] = f.sack[0], f.sack[1], f.sack[2], f.sack[3]
+        if f.sack[0] != -1 or es.later >= 0:
+            self._later(es).sack = f.sack
         if f.wscale >= 0:
             es.win_scale = <int8_t>(f.wscale if f.wscale < 14 else 14)
         if f.flags & SYN:
@@ -282,6 +293,7 @@ cdef class Sequence:
         cdef bint syn_fin = (f.flags & (SYN | FIN)) != 0
         cdef bint occupies = seglen > 0 or syn_fin
         cdef Unacked u
+        cdef Later* lt
         if not es.base_set:
             es.base = <uint32_t>((f.seq - f.rel_seq) & M32)
             es.base_set = 1
@@ -300,6 +312,11 @@ cdef class Sequence:
                 kind = zero_window_probe_ack(f, seglen, es, eo)
             if kind == 0:
                 kind = duplicate_ack(f, seglen, es, self.wireshark)
+                if kind:
+                    lt = self._later(es)
+                    lt.dup_frame = f.frame
+                    lt.dup_ack = <uint32_t>f.ack
+                    lt.dup_time = f.now
             got |= kind
         if f.ack != es.lastack:
             es.lastnondup = f.frame
@@ -307,7 +324,8 @@ cdef class Sequence:
             es.dupacknum = 0
         got |= ack_lost_segment(f, eo, self.wireshark)
         if occupies and (got & L_KEEP_ALIVE) == 0:
-            kind = resend(f, seglen, es, eo, c.irtt, self.wireshark, mine)
+            kind = resend(f, seglen, es, eo, c.irtt, self.wireshark, mine,
+                          &self.later[eo.later].sack[0] if eo.later >= 0 else NULL)
             got |= kind
             if kind & L_RETRANSMISSION:
                 copied = self._copy(f, es, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
@@ -319,7 +337,7 @@ cdef class Sequence:
             if syn_fin:
                 end = (end + 1) & M32
             u.frame = f.frame
-            u.seq = u.first = <uint32_t>f.seq
+            u.seq = <uint32_t>f.seq
             u.end = <uint32_t>end
             u.time = f.now
             mine.push_back(u)
@@ -341,14 +359,19 @@ cdef class Sequence:
     cdef void _closing(self, Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo) noexcept nogil:
         """The FIN a segment follows: a RST's sender's own earlier FIN (it closed, then reset), or
         the other side's FIN that an ACK acknowledges (its sequence number + 1)."""
+        cdef Later* lt
         if f.flags & RST:
-            if es.fin_frame > 0:
-                f.fin_frame = es.fin_frame
-        elif f.flags & ACK and eo.fin_frame > 0 and f.ack == eo.fin_end:
-            f.fin_frame = eo.fin_frame
-        if f.flags & FIN and es.fin_frame == 0:
-            es.fin_frame = f.frame
-            es.fin_end = <uint32_t>((f.seq + seglen + 1) & M32)
+            if es.later >= 0 and self.later[es.later].fin_frame > 0:
+                f.fin_frame = self.later[es.later].fin_frame
+        elif f.flags & ACK and eo.later >= 0:
+            lt = &self.later[eo.later]
+            if lt.fin_frame > 0 and f.ack == lt.fin_end:
+                f.fin_frame = lt.fin_frame
+        if f.flags & FIN:
+            lt = self._later(es)
+            if lt.fin_frame == 0:
+                lt.fin_frame = f.frame
+                lt.fin_end = <uint32_t>((f.seq + seglen + 1) & M32)
 
     cdef int64_t _copy(self, Frame* f, Endpoint* es, vector[Unacked]* mine, int64_t end) noexcept nogil:
         """A resent segment's earlier copy: the latest captured segment still waiting for its ACK
@@ -378,6 +401,7 @@ cdef class Sequence:
         a captured copy, one that moved to exactly these bytes)."""
         cdef int64_t sent
         cdef size_t j
+        cdef Later* lo = &self.later[eo.later] if eo.later >= 0 else NULL
         if mine.size() > 0:
             sent = mine[0][0].time
             f.rto_frame = mine[0][0].frame
@@ -391,9 +415,9 @@ cdef class Sequence:
                 f.rto_frame = mine[0][j].frame
                 break
         f.rto = (f.now - sent) / 1e9
-        if (eo.dup_frame >= 0 and eo.dup_time > sent and _le(eo.dup_ack, f.seq)
+        if (lo != NULL and lo.dup_frame >= 0 and lo.dup_time > sent and _le(lo.dup_ack, f.seq)
                 and 0 <= f.now - eo.lastacktime < RECOVERY_WITHIN_NS):
-            f.asked_frame = eo.dup_frame
+            f.asked_frame = lo.dup_frame
         elif (eo.lastnondup > 0 and 0 <= f.now - eo.moved_time < RECOVERY_WITHIN_NS
               and ((copied >= 0 and eo.moved_time > copied and _le(eo.lastack, f.seq))
                    or (copied < 0 and eo.lastack == f.seq))):
