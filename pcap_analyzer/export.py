@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from . import schema
-from .files import ExportError, _same_file, _umask, replace_atomically  # noqa: F401  (part of this module's API)
+from .files import (ExportError, _same_file, _umask, discard_temporary, finished,  # noqa: F401  (part of
+                    replace_atomically, temporary_next_to)                    # this module's API)
 from .report.formulas import neutralise_frame, restore_frame
 
 if TYPE_CHECKING:
@@ -84,8 +84,7 @@ def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = 
     try:
         staged = {}
         for name, path in targets.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out)
-            os.close(fd)
+            tmp = temporary_next_to(path)
             temporary.append(tmp)
             if fmt == "parquet":
                 frames[name].to_parquet(tmp, index=False)
@@ -94,21 +93,19 @@ def write_tables(analysis: "Analysis", directory: str | os.PathLike, fmt: str = 
             os.chmod(tmp, 0o666 & ~_umask())
             staged[tmp] = path
         manifest = dict(identity, formats=sorted(formats | {fmt}), tables=list(TABLES))
-        fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=out)
+        tmp = temporary_next_to(out / MANIFEST)
         temporary.append(tmp)
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "w") as f:
             json.dump(manifest, f, indent=1)
             f.write("\n")
         os.chmod(tmp, 0o666 & ~_umask())
         staged[tmp] = out / MANIFEST
         for tmp, path in staged.items():
             os.replace(tmp, path)
+            finished(tmp)
     except BaseException:
         for tmp in temporary:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            discard_temporary(tmp)
         for d in made:  # the directories made for the tables, deepest first
             try:
                 d.rmdir()

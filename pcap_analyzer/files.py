@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -83,19 +82,63 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None],
         # /dev/null, a FIFO: renaming over it would replace the device.
         write(os.fspath(path))
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_next_to(path)
     try:
-        # the permissions a new file gets (mkstemp's are private), or those of the file replaced
+        # the permissions a new file gets (temporary ones are private), or those of the file replaced
         os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        discard_temporary(tmp)
         raise
+    finished(tmp)
+
+
+# The temporary files being written.  A command stopped by a signal unwinds and removes its
+# temporary file; a signal that arrives between the file's making and the ``try`` that cleans
+# it up (or inside that clean-up) would leave it behind, so the command line removes what is
+# still listed here before it exits (:func:`remove_unfinished`).
+_UNFINISHED: set[str] = set()
+
+
+def temporary_next_to(path: Path) -> str:
+    """A new empty file, private to its owner, next to *path* and named after it
+    (``.NAME.XXXXXXXX.tmp``); listed as unfinished until :func:`finished` or
+    :func:`discard_temporary`."""
+    for _ in range(100):
+        tmp = os.fspath(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
+        _UNFINISHED.add(tmp)        # listed before it exists: no moment when it is made but not listed
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            _UNFINISHED.discard(tmp)
+            continue
+        except OSError:
+            _UNFINISHED.discard(tmp)
+            raise
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"{path.parent}: no free name for a temporary file")
+
+
+def finished(tmp: str) -> None:
+    """*tmp* was put in place (renamed): no longer a temporary file to remove."""
+    _UNFINISHED.discard(tmp)
+
+
+def discard_temporary(tmp: str) -> None:
+    """Remove the temporary file *tmp* (if it is there)."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    _UNFINISHED.discard(tmp)
+
+
+def remove_unfinished() -> None:
+    """Remove the temporary files of writes that did not finish."""
+    for tmp in list(_UNFINISHED):
+        discard_temporary(tmp)
 
 
 def _umask() -> int:

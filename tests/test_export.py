@@ -296,6 +296,34 @@ def test_a_stopped_command_leaves_no_temporary_file(signame, tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["streams", "-f", "csv", "-o", "OUT/s.csv"], ["export", "-o", "OUT"]])
+def test_a_signal_right_after_a_temporary_file_is_made_leaves_nothing(command, tmp_path):
+    # The stop arrives the moment the temporary file exists, before the code that would clean
+    # it up has started: what the command leaves must still be nothing.
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["pcapan", command[0], str(CAPTURE)] + [a.replace("OUT", str(out)) for a in command[1:]]
+    script = f"""
+import os, signal, sys
+real_open = os.open
+def open_then_stopped(path, flags, *args, **kw):
+    fd = real_open(path, flags, *args, **kw)
+    if str(path).endswith(".tmp"):
+        os.kill(os.getpid(), signal.SIGTERM)
+    return fd
+os.open = open_then_stopped
+from pcap_analyzer.cli import main
+sys.argv = {argv!r}
+main()
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 128 + 15, proc.stderr
+    assert list(out.iterdir()) == []
+
+
 def test_output_through_a_symbolic_link_goes_to_its_target(tmp_path):
     target = tmp_path / "real.csv"
     target.write_text("old\n")

@@ -19,6 +19,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from .. import __version__  # noqa: E402
+from ..files import remove_unfinished  # noqa: E402
 from . import analyst, annotate, check, tables  # noqa: E402,F401  (each adds its commands to the app)
 from .options import app  # noqa: E402
 
@@ -50,6 +51,8 @@ def main() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code
+    # what a signal stopped between making a temporary file and cleaning it up left behind
+    remove_unfinished()
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
