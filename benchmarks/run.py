@@ -376,7 +376,8 @@ def in_rounds(runs: Runs, repeat: int) -> tuple[dict[str, list[Run]], dict[str, 
     command fed from a pipe).
 
     Round by round, so that a slower spell of the machine weighs on all of
-    them alike.  Commands that are the same (by two names) run once a round.
+    them alike, every other round in reverse order.  Commands that are the
+    same (by two names) run once a round.
     A command reading a pipe may fail (pcapan may not read standard input):
     it is not run again, and the others go on; any other failure ends the run.
     """
@@ -385,8 +386,14 @@ def in_rounds(runs: Runs, repeat: int) -> tuple[dict[str, list[Run]], dict[str, 
     first: dict[tuple, str] = {}
     for name, (cmd, stdin) in runs.items():
         first.setdefault((tuple(cmd), stdin), name)
-    for _ in range(repeat):
-        for name, (cmd, stdin) in runs.items():
+    for turn in range(repeat):
+        # every other round in reverse: on a virtual machine the first big allocation after a
+        # pause costs far more kernel time than one right after another (pages the host took
+        # back), so a command must not always follow the same one
+        order = list(runs.items())
+        if turn % 2:
+            order.reverse()
+        for name, (cmd, stdin) in order:
             if name in failed or first[(tuple(cmd), stdin)] != name:
                 continue
             run = attempt(cmd, stdin=stdin)

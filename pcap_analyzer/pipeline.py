@@ -148,18 +148,15 @@ class Run:
             if progress is not None:
                 progress(self.info.frames)
 
-    def _decoded(self, limit: int, place: Callable[[int], tuple], ahead: int,
-                 before: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+    def _decoded(self, limit: int, place: Callable[[int], tuple], ahead: int) -> Iterator[Chunk]:
         """The capture's frames framed and decoded, on a thread of its own while the caller analyses
         the chunks before them (at most *ahead* chunks in advance).  *place(k)* gives the columns
-        for the next k frames; *before(end)*, if given, is called before frames up to *end* are
-        written there."""
+        for the next k frames."""
         q: queue.Queue = queue.Queue()
         room = threading.Semaphore(ahead)
         stop = threading.Event()
 
         def produce() -> None:
-            done = 0
             try:
                 for packets in self.reader.chunks(limit):
                     while not room.acquire(timeout=0.1):
@@ -169,12 +166,9 @@ class Run:
                         return
                     k = len(packets)
                     inp, out, times = place(k)
-                    if before is not None:
-                        before(done + k)
                     self.decoder.decode(packets.buf, packets.rows, packets.linktypes, packets.first, inp)
                     if packets.comments:
                         inp[IN["comment"], list(packets.comments)] = 1
-                    done += k
                     q.put(Chunk(inp, out, times, packets.comments))
                 q.put(None)
             except BaseException as exc:    # raised again where the chunks are taken
@@ -224,9 +218,8 @@ class Run:
                 return empty_columns(k)
             return inp[:, start:start + k], out[:, start:start + k], times[:, start:start + k]
 
-        touch = _Prefault((inp, out, times), FRAMES_PER_CHUNK) if total > 2 * FRAMES_PER_CHUNK else None
         parts = []
-        for c in self._decoded(FRAMES_PER_CHUNK, place, 2, touch.wait if touch is not None else None):
+        for c in self._decoded(FRAMES_PER_CHUNK, place, 2):
             parts.append(self._analysed(c))
             if progress is not None:
                 progress(self.info.frames)
@@ -395,44 +388,6 @@ def offloading_senders(senders: np.ndarray) -> np.ndarray:
     hit = ((s[:, _SENT] >= OFFLOAD_CONSISTENT_MIN) & (s[:, _SENT_NOT_GOOD] == s[:, _SENT])
            & (s[:, _RECEIVED] > 0) & (s[:, _RECEIVED_NOT_GOOD] == 0))
     return np.flatnonzero(hit)
-
-
-class _Prefault:
-    """Touches the pages of fresh columns, part by part, on a thread of its own.
-
-    A whole capture's columns are hundreds of MiB of new memory; the kernel
-    gives each page at its first write, at a cost comparable to the analysis
-    of the frames written there.  This thread takes those first writes
-    (zeros, as the pages already hold) ahead of the stages, on the other
-    core; :meth:`wait` holds the stages back until their next part is done,
-    so that the two never write the same part.
-    """
-
-    def __init__(self, arrays: tuple, part: int) -> None:
-        self._arrays = arrays
-        self._part = part
-        self._frames = arrays[0].shape[1]
-        self._done = 0
-        self._cond = threading.Condition()
-        threading.Thread(target=self._run, name="pcapan-prefault", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            for start in range(0, self._frames, self._part):
-                for a in self._arrays:
-                    a[:, start:start + self._part] = 0   # numpy lets go of the interpreter meanwhile
-                with self._cond:
-                    self._done = min(start + self._part, self._frames)
-                    self._cond.notify_all()
-        finally:
-            with self._cond:
-                self._done = self._frames
-                self._cond.notify_all()
-
-    def wait(self, end: int) -> None:
-        """Return once the frames before *end* have been touched."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._done >= min(end, self._frames))
 
 
 class Background:
