@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from . import schema
-from .files import (ExportError, _same_file, _umask, discard_temporary, finished,  # noqa: F401  (part of
-                    replace_atomically, temporary_next_to)                    # this module's API)
+from .files import ExportError, _same_file, _umask, replace_atomically  # noqa: F401  (part of this module's API)
+from .files import discard_temporary, finished, temporary_next_to
 from .report.formulas import neutralise_frame, restore_frame
 
 if TYPE_CHECKING:

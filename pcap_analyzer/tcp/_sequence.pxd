@@ -53,6 +53,7 @@ cdef class Sequence:
     cdef void step(self, Frame* f) noexcept nogil
     cdef Connection* _connection(self, int64_t stream) noexcept nogil
     cdef Later* _later(self, Endpoint* e) noexcept nogil
+    cdef Later* _made(self, Endpoint* e) noexcept nogil
     cdef int64_t _analyse(self, Frame* f, Connection* c, int64_t s) noexcept nogil
     cdef void _closing(self, Frame* f, int64_t seglen, Endpoint* es, Endpoint* eo) noexcept nogil
     cdef int64_t _copy(self, Frame* f, Endpoint* es, vector[Unacked]* mine, int64_t end) noexcept nogil

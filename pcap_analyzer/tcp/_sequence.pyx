@@ -247,6 +247,10 @@ cdef class Sequence:
             self.later.push_back(lt)
         return &self.later[e.later]
 
+    cdef inline Later* _made(self, Endpoint* e) noexcept nogil:
+        """The side's Later, NULL while it has none."""
+        return &self.later[e.later] if e.later >= 0 else NULL
+
     cdef void step(self, Frame* f) noexcept nogil:
         """Analyse one TCP segment of its stream."""
         cdef Connection* c = self._connection(f.stream)
@@ -294,6 +298,7 @@ cdef class Sequence:
         cdef bint occupies = seglen > 0 or syn_fin
         cdef Unacked u
         cdef Later* lt
+        cdef Later* theirs
         if not es.base_set:
             es.base = <uint32_t>((f.seq - f.rel_seq) & M32)
             es.base_set = 1
@@ -324,8 +329,9 @@ cdef class Sequence:
             es.dupacknum = 0
         got |= ack_lost_segment(f, eo, self.wireshark)
         if occupies and (got & L_KEEP_ALIVE) == 0:
+            theirs = self._made(eo)
             kind = resend(f, seglen, es, eo, c.irtt, self.wireshark, mine,
-                          &self.later[eo.later].sack[0] if eo.later >= 0 else NULL)
+                          &theirs.sack[0] if theirs != NULL else NULL)
             got |= kind
             if kind & L_RETRANSMISSION:
                 copied = self._copy(f, es, mine, (f.seq + seglen + (1 if syn_fin else 0)) & M32)
@@ -361,11 +367,12 @@ cdef class Sequence:
         the other side's FIN that an ACK acknowledges (its sequence number + 1)."""
         cdef Later* lt
         if f.flags & RST:
-            if es.later >= 0 and self.later[es.later].fin_frame > 0:
-                f.fin_frame = self.later[es.later].fin_frame
-        elif f.flags & ACK and eo.later >= 0:
-            lt = &self.later[eo.later]
-            if lt.fin_frame > 0 and f.ack == lt.fin_end:
+            lt = self._made(es)
+            if lt != NULL and lt.fin_frame > 0:
+                f.fin_frame = lt.fin_frame
+        elif f.flags & ACK:
+            lt = self._made(eo)
+            if lt != NULL and lt.fin_frame > 0 and f.ack == lt.fin_end:
                 f.fin_frame = lt.fin_frame
         if f.flags & FIN:
             lt = self._later(es)
@@ -401,7 +408,7 @@ cdef class Sequence:
         a captured copy, one that moved to exactly these bytes)."""
         cdef int64_t sent
         cdef size_t j
-        cdef Later* lo = &self.later[eo.later] if eo.later >= 0 else NULL
+        cdef Later* lo = self._made(eo)
         if mine.size() > 0:
             sent = mine[0][0].time
             f.rto_frame = mine[0][0].frame
