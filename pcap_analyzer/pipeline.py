@@ -131,12 +131,15 @@ class Run:
     def chunks(self, limit: int | None = None, reuse: int = 0,
                progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
         """Every frame of the capture, analysed, at most *limit* (default FRAMES_PER_CHUNK) at a
-        time.  With *reuse* > 0 the chunks are written into that many sets of arrays in turn (a
-        chunk's arrays are then only valid until that many more chunks were handed out)."""
+        time.  With *reuse* > 0 the chunks are written into *reuse* + 1 sets of arrays in turn (a
+        chunk's arrays are then only valid until *reuse* more chunks were handed out)."""
         limit = limit or FRAMES_PER_CHUNK
         buffers: dict = {}
         turn = [0]
-        ahead = max(1, reuse - 1) if reuse else 2
+        # a chunk holds its set of arrays from its decoding until the caller asks for the next one
+        # after it: with every set in use at once, the decoding of the next chunks goes on while
+        # the caller analyses this one
+        ahead = reuse + 1 if reuse else 2
 
         def place(k: int) -> tuple:
             slot = turn[0] % (reuse + 1) if reuse else 0

@@ -197,3 +197,46 @@ def test_corrupt_compression_keeps_what_came_before():
     a = analyze(SAMPLES / "broken" / "gzip_corrupt.pcap.gz")
     assert len(a.packets) == 6
     assert a.info.warnings[-1].startswith("capture damaged after frame 6: compressed data is corrupt")
+
+
+def test_chunks_in_reused_arrays_are_decoded_ahead_and_left_alone_while_held():
+    """With reused arrays, the next chunk is decoded while the caller still works on this one (the
+    two stages run side by side), and the chunk the caller holds is never written over."""
+    import time
+
+    import numpy as np
+
+    from pcap_analyzer.pipeline import Run
+
+    path = SAMPLES / "dumpcap.pcapng"
+    whole = analyze(path).packets
+    run = Run(path)
+    decoded = []
+
+    class Counting:
+        """The run's decoder, counting the chunks it decoded."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def decode(self, *args) -> None:
+            self.inner.decode(*args)
+            decoded.append(1)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    run.decoder = Counting(run.decoder)
+    frames, seen = [], 0
+    for c in run.chunks(limit=100, reuse=1):
+        seen += 1
+        held = c.inp.copy(), c.out.copy()
+        deadline = time.monotonic() + 10
+        while len(decoded) <= seen and time.monotonic() < deadline and seen * 100 < len(whole):
+            time.sleep(0.001)
+        if seen * 100 < len(whole):
+            assert len(decoded) > seen, "the next chunk was not decoded while this one was held"
+        assert np.array_equal(c.inp, held[0]) and np.array_equal(c.out, held[1])
+        frames.extend(c.inp[0].tolist())
+    assert seen > 2
+    assert frames == whole["frame"].tolist()
