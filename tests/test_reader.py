@@ -240,3 +240,41 @@ def test_chunks_in_reused_arrays_are_decoded_ahead_and_left_alone_while_held():
         frames.extend(c.inp[0].tolist())
     assert seen > 2
     assert frames == whole["frame"].tolist()
+
+
+def test_a_stream_header_is_read_from_the_first_piece_without_waiting_for_a_full_window():
+    """A capture arriving through a pipe (``tcpdump -w - | pcapan report -``) is opened as soon as its
+    first piece is there: the reader does not wait for a whole window of bytes (64 MiB) first."""
+    from pcap_analyzer.capture import sources
+    from pcap_analyzer.capture.reader import Reader
+
+    data = (SAMPLES / "http_like.pcap").read_bytes()
+    records = data[24:]
+    body = data[:24] + records * (sources.PIECE_BYTES // len(records) + 2)    # a little over one piece
+    assert sources.PIECE_BYTES < len(body) < sources.WINDOW_BYTES
+    r, w = os.pipe()
+    done = threading.Event()
+
+    def write() -> None:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(w, view):]
+        done.wait(60)      # the pipe stays open, as a running capture's does
+        os.close(w)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    opened = []
+    opening = threading.Thread(target=lambda: opened.append(Reader(f"/dev/fd/{r}")))
+    opening.start()
+    try:
+        opening.join(timeout=20)
+        assert opened, "the reader waited for more than the first piece before reading the header"
+        assert opened[0].info.file_format == "pcap"
+    finally:
+        done.set()
+        writer.join(timeout=60)
+        opening.join(timeout=60)
+        for reader in opened:
+            reader.close()
+        os.close(r)

@@ -73,9 +73,10 @@ class Reader:
         return CaptureError(f"{self.path}: {why}")
 
     def _more(self, pos: int, need: int) -> int:
-        """:meth:`Window.more` before any packet: corrupt compressed data is not a capture."""
+        """:meth:`Window.more` before any packet: corrupt compressed data is not a capture.  Only
+        what *need* asks is read: the rest is read ahead on the framing's thread."""
         try:
-            return self._window.more(pos, need)
+            return self._window.more(pos, need, ahead=False)
         except Damage as exc:
             raise self._error(f"gzip-compressed, but {exc}") from None
 
@@ -122,7 +123,7 @@ class Reader:
         or None when the capture ends or is damaged there (with a warning)."""
         w = self._window
         try:
-            pos = w.more(pos, 12)
+            pos = w.more(pos, 12, ahead=not first)
             if w.end - pos < 12:
                 return self._cut(first, "section header" if not first else "pcapng section header")
             head = bytes(w.buf[pos:pos + 12])
@@ -142,7 +143,7 @@ class Reader:
                 if first:
                     raise self._error(f"pcapng section header has a bad length ({length} bytes)")
                 return self._damaged(f"block length {length} is not valid")
-            pos = w.more(pos, length)
+            pos = w.more(pos, length, ahead=not first)
             if w.end - pos < length:
                 return self._cut(first, "section header" if btype == pcapng.SHB else "interface description")
         except Damage as exc:

@@ -304,9 +304,12 @@ class Window:
     def mapped(self) -> bool:
         return self._mapped is not None
 
-    def more(self, pos: int, need: int = 1) -> int:
+    def more(self, pos: int, need: int = 1, ahead: bool = True) -> int:
         """Read on until at least *need* bytes from *pos* are held or the content ends; returns the
-        position those bytes are at now.  Raises :class:`Damage` when the content is corrupt."""
+        position those bytes are at now.  With *ahead*, reads on until the window is full (so that
+        the framing's chunks are as large as a file's); without, stops at *need* (a file header, read
+        before the stages start, waits for one piece only).  Raises :class:`Damage` when the
+        content is corrupt."""
         if self.eof or self.end - pos >= need:
             return pos
         left = self.end - pos
@@ -317,7 +320,7 @@ class Window:
         if self._pending is not None:
             exc, self._pending = self._pending, None
             raise exc
-        while (self.end < need or self.end < WINDOW_BYTES) and not self.eof:
+        while (self.end < need or (ahead and self.end < WINDOW_BYTES)) and not self.eof:
             try:
                 piece = next(self._pieces, None)
             except (Damage, CutShort) as exc:
