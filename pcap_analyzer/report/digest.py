@@ -12,6 +12,7 @@ is applied to what was kept.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -95,10 +96,10 @@ class _Keeper:
         if pending.any():
             self.pending.append(self._columns(c, np.flatnonzero(pending)))
             now = np.flatnonzero(~pending)
-            self.labels.add(frame[now], labels[now], stream_keys(proto[now], stream[now]))
+            self._labelled(frame[now], labels[now], proto[now], stream[now])
             self.checks.add(frame[now], ip[now], l4[now], src[now])
         else:
-            self.labels.add(frame, labels, stream_keys(proto, stream))
+            self._labelled(frame, labels, proto, stream)
             self.checks.add(frame, ip, l4, src)
         told = labels if self.events else labels & ~self.leave_out
         rows = np.flatnonzero((told != 0) | (ip == _BAD) | pending | (ip == _OFFLOADED) | (l4 == _OFFLOADED))
@@ -115,6 +116,12 @@ class _Keeper:
         for r, k in zip(rows[first].tolist(), kind[first].tolist()):
             if k not in self.examples and len(self.examples) < _MAX_EXAMPLES:
                 self.examples[k] = (inp[:, r].copy(), out[:, r].copy(), c.times[:, r].copy())
+
+    def _labelled(self, frame: np.ndarray, labels: np.ndarray, proto: np.ndarray, stream: np.ndarray) -> None:
+        """The frames' labels tallied; the stream keys made for the labelled frames only."""
+        rows = np.flatnonzero(labels & self.labels.shown)
+        if len(rows):
+            self.labels.add(frame[rows], labels[rows], stream_keys(proto[rows], stream[rows]))
 
     def settle(self, ending) -> None:
         """Add the frames whose checksum verdict waited for the end, with the end's decisions."""
@@ -156,10 +163,18 @@ def digest(path: str | os.PathLike, events: bool = False, leave_out: tuple = REP
             keeper.take(c)
 
     reading = Background(read)
-    import pandas  # noqa: F401  (loads while the capture is read)
+    # Loading pandas makes a great many objects and no garbage: the cycle collector's passes over
+    # them would only take the interpreter from the reading thread's Python steps meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        import pandas  # noqa: F401  (loads while the capture is read)
 
-    from .. import tables  # noqa: F401
-    from . import documents  # noqa: F401
+        from .. import tables  # noqa: F401
+        from . import documents  # noqa: F401
+    finally:
+        if collecting:
+            gc.enable()
     reading.result()
     step(run.progress("making the tables"))
     return digest_of(run, keeper, events, leave_out)
