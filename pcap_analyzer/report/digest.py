@@ -22,7 +22,7 @@ import numpy as np
 from ..capture.info import CaptureInfo
 from ..pipeline import IN, OUT, TIMES, Background, Chunk, Progress, Run
 from ..vocabulary import LABEL_NAMES, PROTOS, REPORT_LEAVES_OUT, VERDICTS
-from .tally import ChecksumTally, LabelTally, stream_keys
+from .tally import ChecksumTally, LabelTally
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,10 +96,10 @@ class _Keeper:
         if pending.any():
             self.pending.append(self._columns(c, np.flatnonzero(pending)))
             now = np.flatnonzero(~pending)
-            self._labelled(frame[now], labels[now], proto[now], stream[now])
+            self.labels.add(frame[now], labels[now], proto[now], stream[now])
             self.checks.add(frame[now], ip[now], l4[now], src[now])
         else:
-            self._labelled(frame, labels, proto, stream)
+            self.labels.add(frame, labels, proto, stream)
             self.checks.add(frame, ip, l4, src)
         told = labels if self.events else labels & ~self.leave_out
         rows = np.flatnonzero((told != 0) | (ip == _BAD) | pending | (ip == _OFFLOADED) | (l4 == _OFFLOADED))
@@ -117,12 +117,6 @@ class _Keeper:
             if k not in self.examples and len(self.examples) < _MAX_EXAMPLES:
                 self.examples[k] = (inp[:, r].copy(), out[:, r].copy(), c.times[:, r].copy())
 
-    def _labelled(self, frame: np.ndarray, labels: np.ndarray, proto: np.ndarray, stream: np.ndarray) -> None:
-        """The frames' labels tallied; the stream keys made for the labelled frames only."""
-        rows = np.flatnonzero(labels & self.labels.shown)
-        if len(rows):
-            self.labels.add(frame[rows], labels[rows], stream_keys(proto[rows], stream[rows]))
-
     def settle(self, ending) -> None:
         """Add the frames whose checksum verdict waited for the end, with the end's decisions."""
         if not self.pending:
@@ -130,7 +124,7 @@ class _Keeper:
         p = np.concatenate(self.pending, axis=1)
         self.pending = []
         ending.settle_columns(p[_AT["l4_checksum"]], p[_AT["src"]], p[_AT["labels"]])
-        self.labels.add(p[_AT["frame"]], p[_AT["labels"]], stream_keys(p[_AT["proto"]], p[_AT["stream"]]))
+        self.labels.add(p[_AT["frame"]], p[_AT["labels"]], p[_AT["proto"]], p[_AT["stream"]])
         self.checks.add(p[_AT["frame"]], p[_AT["ip_checksum"]], p[_AT["l4_checksum"]], p[_AT["src"]])
         if self.events:
             self.kept.append(p)

@@ -82,13 +82,15 @@ class LabelTally:
         self.shown = sum(1 << b for b, name in enumerate(LABEL_NAMES) if name not in set(leave_out))
         self.labels: dict[int, _Label] = {}
 
-    def add(self, frames: np.ndarray, bits: np.ndarray, keys: np.ndarray) -> None:
-        """Frames (numbers) with their label bits and stream keys (:func:`stream_keys`)."""
+    def add(self, frames: np.ndarray, bits: np.ndarray, proto: np.ndarray, stream: np.ndarray) -> None:
+        """Frames (numbers) with their label bits, protocols (into PROTOS) and streams; the stream keys
+        (:func:`stream_keys`) are made for the labelled frames only."""
         bits = np.asarray(bits, dtype=np.int64) & self.shown
         rows = np.flatnonzero(bits)
         if not len(rows):
             return
-        frames, bits, keys = np.asarray(frames, dtype=np.int64)[rows], bits[rows], np.asarray(keys)[rows]
+        frames, bits = np.asarray(frames, dtype=np.int64)[rows], bits[rows]
+        keys = stream_keys(np.asarray(proto)[rows], np.asarray(stream)[rows])
         present = int(np.bitwise_or.reduce(bits))
         for b in range(len(LABEL_NAMES)):
             if present >> b & 1:
@@ -107,8 +109,7 @@ class LabelTally:
         proto_codes, protos = coded(packets["proto"])
         proto_index = np.array([PROTOS.index(p) if p in PROTOS else -1 for p in protos] + [-1], dtype=np.int64)
         stream = packets["stream"].to_numpy(dtype=np.int64, na_value=-1)
-        self.add(packets["frame"].to_numpy(dtype=np.int64), set_bits[codes],
-                 stream_keys(proto_index[proto_codes], stream))
+        self.add(packets["frame"].to_numpy(dtype=np.int64), set_bits[codes], proto_index[proto_codes], stream)
 
     def table(self, examples: pd.DataFrame) -> pd.DataFrame:
         """One row per label, most frequent first (equal counts: the label seen first, and first among
