@@ -132,6 +132,45 @@ def test_standard_input_a_pipe_of_gzip_a_fifo_and_process_substitution_read_as_t
     assert _report([], shell=f"PCAPAN <(cat '{path}')") == want
 
 
+@pytest.mark.parametrize("path", READ_ONCE, ids=lambda p: p.name)
+def test_standard_input_redirected_from_a_file_reads_as_the_file(path, tmp_path):
+    """`pcapan report - < F` (compressed or not) gives what `pcapan report F` gives; so does a file
+    handed over part-way, after bytes that are not the capture's (read from where it stands)."""
+    want = _report([str(path)])
+    data = path.read_bytes()
+    squeezed = tmp_path / "capture.gz"
+    squeezed.write_bytes(gzip.compress(data))
+    after_junk = tmp_path / "after_junk"
+    after_junk.write_bytes(b"not the capture " + data)
+    for f, skip in ((path, 0), (squeezed, 0), (after_junk, 16)):
+        with open(f, "rb") as stdin:
+            stdin.seek(skip)
+            r = subprocess.run(_pcapan() + ["report", "-", "--format", "json", "--quiet"], stdin=stdin,
+                               capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()
+        doc = json.loads(r.stdout)
+        doc["capture"].pop("file")
+        doc["capture"]["format"] = doc["capture"]["format"].replace(" (gzip)", "")
+        assert doc == want, f.name
+
+
+def test_standard_input_from_a_file_is_mapped_only_from_its_start(monkeypatch):
+    """A file on standard input is mapped (framed where it lies, as fast as the file named) when
+    it is read from its start; a file handed over part-way is read on from where it stands."""
+    from pcap_analyzer.capture import sources
+
+    path = SAMPLES / "bulk_loss.pcap"
+    with open(path, "rb") as f:
+        monkeypatch.setattr(sys, "stdin", f)
+        w = sources.open_bytes("-")
+        assert w.mapped and w.end == path.stat().st_size
+        f.seek(24)
+        w = sources.open_bytes("-")
+        assert not w.mapped
+        at = w.more(0, 16)
+        assert bytes(w.buf[at:at + 16]) == path.read_bytes()[24:40]
+
+
 def test_a_stream_in_pieces_reads_as_the_file(monkeypatch):
     """Records straddling the pieces a stream is read in are put together."""
     from pcap_analyzer.capture import sources

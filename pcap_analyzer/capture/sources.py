@@ -1,7 +1,8 @@
 """Where a capture's bytes come from: a file mapped into memory, or any stream read once, front to back.
 
-A regular file is memory-mapped and framed where it lies.  Anything else --
-a FIFO, standard input (``-``), a process substitution, a pipe -- is read
+A regular file is memory-mapped and framed where it lies (standard input
+too, when it is redirected from a file and read from its start).  Anything
+else -- a FIFO, a pipe on standard input (``-``), a process substitution -- is read
 sequentially by a thread of its own, piece by piece; nothing is ever opened
 twice or sought back.  gzip-compressed content (recognised by its first
 bytes, never by the name) is inflated on that thread while the analysis
@@ -56,7 +57,14 @@ class CutShort(Damage):
 def open_bytes(path: str) -> "Window":
     """The bytes of the capture at *path* (``-`` is standard input), inflated if gzip-compressed."""
     if path == "-":
-        return _stream_window(os.dup(sys.stdin.fileno()) if _has_stdin() else -1, path)
+        fd = os.dup(sys.stdin.fileno()) if _has_stdin() else -1
+        # standard input redirected from a file (`pcapan report - < x.pcapng`) is mapped like the
+        # file, when it is read from its start; otherwise it is read as it comes
+        if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode) and os.lseek(fd, 0, os.SEEK_CUR) == 0:
+            window = _mapped_window(fd, path)
+            if window is not None:
+                return window
+        return _stream_window(fd, path)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -72,14 +80,22 @@ def open_bytes(path: str) -> "Window":
         os.close(fd)
         raise CaptureError(f"{path}: is a directory, not a capture file")
     if stat.S_ISREG(mode):
-        mapped = _map(fd)
-        os.close(fd)
-        if mapped is not None:
-            if mapped[:2] == _GZIP_MAGIC:
-                return Window(_inflated(iter([memoryview(mapped)])), path, compressed=True, keep=mapped)
-            return Window(None, path, mapped=mapped)
-        fd = os.open(path, os.O_RDONLY)   # an empty file cannot be mapped: read it as a stream
+        window = _mapped_window(fd, path)
+        if window is not None:
+            return window
     return _stream_window(fd, path)
+
+
+def _mapped_window(fd: int, path: str) -> "Window | None":
+    """The regular file open at *fd* mapped into memory (*fd* then closed), or None, *fd* left
+    open to be read as a stream, when it cannot be mapped (an empty file)."""
+    mapped = _map(fd)
+    if mapped is None:
+        return None
+    os.close(fd)
+    if mapped[:2] == _GZIP_MAGIC:
+        return Window(_inflated(iter([memoryview(mapped)])), path, compressed=True, keep=mapped)
+    return Window(None, path, mapped=mapped)
 
 
 def _has_stdin() -> bool:
