@@ -317,3 +317,14 @@ def test_a_stream_header_is_read_from_the_first_piece_without_waiting_for_a_full
         for reader in opened:
             reader.close()
         os.close(r)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "standard input: empty, not a pcap or pcapng file"),
+    (b"hello, this is text\n" * 3, "standard input: not a pcap or pcapng file"),
+    (b"\x1f\x8b\x08\x00" + b"\xff" * 40, "standard input: gzip-compressed, but compressed data is corrupt"),
+])
+def test_bad_standard_input_is_named_so_in_one_line(content, message):
+    r = subprocess.run(_pcapan() + ["report", "-"], input=content, capture_output=True, timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and message in err and len(err.strip().splitlines()) == 1, err

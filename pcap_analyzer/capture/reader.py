@@ -70,7 +70,7 @@ class Reader:
             raise
 
     def _error(self, why: str) -> CaptureError:
-        return CaptureError(f"{self.path}: {why}")
+        return CaptureError(f"{'standard input' if self.path == '-' else self.path}: {why}")
 
     def _more(self, pos: int, need: int) -> int:
         """:meth:`Window.more` before any packet: corrupt compressed data is not a capture.  Only
@@ -85,6 +85,7 @@ class Reader:
         self._more(0, 24)
         if w.end == 0:
             raise self._error("compressed data holds nothing, not a pcap or pcapng file" if w.compressed
+                              else "empty, not a pcap or pcapng file" if self.path == "-"
                               else "empty file, not a pcap or pcapng file")
         if w.end < 4:
             raise self._error("not a pcap or pcapng file")
