@@ -328,3 +328,28 @@ def test_bad_standard_input_is_named_so_in_one_line(content, message):
     r = subprocess.run(_pcapan() + ["report", "-"], input=content, capture_output=True, timeout=60)
     err = r.stderr.decode()
     assert r.returncode == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_standard_input_that_cannot_be_read_is_one_line_exit_2(tmp_path):
+    f = tmp_path / "written.pcap"
+    f.write_bytes((SAMPLES / "bulk_loss.pcap").read_bytes())
+    with open(f, "ab") as write_only:
+        r = subprocess.run(_pcapan() + ["report", "-"], stdin=write_only, capture_output=True, timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.strip() == "pcapan: standard input: reading failed (Bad file descriptor)", err
+
+
+def test_a_stream_failing_before_its_header_is_complete_says_how_not_gzip(monkeypatch):
+    from pcap_analyzer.capture import sources
+    from pcap_analyzer.capture.info import CaptureError
+    from pcap_analyzer.capture.reader import Reader
+
+    def pieces(fd, path):
+        os.close(fd)
+        yield b"\xd4\xc3\xb2\xa1"
+        raise sources.Damage("reading failed (Input/output error)")
+
+    monkeypatch.setattr(sources, "_read_pieces", pieces)
+    with pytest.raises(CaptureError) as e:
+        Reader("/dev/null")
+    assert str(e.value) == "/dev/null: reading failed (Input/output error)"

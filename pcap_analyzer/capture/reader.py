@@ -78,7 +78,11 @@ class Reader:
         try:
             return self._window.more(pos, need, ahead=False)
         except Damage as exc:
-            raise self._error(f"gzip-compressed, but {exc}") from None
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: Damage) -> CaptureError:
+        """The error for bytes that stop before a capture's header could be read."""
+        return self._error(f"gzip-compressed, but {exc}" if self._window.compressed else str(exc))
 
     def _header(self) -> int:
         w = self._window
@@ -149,7 +153,7 @@ class Reader:
                 return self._cut(first, "section header" if btype == pcapng.SHB else "interface description")
         except Damage as exc:
             if first:
-                raise self._error(f"gzip-compressed, but {exc}") from None
+                raise self._unreadable(exc) from None
             return self._damaged(str(exc))
         block = bytes(w.buf[pos:pos + length])
         if struct.unpack_from(order + "I", block, length - 4)[0] != length:

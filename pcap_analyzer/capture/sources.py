@@ -117,7 +117,10 @@ def _map(fd: int) -> mmap.mmap | None:
 
 def _stream_window(fd: int, path: str) -> "Window":
     raw = _read_pieces(fd, path)
-    first = next(raw, b"")
+    try:
+        first = next(raw, b"")
+    except Damage as exc:
+        raise CaptureError(f"{'standard input' if path == '-' else path}: {exc}") from None
     if first[:2] == _GZIP_MAGIC:
         return Window(_inflated(_chained(first, raw)), path, compressed=True)
     return Window(_ahead(_chained(first, raw)), path)
