@@ -353,3 +353,18 @@ def test_a_stream_failing_before_its_header_is_complete_says_how_not_gzip(monkey
     with pytest.raises(CaptureError) as e:
         Reader("/dev/null")
     assert str(e.value) == "/dev/null: reading failed (Input/output error)"
+
+
+def test_standard_input_at_a_terminal_is_refused_at_once():
+    """`pcapan report -` typed at a terminal would wait for a capture typed in: it says what to do."""
+    import pty
+
+    main, sub = pty.openpty()
+    try:
+        r = subprocess.run(_pcapan() + ["report", "-"], stdin=sub, capture_output=True, timeout=60)
+    finally:
+        os.close(sub)
+        os.close(main)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "standard input is a terminal, not a capture: pipe one in or redirect it" in err, err
+    assert len(err.strip().splitlines()) == 1

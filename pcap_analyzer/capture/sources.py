@@ -58,6 +58,10 @@ def open_bytes(path: str) -> "Window":
     """The bytes of the capture at *path* (``-`` is standard input), inflated if gzip-compressed."""
     if path == "-":
         fd = os.dup(sys.stdin.fileno()) if _has_stdin() else -1
+        if fd >= 0 and os.isatty(fd):
+            os.close(fd)    # what would be read is what the user types: nothing a capture could be
+            raise CaptureError("standard input is a terminal, not a capture: pipe one in or redirect it "
+                               "(- < capture.pcap)")
         # standard input redirected from a file (`pcapan report - < x.pcapng`) is mapped like the
         # file, when it is read from its start; otherwise it is read as it comes
         if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode) and os.lseek(fd, 0, os.SEEK_CUR) == 0:
