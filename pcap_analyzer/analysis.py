@@ -113,7 +113,7 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
     step = progress or (lambda state: None)
     run = Run(path, wireshark=wireshark)
     if progress is not None:
-        run.count()         # the total the display shows (cheap: only a mapped file's are counted)
+        run.count()         # the total the display shows (collect counts a mapped file's frames anyway)
     step(run.progress("reading frames"))
     frames = Background(lambda: run.collect(lambda n: step(run.progress("reading frames"))))
     from . import accessor, explain, schema, tables  # noqa: F401  (pandas and the tables' code load meanwhile;
@@ -147,8 +147,6 @@ def stream_frames(path: str | os.PathLike, proto: str, stream,
     run = Run(path, only=(1 if proto == "tcp" else 2, int(stream)) if one else None, wireshark=wireshark)
     step = progress or (lambda state: None)
     what = f"reading {proto.upper()} stream {stream}" if one else f"reading {len(wanted)} {proto.upper()} streams"
-    if progress is not None:
-        run.count()
     step(run.progress(what))
     parts = []
     for c in run.chunks(reuse=1, progress=lambda n: step(run.progress(what))):

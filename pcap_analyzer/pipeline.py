@@ -82,14 +82,18 @@ class Progress(NamedTuple):
 
     step: str                   # what is under way ("reading frames", "making the tables")
     frames: int                 # frames read so far
-    total: int | None           # frames the capture holds, when known (a mapped file's are counted)
-    bytes_read: int             # bytes read so far (after inflating); a mapped file's size
+    total: int | None           # frames the capture holds, when counted (a mapped file's, by Run.count)
+    bytes_read: int             # bytes framed so far (after inflating)
+    size: int | None = None     # bytes a mapped capture file holds (None: not known before the end)
 
     def __str__(self) -> str:
         if not self.frames:
             return self.step
-        of = f" of {self.total:,}" if self.total is not None else ""
-        return f"{self.step} ({self.frames:,}{of} frames)"
+        if self.total is not None:
+            return f"{self.step} ({self.frames:,} of {self.total:,} frames)"
+        if self.size:
+            return f"{self.step} ({self.frames:,} frames, {100 * self.bytes_read // self.size}% of the file)"
+        return f"{self.step} ({self.frames:,} frames)"
 
 
 class Run:
@@ -126,7 +130,8 @@ class Run:
 
     def progress(self, step: str) -> Progress:
         """Where this run stands, in the middle of *step*."""
-        return Progress(step, self.info.frames, self._total[0] if self._total else None, self.reader.bytes_read)
+        return Progress(step, self.info.frames, self._total[0] if self._total else None, self.reader.bytes_read,
+                        self.reader.size)
 
     def chunks(self, limit: int | None = None, reuse: int = 0,
                progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:

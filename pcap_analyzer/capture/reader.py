@@ -65,6 +65,7 @@ class Reader:
         self.info.compressed = self._window.compressed
         try:
             self._start = self._header()
+            self._framed = self._start     # bytes framed so far
         except BaseException:
             self._window.close()
             raise
@@ -186,9 +187,15 @@ class Reader:
 
     @property
     def bytes_read(self) -> int:
-        """Bytes of the capture taken in so far (after inflating); all of a mapped file's."""
+        """Bytes of the capture framed so far (after inflating)."""
+        return self._framed
+
+    @property
+    def size(self) -> int | None:
+        """The bytes a mapped capture file holds (None for other sources: their size is not known
+        before they end)."""
         w = self._window
-        return w.consumed + w.end
+        return w.end if w.mapped else None
 
     def count_hint(self) -> int | None:
         """How many packets the capture holds, counted cheaply when it is a mapped file (None otherwise)."""
@@ -213,6 +220,7 @@ class Reader:
                     self.info.frames += k
                     # the first packet chose it: the frames' times count from it from the start
                     self.info.time_base_ns = f.base_s * 1_000_000_000
+                    self._framed = w.consumed + pos
                     yield self._packets(rows[:k], first)
                     w.release(pos)
                 if status == _framing.LIMIT:

@@ -1,27 +1,32 @@
 """The progress bar of a long read, on stderr: frames done of the capture's total, the rate, the time left.
 
-A mapped capture file's frames are counted before it is read, so its bar
-fills up; for standard input, a pipe or a compressed file the total is not
-known, and the bar only moves to and fro next to the frames and bytes read
-so far.  The commands show it only on a terminal and without ``--quiet``
+A mapped capture file's bar fills up with the bytes framed (or with the
+frames, where they were counted anyway); for standard input, a pipe or a
+compressed file the total is not known, and the bar only moves to and fro
+next to the frames and bytes read so far.  The commands show it only on a terminal and without ``--quiet``
 (see :mod:`.running`).
 """
 import threading
 
 from rich.console import Console
-from rich.filesize import decimal
+from rich.filesize import decimal, pick_unit_and_suffix
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Column
 from rich.text import Text
 
 
 class _Frames(ProgressColumn):
-    """"1,234/5,678 frames", or "1,234 frames, 2.1 MB" when the total is not known."""
+    """"1,234/5,678 frames" when the frames were counted, "2.1/9.8 MB" when the file's size is known
+    (the rate beside it is in frames), else "1,234 frames, 2.1 MB"."""
 
     def render(self, task) -> Text:
-        done = int(task.completed)
-        if task.total is None:
-            return Text(f"{done:,} frames, {decimal(int(task.fields.get('bytes_read', 0)))}")
-        return Text(f"{done:,}/{int(task.total):,} frames")
+        frames, read, size = (int(task.fields.get(k) or 0) for k in ("frames", "bytes_read", "size"))
+        if task.fields.get("counted"):
+            return Text(f"{frames:,}/{int(task.total):,} frames")
+        if size:
+            unit, suffix = pick_unit_and_suffix(size, ["bytes", "kB", "MB", "GB", "TB", "PB"], 1000)
+            return Text(f"{read / unit:,.1f}/{size / unit:,.1f} {suffix}")
+        return Text(f"{frames:,} frames, {decimal(read)}")
 
 
 class _Rate(ProgressColumn):
@@ -29,7 +34,20 @@ class _Rate(ProgressColumn):
 
     def render(self, task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} frames/s" if speed else "", style="progress.data.speed")
+        if speed and not task.fields.get("counted") and task.fields.get("size"):
+            # the bar follows bytes: their rate, in frames (the frames read so far per byte)
+            read = task.fields.get("bytes_read") or 0
+            speed = speed * (task.fields.get("frames") or 0) / read if read else None
+        return Text(_per_second(speed) if speed else "", style="progress.data.speed")
+
+
+def _per_second(speed: float) -> str:
+    """"2.7M frames/s", "45k frames/s", "812 frames/s"."""
+    if speed >= 1e6:
+        return f"{speed / 1e6:.1f}M frames/s"
+    if speed >= 1e4:
+        return f"{speed / 1e3:.0f}k frames/s"
+    return f"{speed:,.0f} frames/s"
 
 
 class ProgressBar:
@@ -60,15 +78,35 @@ class ProgressBar:
             if self._bar is None:
                 if self.wait and not state.frames:
                     return
-                self._bar = Progress(TextColumn("{task.description}"), BarColumn(), _Frames(), _Rate(),
+                # on a narrow terminal the description gives way (cut short), the figures stay whole
+                self._bar = Progress(TextColumn("{task.description}", table_column=Column(ratio=2, no_wrap=True,
+                                                                                         overflow="ellipsis")),
+                                     BarColumn(bar_width=None, table_column=Column(ratio=1)),
+                                     _Frames(table_column=Column(no_wrap=True)),
+                                     _Rate(table_column=Column(no_wrap=True)),
                                      TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                                     refresh_per_second=4, redirect_stdout=False, redirect_stderr=False)
-                self._task = self._bar.add_task(self.name, total=state.total)
+                                     refresh_per_second=4, redirect_stdout=False, redirect_stderr=False, expand=True)
+                self._task = self._bar.add_task(self.name, total=_total(state), **_fields(state))
                 self._bar.start()
             description = f"{self.name}: {state.step}"
-            if state.step != self._step and self._task is not None and state.frames < self._bar.tasks[0].completed:
+            done = _done(state)
+            if state.step != self._step and self._task is not None and done < self._bar.tasks[0].completed:
                 # a second read (check reads the graded conversation again): the bar starts over
-                self._bar.reset(self._task, total=state.total, completed=0)
+                self._bar.reset(self._task, total=_total(state), completed=0)
             self._step = state.step
-            self._bar.update(self._task, description=description, completed=state.frames, total=state.total,
-                             bytes_read=state.bytes_read)
+            self._bar.update(self._task, description=description, completed=done, total=_total(state),
+                             **_fields(state))
+
+
+def _fields(state) -> dict:
+    return {"frames": state.frames, "bytes_read": state.bytes_read, "size": state.size,
+            "counted": state.total is not None}
+
+
+def _total(state) -> int | None:
+    """What the bar fills up to: the frames when counted, else a mapped file's bytes (None: unknown)."""
+    return state.total if state.total is not None else state.size
+
+
+def _done(state) -> int:
+    return state.frames if state.total is not None or not state.size else state.bytes_read

@@ -148,8 +148,7 @@ def digest(path: str | os.PathLike, events: bool = False, leave_out: tuple = REP
     step = progress or (lambda state: None)
     run = Run(path, in_flight=False)
     keeper = _Keeper(events, leave_out)
-    if progress is not None:
-        run.count()         # the total the display shows (cheap: only a mapped file's are counted)
+    # a display follows a mapped file's bytes: counting its frames first would read it twice
     step(run.progress("reading frames"))
 
     def read() -> None:
