@@ -83,8 +83,8 @@ class Progress(NamedTuple):
     step: str                   # what is under way ("reading frames", "making the tables")
     frames: int                 # frames read so far
     total: int | None           # frames the capture holds, when counted (a mapped file's, by Run.count)
-    bytes_read: int             # bytes framed so far (after inflating)
-    size: int | None = None     # bytes a mapped capture file holds (None: not known before the end)
+    bytes_read: int             # bytes read so far: framed, or of a compressed file, inflated
+    size: int | None = None     # bytes of the file a mapped capture is read from (None: not known)
 
     def __str__(self) -> str:
         if not self.frames:

@@ -7,7 +7,9 @@ once) and shows them; a stream's size is not known, so its bar only moves.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import threading
 
 import pytest
 
@@ -65,10 +67,26 @@ def test_analyze_counts_the_frames_it_shows_and_a_stream_has_no_size(big, tmp_pa
     analyze(path, progress=states.append)
     assert states[-1].total == frames and states[-1].frames == frames
     assert str(states[-1]) == f"making the tables ({frames:,} of {frames:,} frames)"
+    # a compressed file: its compressed bytes, as the inflater takes them
     squeezed = tmp_path / "big.pcap.gz"
     squeezed.write_bytes(gzip.compress(path.read_bytes(), 1))
     states = []
     digest(squeezed, progress=states.append)
+    size = squeezed.stat().st_size
+    assert all(s.size == size and s.total is None for s in states)
+    assert [s.bytes_read for s in states] == sorted(s.bytes_read for s in states)
+    assert states[-1].bytes_read == size and states[-1].frames == frames
+    # a stream: no size, the bytes framed
+    states = []
+    with open(path, "rb") as f:
+        r, w = os.pipe()
+        writer = threading.Thread(target=lambda: (os.write(w, f.read()), os.close(w)))
+        writer.start()
+        try:
+            digest(f"/dev/fd/{r}", progress=states.append)
+        finally:
+            writer.join(timeout=60)
+            os.close(r)
     assert all(s.size is None and s.total is None for s in states)
     assert states[-1].bytes_read == path.stat().st_size
     assert str(states[-1]) == f"making the tables ({frames:,} frames)"

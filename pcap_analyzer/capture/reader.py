@@ -187,15 +187,16 @@ class Reader:
 
     @property
     def bytes_read(self) -> int:
-        """Bytes of the capture framed so far (after inflating)."""
-        return self._framed
+        """Bytes of the capture read so far: framed (after inflating), or of a compressed file, the
+        compressed bytes inflated (so that they count towards :attr:`size`)."""
+        taken = self._window.file_taken
+        return taken if taken is not None else self._framed
 
     @property
     def size(self) -> int | None:
-        """The bytes a mapped capture file holds (None for other sources: their size is not known
-        before they end)."""
-        w = self._window
-        return w.end if w.mapped else None
+        """The bytes of the file a mapped capture is read from, compressed or not (None for other
+        sources: their size is not known before they end)."""
+        return self._window.file_size
 
     def count_hint(self) -> int | None:
         """How many packets the capture holds, counted cheaply when it is a mapped file (None otherwise)."""

@@ -98,7 +98,8 @@ def _mapped_window(fd: int, path: str) -> "Window | None":
         return None
     os.close(fd)
     if mapped[:2] == _GZIP_MAGIC:
-        return Window(_inflated(iter([memoryview(mapped)])), path, compressed=True, keep=mapped)
+        fed = [0]
+        return Window(_inflated(iter([memoryview(mapped)]), fed), path, compressed=True, keep=mapped, fed=fed)
     return Window(None, path, mapped=mapped)
 
 
@@ -179,13 +180,16 @@ def _widen_pipe(fd: int) -> None:
         pass      # not a pipe, or the limit is lower: reads are smaller, nothing else changes
 
 
-def _inflated(compressed: Iterator) -> Iterator[bytes]:
-    """gzip members inflated one after another (as gzip does), in pieces, on a thread of their own."""
+def _inflated(compressed: Iterator, taken: list | None = None) -> Iterator[bytes]:
+    """gzip members inflated one after another (as gzip does), in pieces, on a thread of their own;
+    *taken*[0] counts the compressed bytes handed to the inflater so far."""
     def run() -> Iterator[bytes]:
         inflater = zlib.decompressobj(wbits=31)
         fed = False          # the current member has had input
         done = 0
         for data in _slices(compressed):
+            if taken is not None:
+                taken[0] += len(data)
             while data:
                 if not fed and len(data) >= 2 and bytes(data[:2]) != _GZIP_MAGIC and done:
                     return      # bytes after the last member, which gzip ignores too
@@ -305,12 +309,15 @@ class Window:
     """
 
     def __init__(self, pieces: Iterator[bytes] | None, name: str, mapped: mmap.mmap | None = None,
-                 compressed: bool = False, keep=None) -> None:
+                 compressed: bool = False, keep=None, fed: list | None = None) -> None:
         self.name = name
         self.compressed = compressed
         self._pieces = pieces
         self._mapped = mapped
         self._keep = keep          # the compressed file's map, while it is inflated
+        self._fed = fed            # [compressed bytes of that map handed to the inflater so far]
+        held = mapped if mapped is not None else keep
+        self._file_size = len(held) if held is not None else None
         self._released = 0
         self._pending: Exception | None = None   # a stream's failure, met after enough was read
         self.consumed = 0          # bytes dropped from the front so far (for offsets in messages)
@@ -322,6 +329,17 @@ class Window:
             self.buf = np.empty(WINDOW_BYTES + PIECE_BYTES, dtype=np.uint8)
             self.end = 0
             self.eof = False
+
+    @property
+    def file_size(self) -> int | None:
+        """The bytes of the file a mapped capture is read from, compressed or not (None for a stream)."""
+        return self._file_size
+
+    @property
+    def file_taken(self) -> int | None:
+        """Of a mapped compressed file, the compressed bytes inflated so far (a little ahead of the
+        framing); None otherwise."""
+        return self._fed[0] if self._fed is not None else None
 
     @property
     def mapped(self) -> bool:

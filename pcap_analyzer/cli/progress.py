@@ -1,9 +1,9 @@
 """The progress bar of a long read, on stderr: frames done of the capture's total, the rate, the time left.
 
-A mapped capture file's bar fills up with the bytes framed (or with the
-frames, where they were counted anyway); for standard input, a pipe or a
-compressed file the total is not known, and the bar only moves to and fro
-next to the frames and bytes read so far.  The commands show it only on a terminal and without ``--quiet``
+A capture file's bar fills up with its bytes read (a compressed file's
+compressed bytes), or with the frames where they were counted anyway; for
+standard input or a pipe the total is not known, and the bar only moves to
+and fro next to the frames and bytes read so far.  The commands show it only on a terminal and without ``--quiet``
 (see :mod:`.running`).
 """
 import threading
