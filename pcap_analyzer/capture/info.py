@@ -37,6 +37,11 @@ def linktype_name(linktype: int) -> str:
     return LINKTYPE_NAMES.get(linktype, f"linktype_{linktype}")
 
 
+def named(path: str) -> str:
+    """How a message names the capture at *path*: as given, or "standard input" for ``-``."""
+    return "standard input" if path == "-" else path
+
+
 class CaptureError(Exception):
     """The file cannot be read as a capture; the message is one line for people."""
 
@@ -74,7 +79,7 @@ class CaptureInfo:
     @property
     def name(self) -> str:
         """The capture's name for people: its file name, or "standard input"."""
-        return "standard input" if self.path == "-" else os.path.basename(self.path)
+        return os.path.basename(named(self.path))
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..vocabulary import MAX_BLOCK_BYTES, MAX_RECORD_BYTES
 from . import _framing, pcapng
-from .info import CaptureError, CaptureInfo
+from .info import CaptureError, CaptureInfo, named
 from .sources import CutShort, Damage, open_bytes
 
 # Packets per chunk: big enough that the per-chunk overhead vanishes, small
@@ -71,7 +71,7 @@ class Reader:
             raise
 
     def _error(self, why: str) -> CaptureError:
-        return CaptureError(f"{'standard input' if self.path == '-' else self.path}: {why}")
+        return CaptureError(f"{named(self.path)}: {why}")
 
     def _more(self, pos: int, need: int) -> int:
         """:meth:`Window.more` before any packet: corrupt compressed data is not a capture.  Only

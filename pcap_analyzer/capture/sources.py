@@ -28,7 +28,7 @@ try:
 except ImportError:     # not a POSIX system: pipes keep their default buffer
     fcntl = None
 
-from .info import CaptureError
+from .info import CaptureError, named
 
 try:    # zlib-ng inflates about three times as fast as zlib, the same format and interface
     from zlib_ng import zlib_ng as zlib
@@ -125,7 +125,7 @@ def _stream_window(fd: int, path: str) -> "Window":
     try:
         first = next(raw, b"")
     except Damage as exc:
-        raise CaptureError(f"{'standard input' if path == '-' else path}: {exc}") from None
+        raise CaptureError(f"{named(path)}: {exc}") from None
     if first[:2] == _GZIP_MAGIC:
         return Window(_inflated(_chained(first, raw)), path, compressed=True)
     return Window(_ahead(_chained(first, raw)), path)

@@ -3,8 +3,8 @@
 A capture file's bar fills up with its bytes read (a compressed file's
 compressed bytes), or with the frames where they were counted anyway; for
 standard input or a pipe the total is not known, and the bar only moves to
-and fro next to the frames and bytes read so far.  The commands show it only on a terminal and without ``--quiet``
-(see :mod:`.running`).
+and fro next to the frames and bytes read so far.  The commands show it
+only on a terminal and without ``--quiet`` (see :mod:`.running`).
 """
 import threading
 

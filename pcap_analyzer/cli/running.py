@@ -3,6 +3,7 @@
 Library errors become one-line messages and exit status 2; nothing here
 decides anything about packets.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def load_digest(path: Path, quiet: bool, events: bool):
 def run(path: Path, quiet: bool, job):
     """``job(path[, progress])`` with a progress bar on a terminal for long captures; a capture that
     cannot be read ends the command with its one-line message (exit status 2)."""
-    from ..capture.info import CaptureError
+    from ..capture.info import CaptureError, named
 
     source = "-" if str(path) == "-" else path
     try:
@@ -42,7 +43,7 @@ def run(path: Path, quiet: bool, job):
         else:
             from .progress import ProgressBar
 
-            with ProgressBar("standard input" if source == "-" else path.name, wait=size is None) as bar:
+            with ProgressBar(os.path.basename(named(str(source))), wait=size is None) as bar:
                 a = job(source, progress=bar.update)
     except CaptureError as exc:
         raise fail(str(exc)) from None
@@ -58,7 +59,7 @@ def run(path: Path, quiet: bool, job):
         raise fail(f"{path}: internal error ({type(exc).__name__}: {exc}); "
                    "set PCAPAN_DEBUG=1 for details", 1) from None
     if not quiet:
-        name = "standard input" if source == "-" else path.name
+        name = a.info.name
         for w in a.info.warnings:
             typer.echo(printable(f"pcapan: warning: {name}: {w}"), err=True)
     return a
