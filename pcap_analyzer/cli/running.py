@@ -35,6 +35,7 @@ def run(path: Path, quiet: bool, job):
     from ..capture.info import CaptureError, named
 
     source = "-" if str(path) == "-" else path
+    name = os.path.basename(named(str(path)))     # as the progress bar and the warnings name it
     try:
         regular = source != "-" and path.is_file()
         size = path.stat().st_size if regular else None
@@ -43,7 +44,7 @@ def run(path: Path, quiet: bool, job):
         else:
             from .progress import ProgressBar
 
-            with ProgressBar(os.path.basename(named(str(source))), wait=size is None) as bar:
+            with ProgressBar(name, wait=size is None) as bar:
                 a = job(source, progress=bar.update)
     except CaptureError as exc:
         raise fail(str(exc)) from None
@@ -59,7 +60,6 @@ def run(path: Path, quiet: bool, job):
         raise fail(f"{path}: internal error ({type(exc).__name__}: {exc}); "
                    "set PCAPAN_DEBUG=1 for details", 1) from None
     if not quiet:
-        name = a.info.name
         for w in a.info.warnings:
             typer.echo(printable(f"pcapan: warning: {name}: {w}"), err=True)
     return a
