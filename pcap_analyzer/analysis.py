@@ -112,8 +112,7 @@ def analyze(path: str | os.PathLike, progress: Callable[[Progress], None] | None
     """
     step = progress or (lambda state: None)
     run = Run(path, wireshark=wireshark)
-    if progress is not None:
-        run.count()         # the total the display shows (collect counts a mapped file's frames anyway)
+    # a display follows a mapped file's bytes (collect counts its frames on the reading thread)
     step(run.progress("reading frames"))
     frames = Background(lambda: run.collect(lambda n: step(run.progress("reading frames"))))
     from . import accessor, explain, schema, tables  # noqa: F401  (pandas and the tables' code load meanwhile;

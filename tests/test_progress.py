@@ -61,10 +61,13 @@ def test_a_report_follows_a_mapped_files_bytes_without_counting_its_frames(big):
     assert str(states[-1]) == f"making the tables ({frames:,} frames, 100% of the file)"
 
 
-def test_analyze_counts_the_frames_it_shows_and_a_stream_has_no_size(big, tmp_path):
+def test_analyze_counts_on_the_reading_thread_and_a_stream_has_no_size(big, tmp_path):
+    """analyze() counts a mapped file's frames (to make its columns once) on the reading thread, not
+    before it: its first state has the file's size and no count, its last has both."""
     path, frames = big
     states = []
     analyze(path, progress=states.append)
+    assert states[0].total is None and states[0].size == path.stat().st_size
     assert states[-1].total == frames and states[-1].frames == frames
     assert str(states[-1]) == f"making the tables ({frames:,} of {frames:,} frames)"
     # a compressed file: its compressed bytes, as the inflater takes them
@@ -109,6 +112,21 @@ def test_the_bar_says_bytes_of_the_file_and_frames_per_second():
     stream = _Task(None, 900.0, frames=21_482, bytes_read=8_400_000, size=None, counted=False)
     assert bar._Frames().render(stream).plain == "21,482 frames, 8.4 MB"
     assert bar._Rate().render(stream).plain == "900 frames/s"
+
+
+def test_the_bar_keeps_to_bytes_when_a_count_comes_later():
+    from pcap_analyzer.pipeline import Progress
+
+    with bar.ProgressBar("x.pcap") as shown:
+        shown.update(Progress("reading frames", 0, None, 24, 1000))
+        shown.update(Progress("reading frames", 10, 40, 500, 1000))
+        task = shown._bar.tasks[0]
+        assert (task.completed, task.total, task.fields["counted"]) == (500, 1000, False)
+    with bar.ProgressBar("x.pcap") as shown:
+        shown.update(Progress("reading frames", 0, 40, 24, 1000))
+        shown.update(Progress("reading frames", 10, 40, 500, 1000))
+        task = shown._bar.tasks[0]
+        assert (task.completed, task.total, task.fields["counted"]) == (10, 40, True)
 
 
 @pytest.mark.parametrize("columns", [80, 120])

@@ -62,6 +62,7 @@ class ProgressBar:
         self._bar = None
         self._task = None
         self._step = None
+        self._counted = False
         self._lock = threading.Lock()       # updates come from the thread reading the capture
 
     def __enter__(self) -> "ProgressBar":
@@ -86,27 +87,24 @@ class ProgressBar:
                                      _Rate(table_column=Column(no_wrap=True)),
                                      TimeRemainingColumn(), console=Console(stderr=True), transient=True,
                                      refresh_per_second=4, redirect_stdout=False, redirect_stderr=False, expand=True)
-                self._task = self._bar.add_task(self.name, total=_total(state), **_fields(state))
+                # frames when they were counted before the reading, else the file's bytes, to the end
+                # (a count made once the reading is under way does not switch the bar over)
+                self._counted = state.total is not None
+                self._task = self._bar.add_task(self.name, total=self._total(state), **self._fields(state))
                 self._bar.start()
             description = f"{self.name}: {state.step}"
-            done = _done(state)
+            done = state.frames if self._counted or not state.size else state.bytes_read
             if state.step != self._step and self._task is not None and done < self._bar.tasks[0].completed:
                 # a second read (check reads the graded conversation again): the bar starts over
-                self._bar.reset(self._task, total=_total(state), completed=0)
+                self._bar.reset(self._task, total=self._total(state), completed=0)
             self._step = state.step
-            self._bar.update(self._task, description=description, completed=done, total=_total(state),
-                             **_fields(state))
+            self._bar.update(self._task, description=description, completed=done, total=self._total(state),
+                             **self._fields(state))
 
+    def _total(self, state) -> int | None:
+        """What the bar fills up to: the frames when counted, else a mapped file's bytes (None: unknown)."""
+        return state.total if self._counted else state.size
 
-def _fields(state) -> dict:
-    return {"frames": state.frames, "bytes_read": state.bytes_read, "size": state.size,
-            "counted": state.total is not None}
-
-
-def _total(state) -> int | None:
-    """What the bar fills up to: the frames when counted, else a mapped file's bytes (None: unknown)."""
-    return state.total if state.total is not None else state.size
-
-
-def _done(state) -> int:
-    return state.frames if state.total is not None or not state.size else state.bytes_read
+    def _fields(self, state) -> dict:
+        return {"frames": state.frames, "bytes_read": state.bytes_read, "size": state.size,
+                "counted": self._counted}
