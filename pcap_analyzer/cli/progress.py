@@ -1,7 +1,7 @@
 """The progress bar of a long read, on stderr: frames done of the capture's total, the rate, the time left.
 
 A capture file's bar fills up with its bytes read (a compressed file's
-compressed bytes), or with the frames where they were counted anyway; for
+compressed bytes), whether or not its frames get counted on the way; for
 standard input or a pipe the total is not known, and the bar only moves to
 and fro next to the frames and bytes read so far.  The commands show it
 only on a terminal and without ``--quiet`` (see :mod:`.running`).
@@ -16,13 +16,11 @@ from rich.text import Text
 
 
 class _Frames(ProgressColumn):
-    """"1,234/5,678 frames" when the frames were counted, "2.1/9.8 MB" when the file's size is known
-    (the rate beside it is in frames), else "1,234 frames, 2.1 MB"."""
+    """"2.1/9.8 MB" when the file's size is known (the rate beside it is in frames), else
+    "1,234 frames, 2.1 MB"."""
 
     def render(self, task) -> Text:
         frames, read, size = (int(task.fields.get(k) or 0) for k in ("frames", "bytes_read", "size"))
-        if task.fields.get("counted"):
-            return Text(f"{frames:,}/{int(task.total):,} frames")
         if size:
             unit, suffix = pick_unit_and_suffix(size, ["bytes", "kB", "MB", "GB", "TB", "PB"], 1000)
             return Text(f"{read / unit:,.1f}/{size / unit:,.1f} {suffix}")
@@ -34,7 +32,7 @@ class _Rate(ProgressColumn):
 
     def render(self, task) -> Text:
         speed = task.finished_speed or task.speed
-        if speed and not task.fields.get("counted") and task.fields.get("size"):
+        if speed and task.fields.get("size"):
             # the bar follows bytes: their rate, in frames (the frames read so far per byte)
             read = task.fields.get("bytes_read") or 0
             speed = speed * (task.fields.get("frames") or 0) / read if read else None
@@ -62,7 +60,6 @@ class ProgressBar:
         self._bar = None
         self._task = None
         self._step = None
-        self._counted = False
         self._lock = threading.Lock()       # updates come from the thread reading the capture
 
     def __enter__(self) -> "ProgressBar":
@@ -87,24 +84,18 @@ class ProgressBar:
                                      _Rate(table_column=Column(no_wrap=True)),
                                      TimeRemainingColumn(), console=Console(stderr=True), transient=True,
                                      refresh_per_second=4, redirect_stdout=False, redirect_stderr=False, expand=True)
-                # frames when they were counted before the reading, else the file's bytes, to the end
-                # (a count made once the reading is under way does not switch the bar over)
-                self._counted = state.total is not None
-                self._task = self._bar.add_task(self.name, total=self._total(state), **self._fields(state))
+                self._task = self._bar.add_task(self.name, total=state.size, **_fields(state))
                 self._bar.start()
             description = f"{self.name}: {state.step}"
-            done = state.frames if self._counted or not state.size else state.bytes_read
+            # the file's bytes when its size is known (a frame count made on the way is not shown)
+            done = state.bytes_read if state.size else state.frames
             if state.step != self._step and self._task is not None and done < self._bar.tasks[0].completed:
                 # a second read (check reads the graded conversation again): the bar starts over
-                self._bar.reset(self._task, total=self._total(state), completed=0)
+                self._bar.reset(self._task, total=state.size, completed=0)
             self._step = state.step
-            self._bar.update(self._task, description=description, completed=done, total=self._total(state),
-                             **self._fields(state))
+            self._bar.update(self._task, description=description, completed=done, total=state.size,
+                             **_fields(state))
 
-    def _total(self, state) -> int | None:
-        """What the bar fills up to: the frames when counted, else a mapped file's bytes (None: unknown)."""
-        return state.total if self._counted else state.size
 
-    def _fields(self, state) -> dict:
-        return {"frames": state.frames, "bytes_read": state.bytes_read, "size": state.size,
-                "counted": self._counted}
+def _fields(state) -> dict:
+    return {"frames": state.frames, "bytes_read": state.bytes_read, "size": state.size}
